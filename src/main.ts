@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/**
+ * CLI wiring only: pick the mode from argv and hand over to its module.
+ *   spread-pipe [options]            pipe mode: stdin lines (and --syslog) to Spread groups
+ *   spread-pipe tail [options]       subscriber: print what arrives on groups
+ *   spread-pipe --daemon [options]   built-in minimal Spread daemon
+ */
+import { EXIT_FAILURE, EXIT_USAGE, UsageError, log } from './cli/common.js';
+import { errorMessage } from './errors.js';
+
+type Mode = 'pipe' | 'tail' | 'daemon';
+
+function pickMode(args: string[]): { mode: Mode; rest: string[] } {
+  if (args[0] === 'tail') return { mode: 'tail', rest: args.slice(1) };
+  if (args.includes('--daemon')) return { mode: 'daemon', rest: args.filter((a) => a !== '--daemon') };
+  return { mode: 'pipe', rest: args };
+}
+
+async function main(): Promise<number> {
+  const { mode, rest } = pickMode(process.argv.slice(2));
+  const mod =
+    mode === 'tail' ? await import('./cli/tail.js') : mode === 'daemon' ? await import('./cli/daemon.js') : await import('./cli/pipe.js');
+  return mod.run(rest);
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    log(errorMessage(e));
+    process.exitCode = e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+  },
+);

@@ -1,0 +1,437 @@
+/**
+ * SpreadClient: one session with a Spread daemon over TCP or a unix socket.
+ *
+ * Sends are encoded straight into a shared write buffer that is flushed once
+ * per event-loop turn (or when full), so thousands of messages cost a few
+ * socket writes; `multicast` returns false past the high-water mark and
+ * 'drain' follows, like a Writable.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import {
+  AGREED_MESS,
+  HEADER_SIZE,
+  LIBRARY_VERSION,
+  REGULAR_MESS,
+  SAFE_MESSAGE_BODY_LEN,
+  SELF_DISCARD,
+  rejectCodeName,
+} from './constants.js';
+import { CLIENT_LIMITS, MessageDecoder, type Frame } from './decoder.js';
+import { encodeAuthChoice, encodeConnectRequest, encodeHint, encodeJoin, encodeKill, encodeLeave, groupsField, nameField, writeMessage } from './encode.js';
+import { parseAccept, parseAuthList } from './handshake.js';
+import { type MembershipInfo, frameKind, parseMembership, parseTransitional } from './messages.js';
+import { type DaemonAddress, parseDaemonAddress, validateDestination, validateGroupName, validatePrivateName } from './address.js';
+import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
+
+/** @default 5000 */
+export const DEFAULT_CONNECT_TIMEOUT = 5000;
+/** @default 65536 */
+export const DEFAULT_WRITE_BUFFER = 64 * 1024;
+/** @default 1 MiB */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Attempts with other generated names after REJECT_NOT_UNIQUE. @default 5 */
+export const DEFAULT_NAME_RETRIES = 5;
+
+export interface SpreadClientOptions {
+  /** `4803`, `4803@host`, `host:4803`, or a parsed address. */
+  daemon: string | DaemonAddress;
+  /** Private name, 1..10 characters. @default derived from the pid, retried on REJECT_NOT_UNIQUE */
+  name?: string;
+  /** Receive membership notices. @default true */
+  membership?: boolean;
+  /** Milliseconds for TCP connect plus handshake. @default 5000 */
+  connectTimeout?: number;
+  /** Bytes per coalesced socket write. @default 65536 */
+  writeBufferSize?: number;
+  /** Unsent bytes above which multicast() returns false. @default 1 MiB */
+  highWaterMark?: number;
+  /** Largest data + 32 * groups sent. @default 143151 (safe on every real daemon) */
+  maxMessageLength?: number;
+  /** Destroy the session when queued bytes make no progress for this long; 0 disables. @default 0 */
+  stallTimeout?: number;
+}
+
+export type SpreadEvent =
+  | { kind: 'data'; frame: Frame }
+  | { kind: 'membership'; frame: Frame; info: MembershipInfo }
+  | { kind: 'transitional'; frame: Frame; group: string; groupId: [number, number, number] }
+  | { kind: 'self-leave'; frame: Frame; group: string }
+  | { kind: 'reject'; frame: Frame; oldType: number };
+
+export interface SendOptions {
+  /** One of the six delivery bits. @default AGREED_MESS */
+  service?: number;
+  /** Signed 16-bit message type. @default 0 */
+  messType?: number;
+  /** Do not deliver to the sender itself. @default false */
+  selfDiscard?: boolean;
+}
+
+/** Destinations and service encoded once, for the publisher's hot path. */
+export interface PreparedSend {
+  readonly type: number;
+  readonly hint: number;
+  readonly groups: Buffer;
+  readonly numGroups: number;
+}
+
+export function prepareSend(groups: string | readonly string[], opts: SendOptions = {}): PreparedSend {
+  const list = typeof groups === 'string' ? [groups] : groups;
+  list.forEach(validateDestination);
+  const service = opts.service ?? AGREED_MESS;
+  const delivery = service & REGULAR_MESS;
+  if (delivery === 0 || (delivery & (delivery - 1)) !== 0) {
+    throw new SpreadPipeError(ErrorCodes.ILLEGAL_SERVICE, `service 0x${service.toString(16)} needs exactly one delivery bit`, { spreadCode: -12 });
+  }
+  const messType = opts.messType ?? 0;
+  if (!Number.isInteger(messType) || messType < -32768 || messType > 32767) {
+    throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `message type ${messType} is not a signed 16-bit integer`);
+  }
+  return { type: service | (opts.selfDiscard ? SELF_DISCARD : 0), hint: encodeHint(messType), groups: groupsField(list), numGroups: list.length };
+}
+
+function defaultName(attempt: number): string {
+  const base = `sp${process.pid}`;
+  if (attempt === 0) return base.slice(0, 10);
+  const suffix = Math.floor(Math.random() * 36 ** 3).toString(36);
+  return `${base.slice(0, 10 - suffix.length - 1)}-${suffix}`;
+}
+
+const REJECT_CODES: Record<number, ErrorCode> = {
+  [-3]: ErrorCodes.REJECT_QUOTA,
+  [-4]: ErrorCodes.REJECT_NO_NAME,
+  [-5]: ErrorCodes.REJECT_ILLEGAL_NAME,
+  [-6]: ErrorCodes.REJECT_NOT_UNIQUE,
+  [-7]: ErrorCodes.REJECT_VERSION,
+  [-9]: ErrorCodes.REJECT_AUTH,
+};
+
+function rejectError(code: number, daemon: string): SpreadPipeError {
+  return new SpreadPipeError(REJECT_CODES[code] ?? ErrorCodes.CONNECTION_CLOSED, `daemon ${daemon} refused the session: ${rejectCodeName(code)}`, {
+    spreadCode: code,
+  });
+}
+
+export class SpreadClient extends EventEmitter {
+  readonly privateGroup: string;
+  readonly daemonVersion: [number, number, number];
+  readonly address: DaemonAddress;
+  /** Messages and bytes queued since the session opened. */
+  messagesSent = 0;
+  bytesQueued = 0;
+  private readonly sender: Buffer;
+  private readonly writeBufferSize: number;
+  private readonly highWaterMark: number;
+  private readonly maxLen: number;
+  private wbuf: Buffer;
+  private wlen = 0;
+  private flushScheduled = false;
+  private needDrain = false;
+  private closed = false;
+  /** disconnect() or destroy() was called: no more sends. */
+  private closing = false;
+  private closeError: SpreadPipeError | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private readonly decoder: MessageDecoder;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    address: DaemonAddress,
+    privateGroup: string,
+    daemonVersion: [number, number, number],
+    opts: SpreadClientOptions,
+    rest: Buffer,
+  ) {
+    super();
+    this.address = address;
+    this.privateGroup = privateGroup;
+    this.daemonVersion = daemonVersion;
+    this.sender = nameField(privateGroup);
+    this.writeBufferSize = opts.writeBufferSize ?? DEFAULT_WRITE_BUFFER;
+    this.highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.maxLen = opts.maxMessageLength ?? SAFE_MESSAGE_BODY_LEN;
+    this.wbuf = Buffer.allocUnsafe(this.writeBufferSize);
+    this.decoder = new MessageDecoder((f) => this.dispatch(f), CLIENT_LIMITS);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err) => this.fail(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `connection to ${address.label} failed: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.onClose());
+    if (opts.stallTimeout) this.watchStall(opts.stallTimeout);
+    if (rest.length) queueMicrotask(() => this.onData(rest));
+  }
+
+  /** Open a session: TCP/unix connect, handshake with NULL authentication. */
+  static async connect(opts: SpreadClientOptions): Promise<SpreadClient> {
+    const address = typeof opts.daemon === 'string' ? parseDaemonAddress(opts.daemon) : opts.daemon;
+    if (opts.name !== undefined) validatePrivateName(opts.name);
+    for (let attempt = 0; ; attempt++) {
+      const name = opts.name ?? defaultName(attempt);
+      try {
+        return await SpreadClient.open(address, name, opts);
+      } catch (e) {
+        const retry = opts.name === undefined && attempt < DEFAULT_NAME_RETRIES && e instanceof SpreadPipeError && e.code === ErrorCodes.REJECT_NOT_UNIQUE;
+        if (!retry) throw e;
+      }
+    }
+  }
+
+  private static open(address: DaemonAddress, name: string, opts: SpreadClientOptions): Promise<SpreadClient> {
+    return new Promise((resolve, reject) => {
+      const socket = address.kind === 'unix' ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
+      let acc: Buffer = Buffer.alloc(0);
+      let phase: 'connect' | 'auth' | 'accept' = 'connect';
+      const done = (err: SpreadPipeError | null, client?: SpreadClient): void => {
+        clearTimeout(timer);
+        socket.removeListener('data', onData);
+        socket.removeListener('error', onError);
+        socket.removeListener('close', onClose);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else resolve(client!);
+      };
+      const timer = setTimeout(
+        () => done(new SpreadPipeError(ErrorCodes.CONNECT_TIMEOUT, `no answer from daemon ${address.label} within ${opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT} ms (${phase})`)),
+        opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+      );
+      const onError = (err: NodeJS.ErrnoException): void => {
+        // A reject byte may be followed by a reset: parse what we have first.
+        if (phase !== 'connect' && acc.length && tryParse()) return;
+        const code = phase === 'connect' ? ErrorCodes.COULD_NOT_CONNECT : ErrorCodes.CONNECTION_CLOSED;
+        done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? -2 : -8 }));
+      };
+      const onClose = (): void => {
+        if (acc.length && tryParse()) return;
+        done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: -8 }));
+      };
+      const tryParse = (): boolean => {
+        try {
+          if (phase === 'auth') {
+            const r = parseAuthList(acc);
+            if (!r) return false;
+            if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
+            if (!r.methods.includes('NULL')) return done(rejectError(-9, address.label)), true;
+            acc = acc.subarray(r.consumed);
+            phase = 'accept';
+            socket.write(encodeAuthChoice(['NULL']));
+          }
+          const r = parseAccept(acc);
+          if (!r) return false;
+          if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
+          if (r.daemonVersion[0] < 3) return done(rejectError(-7, address.label)), true;
+          const client = new SpreadClient(socket, address, r.privateGroup, r.daemonVersion, opts, Buffer.from(acc.subarray(r.consumed)));
+          done(null, client);
+          return true;
+        } catch (e) {
+          done(e as SpreadPipeError);
+          return true;
+        }
+      };
+      const onData = (chunk: Buffer): void => {
+        acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
+        tryParse();
+      };
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      socket.on('data', onData);
+      socket.once('connect', () => {
+        phase = 'auth';
+        if (address.kind === 'tcp') {
+          socket.setNoDelay(true);
+          socket.setKeepAlive(true, 10_000);
+        }
+        // One write: real daemons read the request with a single read (PROTOCOL.md 3.6).
+        socket.write(encodeConnectRequest({ version: LIBRARY_VERSION, membership: opts.membership ?? true, name }));
+      });
+    });
+  }
+
+  get connected(): boolean {
+    return !this.closed;
+  }
+
+  /** Bytes accepted but not yet handed to the kernel. */
+  get writableLength(): number {
+    return this.wlen + this.socket.writableLength;
+  }
+
+  join(group: string): void {
+    this.writeRaw(encodeJoin(this.privateGroup, validateGroupName(group)));
+  }
+
+  leave(group: string): void {
+    this.writeRaw(encodeLeave(this.privateGroup, validateGroupName(group)));
+  }
+
+  /** Multicast one message. Returns false once the unsent bytes pass the high-water mark. */
+  multicast(groups: string | readonly string[], data: Buffer | Uint8Array, opts: SendOptions = {}): boolean {
+    return this.send(prepareSend(groups, opts), data);
+  }
+
+  /** Multicast with destinations encoded beforehand (hot path). */
+  send(p: PreparedSend, data: Buffer | Uint8Array): boolean {
+    this.checkOpen();
+    const bodyLen = data.length + p.groups.length;
+    if (bodyLen > this.maxLen) {
+      throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${data.length} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: -17 });
+    }
+    const size = HEADER_SIZE + bodyLen;
+    if (size > this.wbuf.length - this.wlen) {
+      this.flush();
+      if (size > this.wbuf.length) {
+        const big = Buffer.allocUnsafe(size);
+        writeMessage(big, 0, p.type, this.sender, p.groups, p.hint, data);
+        this.socket.write(big);
+        return this.account(size);
+      }
+    }
+    this.wlen = writeMessage(this.wbuf, this.wlen, p.type, this.sender, p.groups, p.hint, data);
+    this.scheduleFlush();
+    return this.account(size);
+  }
+
+  /** Hand buffered messages to the socket now. */
+  flush(): void {
+    if (this.wlen === 0 || this.closed) return;
+    const out = this.wbuf.subarray(0, this.wlen);
+    // The socket keeps a reference to `out`; take a fresh buffer rather than copy.
+    this.wbuf = Buffer.allocUnsafe(this.writeBufferSize);
+    this.wlen = 0;
+    this.socket.write(out);
+  }
+
+  /** Send the disconnect request, then close; resolves when the socket is closed. */
+  async disconnect(timeoutMs = 2000): Promise<void> {
+    if (this.closed) return;
+    this.writeRaw(encodeKill(this.privateGroup));
+    this.flush();
+    this.closing = true;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.socket.destroy();
+        resolve();
+      }, timeoutMs);
+      this.socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.socket.end();
+    });
+  }
+
+  /** Stop reading from the daemon (the daemon buffers for us), e.g. while stdout is full. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Close at once, dropping unsent bytes. */
+  destroy(err?: SpreadPipeError): void {
+    if (err) this.closeError ??= err;
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private account(size: number): boolean {
+    this.messagesSent++;
+    this.bytesQueued += size;
+    if (this.writableLength >= this.highWaterMark) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  private writeRaw(buf: Buffer): void {
+    this.checkOpen();
+    this.flush();
+    this.socket.write(buf);
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.closing) {
+      throw this.closeError ?? new SpreadPipeError(ErrorCodes.NOT_CONNECTED, `session with ${this.address.label} is closed`);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private onDrain(): void {
+    if (this.needDrain && this.writableLength < this.highWaterMark) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.write(chunk);
+    } catch (e) {
+      this.destroy(e as SpreadPipeError);
+    }
+  }
+
+  private dispatch(frame: Frame): void {
+    let ev: SpreadEvent;
+    switch (frameKind(frame.type)) {
+      case 'data':
+        ev = { kind: 'data', frame };
+        break;
+      case 'membership':
+        ev = { kind: 'membership', frame, info: parseMembership(frame, this.daemonVersion[0]) };
+        break;
+      case 'transitional':
+        ev = { kind: 'transitional', frame, group: frame.sender, groupId: parseTransitional(frame) };
+        break;
+      case 'self-leave':
+        ev = { kind: 'self-leave', frame, group: frame.sender };
+        break;
+      case 'reject':
+        ev = { kind: 'reject', frame, oldType: frame.oldType ?? 0 };
+        break;
+      default:
+        return; // Nothing a client can act on; real libraries ignore it too.
+    }
+    this.emit('message', ev);
+  }
+
+  private watchStall(ms: number): void {
+    let lastWritten = -1;
+    let since = Date.now();
+    this.stallTimer = setInterval(() => {
+      const pending = this.socket.writableLength;
+      const written = this.socket.bytesWritten;
+      if (pending === 0 || written !== lastWritten) {
+        lastWritten = written;
+        since = Date.now();
+      } else if (Date.now() - since >= ms) {
+        this.destroy(new SpreadPipeError(ErrorCodes.STALLED, `daemon ${this.address.label} stopped reading: ${pending} bytes unsent for ${ms} ms`));
+      }
+    }, Math.max(50, Math.floor(ms / 4)));
+    this.stallTimer.unref();
+  }
+
+  private fail(err: SpreadPipeError): void {
+    this.closeError ??= err;
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    clearInterval(this.stallTimer);
+    this.wlen = 0;
+    const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: -8 }));
+    this.emit('close', err);
+  }
+}
+

@@ -1,0 +1,124 @@
+/**
+ * Classifying decoded frames and parsing membership bodies (PROTOCOL.md 7, 8).
+ * Pure functions over Frame.
+ */
+import {
+  CAUSED_BY_DISCONNECT,
+  CAUSED_BY_JOIN,
+  CAUSED_BY_LEAVE,
+  CAUSED_BY_NETWORK,
+  MAX_GROUP_NAME,
+  MEMBERSHIP_MESS,
+  REG_MEMB_MESS,
+  REGULAR_MESS,
+  REJECT_MESS,
+  TRANSITION_MESS,
+} from './constants.js';
+import type { Frame } from './decoder.js';
+import { ErrorCodes, SpreadPipeError } from '../errors.js';
+
+export type FrameKind = 'data' | 'membership' | 'transitional' | 'self-leave' | 'reject' | 'unknown';
+
+/** Classify as the 5.0.1 library does: regular first, since senders may set membership bits too. */
+export function frameKind(type: number): FrameKind {
+  if (type & REJECT_MESS) return 'reject';
+  if (type & REGULAR_MESS) return 'data';
+  if (type & MEMBERSHIP_MESS) {
+    if (type & REG_MEMB_MESS) return 'membership';
+    if (type & TRANSITION_MESS) return 'transitional';
+    if (type & CAUSED_BY_LEAVE) return 'self-leave';
+  }
+  return 'unknown';
+}
+
+export type MembershipCause = 'join' | 'leave' | 'disconnect' | 'network';
+
+export function membershipCause(type: number): MembershipCause | undefined {
+  if (type & CAUSED_BY_JOIN) return 'join';
+  if (type & CAUSED_BY_LEAVE) return 'leave';
+  if (type & CAUSED_BY_DISCONNECT) return 'disconnect';
+  if (type & CAUSED_BY_NETWORK) return 'network';
+  return undefined;
+}
+
+export interface MembershipInfo {
+  group: string;
+  cause: MembershipCause | undefined;
+  /** Three opaque words; compare all three. */
+  groupId: [number, number, number];
+  /** The whole membership after the change. */
+  members: string[];
+  /** vs-sets (4.x/5.x layout); the 3.x layout gives one set. */
+  vsSets: string[][];
+  /** Index of the receiver's own vs-set in vsSets. */
+  myVsSet: number;
+  /** For join/leave/disconnect: the member that joined, left or disconnected. */
+  changedMember: string | undefined;
+}
+
+function bodyError(msg: string): SpreadPipeError {
+  return new SpreadPipeError(ErrorCodes.PROTOCOL, `bad membership body: ${msg}`);
+}
+
+function readNames(b: Buffer, off: number, n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = off + i * MAX_GROUP_NAME;
+    let e = s;
+    while (e < s + MAX_GROUP_NAME && b[e] !== 0) e++;
+    out.push(b.toString('latin1', s, e));
+  }
+  return out;
+}
+
+/**
+ * Parse a regular membership message's body. `daemonMajor` selects the layout:
+ * 3 -> gid, count, names; 4 and 5 -> gid, #sets, offset, sets. The real
+ * libraries do not look at the version and misread the other layout; we do.
+ * Integers are in the daemon's order, which is the header's order.
+ */
+export function parseMembership(f: Frame, daemonMajor: number): MembershipInfo {
+  const b = f.data;
+  const rd = (o: number): number => (f.bigEndianHeader ? b.readInt32BE(o) : b.readInt32LE(o));
+  if (b.length < 12) throw bodyError(`${b.length} bytes, need a 12-byte group id`);
+  const groupId: [number, number, number] = [rd(0), rd(4), rd(8)];
+  const cause = membershipCause(f.type);
+  const vsSets: string[][] = [];
+  let myVsSet = 0;
+  if (daemonMajor <= 3) {
+    if (b.length < 16) throw bodyError('no member count');
+    const n = rd(12);
+    if (n < 0 || 16 + n * MAX_GROUP_NAME > b.length) throw bodyError(`count ${n} past the body`);
+    vsSets.push(readNames(b, 16, n));
+  } else {
+    if (b.length < 20) throw bodyError('no vs-set count');
+    const sets = rd(12);
+    const myOffset = rd(16);
+    let off = 20;
+    for (let i = 0; i < sets; i++) {
+      if (off - 20 === myOffset) myVsSet = i;
+      if (off + 4 > b.length) throw bodyError(`vs-set ${i} past the body`);
+      const n = rd(off);
+      if (n < 0 || off + 4 + n * MAX_GROUP_NAME > b.length) throw bodyError(`vs-set ${i} count ${n} past the body`);
+      vsSets.push(readNames(b, off + 4, n));
+      off += 4 + n * MAX_GROUP_NAME;
+    }
+  }
+  const lightweight = cause === 'join' || cause === 'leave' || cause === 'disconnect';
+  return {
+    group: f.sender,
+    cause,
+    groupId,
+    members: f.groups,
+    vsSets,
+    myVsSet,
+    changedMember: lightweight ? vsSets[0]?.[0] : undefined,
+  };
+}
+
+/** The group id of a transitional message (12-byte body). */
+export function parseTransitional(f: Frame): [number, number, number] {
+  if (f.data.length < 12) throw bodyError('transitional body shorter than a group id');
+  const rd = (o: number): number => (f.bigEndianHeader ? f.data.readInt32BE(o) : f.data.readInt32LE(o));
+  return [rd(0), rd(4), rd(8)];
+}
