@@ -1,7 +1,111 @@
-/** `spread-pipe --daemon`: placeholder until the built-in daemon lands (issue 4). */
-import { EXIT_FAILURE, log } from './common.js';
+/**
+ * `spread-pipe --daemon`: the built-in Spread daemon and its log writer.
+ */
+import yargs from 'yargs';
+import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
+import { type DaemonEvent, type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
+import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, rejectCodeName } from '../spread/constants.js';
+import { validateGroupName } from '../spread/address.js';
+import { parseCidr } from '../cidr.js';
+import { LogWriter } from '../writer.js';
+import { parseSize } from './size.js';
 
-export async function run(_args: string[]): Promise<number> {
-  log('--daemon is not built yet');
-  return EXIT_FAILURE;
+function parseListen(text: string): ListenSpec {
+  if (text.startsWith('/')) return { path: text };
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`bad --listen "${text}": expected [HOST:]PORT or /unix/path`);
+  const host = m[1] || m[2] || undefined;
+  return host ? { host, port } : { port };
+}
+
+function parseAssignment(opt: string, text: string): [string, string] {
+  const i = text.indexOf('=');
+  if (i <= 0 || i === text.length - 1) throw new UsageError(`bad ${opt} "${text}": expected GROUP=PATH`);
+  return [usage(() => validateGroupName(text.slice(0, i))), text.slice(i + 1)];
+}
+
+export async function run(args: string[]): Promise<number> {
+  const argv = await yargs(args)
+    .scriptName(`${PROGRAM} --daemon`)
+    .usage('$0 [options]\n\nRun a minimal Spread daemon (client protocol of Spread 3.x/4.x/5.x), optionally writing groups to files.')
+    .option('listen', { alias: 'l', type: 'string', array: true, describe: `TCP [HOST:]PORT or unix /path (repeatable); default ${DEFAULT_SPREAD_PORT} and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` })
+    .option('no-unix', { type: 'boolean', default: false, describe: `do not also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port` })
+    .option('name', { alias: 'n', type: 'string', default: defaultDaemonName(), describe: 'daemon name in private groups (#user#NAME)' })
+    .option('allow', { type: 'string', array: true, describe: 'CIDR allowed to connect over TCP (repeatable); default everyone' })
+    .option('session-buffer', { type: 'string', default: String(DEFAULT_SESSION_BUFFER), describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' })
+    .option('write', { alias: 'w', type: 'string', array: true, describe: 'GROUP=FILE: append every message to GROUP to FILE (repeatable)' })
+    .option('write-split', { type: 'string', array: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR (repeatable)' })
+    .example('$0', 'listen on 4803 and /tmp/4803')
+    .example('$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server')
+    .epilogue(`Signals: SIGHUP reopens log files (logrotate), SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`)
+    .help('help')
+    .version(false)
+    .strict()
+    .parseAsync();
+
+  const listen: ListenSpec[] = [];
+  for (const l of argv.listen ?? [String(DEFAULT_SPREAD_PORT)]) {
+    const spec = parseListen(String(l));
+    listen.push(spec);
+    // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally.
+    if (!argv['no-unix'] && 'port' in spec && spec.port !== 0) listen.push({ path: `${UNIX_SOCKET_DIR}/${spec.port}` });
+  }
+  const allow = usage(() => (argv.allow ?? []).map((c) => parseCidr(String(c))));
+  const sessionBuffer = usage(() => parseSize(argv['session-buffer'], '--session-buffer'));
+  const writes = (argv.write ?? []).map((w) => parseAssignment('--write', String(w)));
+  const splits = (argv['write-split'] ?? []).map((w) => parseAssignment('--write-split', String(w)));
+  const name = argv.name;
+
+  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer }).catch((e: Error) => {
+    throw new Error(`cannot listen: ${e.message}`);
+  });
+  daemon.on('event', (e: DaemonEvent) => log(describe(e)));
+  for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
+  for (const p of daemon.unixPaths) log(`listening on ${p}`);
+  log(`daemon "${daemon.daemonName}" ready`);
+
+  const writer = new LogWriter((e) => {
+    if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}`);
+    else if (e.type === 'reopen') log(`reopened log files (${e.files} were open)`);
+  });
+  for (const [group, file] of writes) daemon.tap(group, (f) => writer.append(file, f.data));
+  for (const [group, dir] of splits) daemon.tap(group, (f) => writer.appendSplit(dir, f.data));
+
+  process.on('SIGHUP', () => writer.reopen());
+  process.on('SIGUSR1', () => {
+    const s = daemon.getStats();
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors}`);
+    for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
+    for (const [g, n] of s.groups) log(`group ${g} members=${n}`);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      log(`${sig}: flushing and exiting`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  // Stop reading first so that nothing arrives after the last flush.
+  await daemon.close();
+  writer.close();
+  return EXIT_OK;
+}
+
+function describe(e: DaemonEvent): string {
+  switch (e.type) {
+    case 'listening':
+      return `listening on ${e.address}`;
+    case 'connect':
+      return `connect ${e.session} from ${e.remote} (library ${e.library}${e.membership ? ', membership' : ''})`;
+    case 'reject':
+      return `refused ${e.remote}: ${e.code ? `${rejectCodeName(e.code)} ` : ''}${e.reason}`;
+    case 'disconnect':
+      return `disconnect ${e.session}: ${e.reason}`;
+    case 'slow-session':
+      return `cut off slow session ${e.session}: ${e.queued} bytes queued`;
+    case 'protocol-error':
+      return `dropped ${e.session}: ${e.reason}`;
+  }
 }
