@@ -107,3 +107,51 @@ export async function feedStdin(p: Proc, data: Buffer | string, close = true): P
   if (!stdin.write(data)) await once(stdin, 'drain');
   if (close) stdin.end();
 }
+
+// ---- Daemons -------------------------------------------------------------
+
+import type { SpreadDaemon, DaemonOptions } from '../src/spread/daemon.js';
+
+/** Start the built-in daemon in this process on 127.0.0.1, port 0; closed after the test. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<{ daemon: SpreadDaemon; port: number; spec: string }> {
+  const { SpreadDaemon } = await import('../src/spread/daemon.js');
+  const daemon = await SpreadDaemon.start({ name: 'localhost', listen: [{ host: '127.0.0.1', port: 0 }], ...opts });
+  defer(() => daemon.close());
+  const port = daemon.tcp[0]!.port;
+  return { daemon, port, spec: `${port}@127.0.0.1` };
+}
+
+export interface DaemonProc {
+  proc: Proc;
+  port: number;
+  spec: string;
+  /** SIGKILL the daemon (if running) and start it again on the same port. */
+  restart(): Promise<DaemonProc>;
+}
+
+/**
+ * Run `spread-pipe --daemon` as a child process on 127.0.0.1 (port 0 unless
+ * `port` is given), for kill / restart / SIGSTOP fault tests.
+ */
+export async function startDaemonProcess(args: string[] = [], port = 0): Promise<DaemonProc> {
+  const proc = startCli(['--daemon', '--name', 'localhost', '--no-unix', '--listen', `127.0.0.1:${port}`, ...args], { stdin: 'ignore' });
+  const err = await Promise.race([
+    proc.waitStderr((s) => /listening on 127\.0\.0\.1:\d+/.test(s)),
+    proc.exited.then((c) => {
+      throw new Error(`daemon exited (${c}) before listening: ${proc.stderr()}`);
+    }),
+  ]);
+  const bound = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(err)![1]);
+  return {
+    proc,
+    port: bound,
+    spec: `${bound}@127.0.0.1`,
+    restart: async () => {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) {
+        proc.kill('SIGKILL');
+        await proc.exited;
+      }
+      return startDaemonProcess(args, bound);
+    },
+  };
+}
