@@ -151,13 +151,13 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     if (!local && this.opts.allow.length && !this.opts.allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) {
       this.stats.rejected++;
       this.emit('event', { type: 'reject', remote, code: -9, reason: 'address not allowed (--allow)' } satisfies DaemonEvent);
-      sock.end(encodeRejectCode(-9));
+      this.rejectSocket(sock, -9);
       return;
     }
     if (this.all.size >= this.opts.maxSessions) {
       this.stats.rejected++;
       this.emit('event', { type: 'reject', remote, code: REJECT_QUOTA, reason: `${this.all.size} sessions already` } satisfies DaemonEvent);
-      sock.end(encodeRejectCode(REJECT_QUOTA));
+      this.rejectSocket(sock, REJECT_QUOTA);
       return;
     }
     sock.setKeepAlive(true, 30_000);
@@ -165,6 +165,16 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.all.add(s);
     if (this.faults.hang) s.pause();
   }
+
+  /** Refused before any session exists: one reject byte; tracked so close() can cut it. */
+  private rejectSocket(sock: net.Socket, code: number): void {
+    this.handshakes.add(sock);
+    sock.on('close', () => this.handshakes.delete(sock));
+    sock.on('error', () => {});
+    sock.end(encodeRejectCode(code));
+    sock.setTimeout(this.opts.handshakeTimeout, () => sock.destroy());
+  }
+  private readonly handshakes = new Set<net.Socket>();
 
   register(s: DaemonSession, name: string): string | number {
     let n = name;
@@ -283,8 +293,11 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   /** Stop listening, cut all sessions, remove unix sockets. */
   async close(): Promise<void> {
-    await Promise.all(this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+    const closing = this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
+    // server.close() waits for open connections: cut the sessions first.
     for (const s of [...this.all]) s.close('daemon shutting down');
+    for (const sock of this.handshakes) sock.destroy();
+    await Promise.all(closing);
     for (const p of this.unixPaths) fs.rmSync(p, { force: true });
   }
 }
