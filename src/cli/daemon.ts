@@ -3,6 +3,7 @@
  */
 import yargs from 'yargs';
 import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
+import { failUsage } from './common.js';
 import { type DaemonEvent, type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, rejectCodeName } from '../spread/constants.js';
 import { validateGroupName } from '../spread/address.js';
@@ -30,7 +31,7 @@ export async function run(args: string[]): Promise<number> {
     .scriptName(`${PROGRAM} --daemon`)
     .usage('$0 [options]\n\nRun a minimal Spread daemon (client protocol of Spread 3.x/4.x/5.x), optionally writing groups to files.')
     .option('listen', { alias: 'l', type: 'string', array: true, describe: `TCP [HOST:]PORT or unix /path (repeatable); default ${DEFAULT_SPREAD_PORT} and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` })
-    .option('no-unix', { type: 'boolean', default: false, describe: `do not also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port` })
+    .option('unix', { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port, as Spread does (--no-unix: do not)` })
     .option('name', { alias: 'n', type: 'string', default: defaultDaemonName(), describe: 'daemon name in private groups (#user#NAME)' })
     .option('allow', { type: 'string', array: true, describe: 'CIDR allowed to connect over TCP (repeatable); default everyone' })
     .option('session-buffer', { type: 'string', default: String(DEFAULT_SESSION_BUFFER), describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' })
@@ -42,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
     .help('help')
     .version(false)
     .strict()
+    .fail(failUsage)
     .parseAsync();
 
   const listen: ListenSpec[] = [];
@@ -49,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
     const spec = parseListen(String(l));
     listen.push(spec);
     // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally.
-    if (!argv['no-unix'] && 'port' in spec && spec.port !== 0) listen.push({ path: `${UNIX_SOCKET_DIR}/${spec.port}` });
+    if (argv.unix && 'port' in spec && spec.port !== 0) listen.push({ path: `${UNIX_SOCKET_DIR}/${spec.port}` });
   }
   const allow = usage(() => (argv.allow ?? []).map((c) => parseCidr(String(c))));
   const sessionBuffer = usage(() => parseSize(argv['session-buffer'], '--session-buffer'));

@@ -1,49 +1,203 @@
 /**
- * Pipe mode (minimal publish path): each stdin line becomes one message
- * `HOST SP LINE LF` to the groups. The full pipe logger (queues, failover,
- * batching) replaces this.
+ * Pipe mode: `CustomLog "|spread-pipe -g jigdo -s 4803@loghost" combined`.
+ * stdin is read at full speed whatever the daemon does; each line becomes
+ * `HOST SP LINE LF` in the publisher's bounded queue.
  */
 import os from 'node:os';
 import yargs from 'yargs';
-import { EPILOGUE, EXIT_OK, PROGRAM, usage } from './common.js';
-import { SpreadClient, prepareSend } from '../spread/client.js';
-import { parseDaemonAddress, validateDestination } from '../spread/address.js';
-import { SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
+import { EPILOGUE, EXIT_OK, PROGRAM, UsageError, log, usage } from './common.js';
+import { failUsage } from './common.js';
+import { parseSize } from './size.js';
+import { type Counters, DEFAULT_BATCH_BYTES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILBACK_INTERVAL, DEFAULT_STALL_TIMEOUT, Publisher, type PublisherEvent } from '../publisher.js';
+import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, OVERFLOW_POLICIES, type OverflowPolicy } from '../queue.js';
+import { DEFAULT_MAX_LINE, LineSplitter } from '../reader.js';
+import { Router } from '../routing.js';
+import { parseDaemonAddress, validateDestination, validatePrivateName } from '../spread/address.js';
+import { SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
+
+/** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
+export const DEFAULT_DRAIN_TIMEOUT = 2000;
+/** At most one drop report line per this many ms. @default 10000 */
+export const DEFAULT_REPORT_INTERVAL = 10_000;
+
+const positive = (name: string, v: number | undefined, min = 1): number | undefined => {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+};
 
 export async function run(args: string[]): Promise<number> {
   const argv = await yargs(args)
     .scriptName(PROGRAM)
-    .usage('$0 -g GROUP [-s DAEMON] [options] < lines\n\nPublish each line of stdin to Spread groups as "HOST LINE".')
-    .option('group', { alias: 'g', type: 'string', array: true, demandOption: true, describe: 'destination group (repeatable: one message to several groups)' })
-    .option('spread', { alias: 's', type: 'string', default: '4803', describe: 'daemon: PORT (unix socket /tmp/PORT), PORT@HOST or HOST:PORT' })
-    .option('host', { alias: 'h', type: 'string', describe: 'host tag put before each line (default: this machine\'s host name)' })
+    .usage(
+      '$0 -g GROUP [-s DAEMON ...] [options] < lines\n\n' +
+        'Publish each line of stdin to Spread groups as "HOST LINE", never blocking the writer:\n' +
+        '  CustomLog "|/usr/bin/spread-pipe -g jigdo -s 4803@loghost" combined',
+    )
+    .option('group', { alias: 'g', type: 'string', array: true, describe: 'destination group (repeatable: one message to several groups)' })
+    .option('spread', { alias: 's', type: 'string', array: true, describe: 'daemon: PORT (unix /tmp/PORT), PORT@HOST or HOST:PORT; repeat for failover, first preferred [default: 4803]' })
+    .option('host', { alias: 'h', type: 'string', describe: "host tag put before each line [default: this machine's host name]" })
     .option('tag', { type: 'boolean', default: true, describe: 'prefix lines with the host tag (--no-tag sends the line alone)' })
-    .option('service', { choices: Object.keys(SERVICE_BY_NAME), default: 'reliable', describe: 'Spread service type' })
-    .epilogue(EPILOGUE)
+    .option('service', { choices: Object.keys(SERVICE_BY_NAME), default: 'reliable', describe: 'Spread service type (mod_log_spread used reliable)' })
+    .option('name', { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' })
+    .option('group-field', { type: 'number', describe: 'route each line to the group named by this field (1-based, like a %v first in the LogFormat); -g is the fallback' })
+    .option('group-prefix', { type: 'string', default: '', describe: 'prefix for routed group names' })
+    .option('group-hash', { type: 'number', describe: 'hash the field into N groups PREFIX-0..PREFIX-(N-1) (VhostLogHashSize)' })
+    .option('max-line', { type: 'string', default: String(DEFAULT_MAX_LINE), describe: 'longer lines are truncated (and counted)' })
+    .option('queue-lines', { type: 'number', default: DEFAULT_QUEUE_LINES, describe: 'lines held while the daemon is slow or away' })
+    .option('queue-bytes', { type: 'string', default: String(DEFAULT_QUEUE_BYTES), describe: 'bytes held while the daemon is slow or away (e.g. 32M)' })
+    .option('on-full', { choices: OVERFLOW_POLICIES as readonly string[], default: 'drop-newest', describe: 'which lines to drop when the queue is full' })
+    .option('batch', { type: 'boolean', default: false, describe: 'pack queued lines into one message when a backlog exists' })
+    .option('batch-bytes', { type: 'string', default: String(DEFAULT_BATCH_BYTES), describe: 'largest batched message (spreadlogd reads 8 KiB by default)' })
+    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT, describe: 'ms to connect and handshake' })
+    .option('stall-timeout', { type: 'number', default: DEFAULT_STALL_TIMEOUT, describe: 'ms a daemon may take none of our bytes before it counts as down' })
+    .option('failback-interval', { type: 'number', default: DEFAULT_FAILBACK_INTERVAL, describe: 'ms between tries of the first daemon while on another' })
+    .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' })
+    .option('report-interval', { type: 'number', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' })
+    .example('$0 -g jigdo -s 4803@loghost1 -s 4803@loghost2', 'fail over to loghost2, fail back to loghost1')
+    .example('$0 -g vhosts --group-field 1 --group-prefix www-', 'LogFormat "%v %h ..." : one group per vhost')
+    .epilogue(`On EOF or SIGTERM: drain, disconnect, exit 0. SIGUSR1 prints the counters.\n${EPILOGUE}`)
     .help('help')
     .version(false)
     .strict()
+    .fail(failUsage)
     .parseAsync();
-  const groups = usage(() => argv.group.map((g) => validateDestination(String(g))));
-  const daemon = usage(() => parseDaemonAddress(argv.spread));
-  const prepared = usage(() => prepareSend(groups, { service: SERVICE_BY_NAME[argv.service as ServiceName] }));
-  const prefix = argv.tag ? Buffer.from(`${argv.host ?? os.hostname()} `, 'latin1') : Buffer.alloc(0);
 
-  const client = await SpreadClient.connect({ daemon, membership: false });
-  let rest = Buffer.alloc(0);
-  const publish = (line: Buffer): void => {
-    client.send(prepared, Buffer.concat([prefix, line, Buffer.from('\n')]));
-  };
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    let buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-    let nl: number;
-    while ((nl = buf.indexOf(0x0a)) >= 0) {
-      publish(buf.subarray(0, nl));
-      buf = buf.subarray(nl + 1);
-    }
-    rest = Buffer.from(buf);
+  // Every check happens here, before stdin is touched.
+  const groups = usage(() => (argv.group ?? []).map((g) => validateDestination(String(g))));
+  const field = positive('--group-field', argv['group-field']);
+  const hash = positive('--group-hash', argv['group-hash']);
+  if (groups.length === 0 && field === undefined) throw new UsageError('at least one -g GROUP (or --group-field) is needed');
+  if (hash !== undefined && field === undefined) throw new UsageError('--group-hash needs --group-field');
+  if (argv['group-prefix'] && !/^[$-~]*$/.test(argv['group-prefix'].replace(/#/g, ' '))) throw new UsageError(`bad --group-prefix "${argv['group-prefix']}"`);
+  const daemons = usage(() => (argv.spread ?? ['4803']).map((s) => parseDaemonAddress(String(s))));
+  if (argv.name !== undefined) usage(() => validatePrivateName(argv.name!));
+  const maxLine = parseSize(argv['max-line'], '--max-line');
+  const batchBytes = parseSize(argv['batch-bytes'], '--batch-bytes');
+  const queueBytes = parseSize(argv['queue-bytes'], '--queue-bytes');
+  const tag = argv.tag ? Buffer.from(`${argv.host ?? os.hostname()} `, 'latin1') : Buffer.alloc(0);
+  if (maxLine < 1 || maxLine + tag.length + 1 + 32 * Math.max(1, groups.length) > SAFE_MESSAGE_BODY_LEN) {
+    throw new UsageError(`--max-line must be 1..${SAFE_MESSAGE_BODY_LEN - tag.length - 1 - 32 * Math.max(1, groups.length)} with these groups and host tag`);
   }
-  if (rest.length) publish(rest);
-  await client.disconnect();
+  for (const [k, v] of [['queue-lines', argv['queue-lines']], ['connect-timeout', argv['connect-timeout']], ['stall-timeout', argv['stall-timeout']], ['failback-interval', argv['failback-interval']], ['report-interval', argv['report-interval']]] as const) {
+    positive(`--${k}`, v);
+  }
+  positive('--drain-timeout', argv['drain-timeout'], 0);
+  const router = usage(
+    () => new Router({ groups, field, prefix: argv['group-prefix'], hashBuckets: hash, send: { service: SERVICE_BY_NAME[argv.service as ServiceName] } }),
+  );
+
+  const publisher = new Publisher({
+    daemons,
+    name: argv.name,
+    connectTimeout: argv['connect-timeout'],
+    stallTimeout: argv['stall-timeout'],
+    failbackInterval: argv['failback-interval'],
+    queueLines: argv['queue-lines'],
+    queueBytes,
+    onFull: argv['on-full'] as OverflowPolicy,
+    batch: argv.batch,
+    batchBytes,
+  });
+  const splitter = new LineSplitter((line) => {
+    const body = Buffer.allocUnsafe(tag.length + line.length + 1);
+    tag.copy(body, 0);
+    line.copy(body, tag.length);
+    body[body.length - 1] = 0x0a;
+    publisher.push(body, router.route(line));
+  }, maxLine);
+
+  const report = new Reporter(publisher, splitter, argv['report-interval']);
+  publisher.on('event', (e: PublisherEvent) => report.event(e));
+  publisher.start();
+
+  process.on('SIGUSR1', () => log(`counters: ${report.summary()}`));
+  process.on('SIGHUP', () => {}); // a piped logger outlives its terminal
+  await new Promise<void>((resolve) => {
+    const stdin = process.stdin;
+    stdin.on('data', (chunk: Buffer) => splitter.write(chunk));
+    stdin.once('end', () => resolve());
+    stdin.once('error', (e) => {
+      log(`stdin: ${e.message}`);
+      resolve();
+    });
+    process.once('SIGTERM', () => {
+      stdin.pause();
+      resolve();
+    });
+    process.once('SIGINT', () => {
+      stdin.pause();
+      resolve();
+    });
+  });
+  splitter.end();
+  await publisher.close(argv['drain-timeout']);
+  report.stop();
+  log(`exit: ${report.summary()}`);
   return EXIT_OK;
+}
+
+/** What goes to stderr (Apache's error log): state changes and rate-limited drop reports. */
+class Reporter {
+  private pending: Partial<Record<string, number>> = {};
+  private timer: NodeJS.Timeout | undefined;
+  private down = false;
+  private lastError = '';
+
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly splitter: LineSplitter,
+    private readonly interval: number,
+  ) {}
+
+  event(e: PublisherEvent): void {
+    switch (e.type) {
+      case 'connected':
+        if (this.down) log(`connected to ${e.daemon} as ${e.privateGroup}`);
+        this.down = false;
+        break;
+      case 'connect-failed':
+        this.lastError = `${e.daemon}: ${e.error}`;
+        if (!this.down) log(`cannot reach ${e.daemon}: ${e.error}; queueing and retrying`);
+        this.down = true;
+        break;
+      case 'disconnected':
+        log(`lost ${e.daemon}: ${e.error}${e.lost ? ` (${e.lost} lines lost in flight)` : ''}`);
+        this.down = true;
+        break;
+      case 'failback':
+        log(`back on ${e.daemon}`);
+        break;
+      case 'gave-up':
+        log(`giving up: ${e.error}`);
+        break;
+      case 'drop':
+        this.pending[e.reason] = (this.pending[e.reason] ?? 0) + e.lines;
+        this.timer ??= setTimeout(() => this.flushDrops(), this.interval);
+        break;
+      case 'connecting':
+        break;
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  summary(): string {
+    const c: Counters = this.publisher.counters;
+    const q = this.publisher.queued;
+    const d = Object.entries(c.dropped)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}`;
+  }
+
+  private flushDrops(): void {
+    this.timer = undefined;
+    const parts = Object.entries(this.pending).map(([k, v]) => `${k}=${v}`);
+    this.pending = {};
+    if (parts.length) log(`dropped lines: ${parts.join(' ')}${this.down && this.lastError ? `; daemon unreachable (${this.lastError})` : ''}`);
+  }
 }

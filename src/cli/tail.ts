@@ -5,6 +5,7 @@
  */
 import yargs from 'yargs';
 import { EPILOGUE, EXIT_FAILURE, EXIT_OK, PROGRAM, log, usage } from './common.js';
+import { failUsage } from './common.js';
 import { SpreadClient, type SpreadEvent } from '../spread/client.js';
 import { parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
 import { serviceBitsName } from '../spread/constants.js';
@@ -28,6 +29,7 @@ export async function run(args: string[]): Promise<number> {
     .help('help')
     .version(false)
     .strict()
+    .fail(failUsage)
     .parseAsync();
 
   const groups = usage(() => argv.group.map((g) => validateGroupName(String(g))));

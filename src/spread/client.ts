@@ -126,6 +126,10 @@ export class SpreadClient extends EventEmitter {
   private readonly maxLen: number;
   private wbuf: Buffer;
   private wlen = 0;
+  /** Messages encoded into wbuf and not yet handed to the socket. */
+  private wcount = 0;
+  /** Messages handed to the socket whose write has not completed (still in Node's buffer). */
+  private writing = 0;
   private flushScheduled = false;
   private needDrain = false;
   private closed = false;
@@ -282,11 +286,12 @@ export class SpreadClient extends EventEmitter {
       if (size > this.wbuf.length) {
         const big = Buffer.allocUnsafe(size);
         writeMessage(big, 0, p.type, this.sender, p.groups, p.hint, data);
-        this.socket.write(big);
+        this.writeCounted(big, 1);
         return this.account(size);
       }
     }
     this.wlen = writeMessage(this.wbuf, this.wlen, p.type, this.sender, p.groups, p.hint, data);
+    this.wcount++;
     this.scheduleFlush();
     return this.account(size);
   }
@@ -298,7 +303,25 @@ export class SpreadClient extends EventEmitter {
     // The socket keeps a reference to `out`; take a fresh buffer rather than copy.
     this.wbuf = Buffer.allocUnsafe(this.writeBufferSize);
     this.wlen = 0;
-    this.socket.write(out);
+    const n = this.wcount;
+    this.wcount = 0;
+    this.writeCounted(out, n);
+  }
+
+  /**
+   * Messages accepted by send() that never reached the kernel: after 'close'
+   * these are known lost (what the kernel held when the peer died is not
+   * knowable without acknowledgements).
+   */
+  get unsentMessages(): number {
+    return this.wcount + this.writing;
+  }
+
+  private writeCounted(buf: Buffer, messages: number): void {
+    this.writing += messages;
+    this.socket.write(buf, (err) => {
+      if (!err) this.writing -= messages;
+    });
   }
 
   /** Send the disconnect request, then close; resolves when the socket is closed. */
@@ -429,7 +452,6 @@ export class SpreadClient extends EventEmitter {
   private onClose(): void {
     this.closed = true;
     clearInterval(this.stallTimer);
-    this.wlen = 0;
     const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: -8 }));
     this.emit('close', err);
   }

@@ -1,0 +1,368 @@
+/**
+ * The publisher: a bounded queue in front of one Spread session, with
+ * reconnect, failover across daemons and fail-back to the first, stall
+ * detection, optional adaptive batching, and counters for every line that
+ * did not make it. `push` never blocks and never throws on a full queue: the
+ * web server behind stdin must never wait for us.
+ */
+import { EventEmitter } from 'node:events';
+import { type DaemonAddress } from './spread/address.js';
+import { type PreparedSend, SpreadClient } from './spread/client.js';
+import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
+import { BoundedQueue, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, type OverflowPolicy } from './queue.js';
+import { DaemonList } from './servers.js';
+import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
+import { errorMessage } from './errors.js';
+
+/** @default 3000 */
+export const DEFAULT_CONNECT_TIMEOUT = 3000;
+/** A daemon that takes none of our bytes for this long is treated as down. @default 5000 */
+export const DEFAULT_STALL_TIMEOUT = 5000;
+/** How often to try the first daemon again while on another one. @default 30000 */
+export const DEFAULT_FAILBACK_INTERVAL = 30_000;
+/** Largest batched message body; spreadlogd's default receive buffer is 8 KiB. @default 8192 */
+export const DEFAULT_BATCH_BYTES = 8192;
+/** Bytes handed to the session before we wait for 'drain'. @default 1 MiB */
+export const DEFAULT_IN_FLIGHT = 1024 * 1024;
+
+export interface PublisherOptions {
+  daemons: readonly DaemonAddress[];
+  /** Private name. @default derived from the pid */
+  name?: string;
+  /** @default 3000 */
+  connectTimeout?: number;
+  /** @default 5000 */
+  stallTimeout?: number;
+  /** @default capped exponential backoff with jitter */
+  reconnectDelay?: ReconnectDelay;
+  /** @default 30000 */
+  failbackInterval?: number;
+  /** @default 100000 */
+  queueLines?: number;
+  /** @default 32 MiB */
+  queueBytes?: number;
+  /** @default 'drop-newest' */
+  onFull?: OverflowPolicy;
+  /** Pack queued lines into one message when a backlog exists. @default false */
+  batch?: boolean;
+  /** @default 8192 */
+  batchBytes?: number;
+}
+
+/** One message to be: its body and destinations. */
+export interface Entry {
+  readonly body: Buffer;
+  readonly route: PreparedSend;
+  /** Lines in the body. */
+  readonly lines: number;
+  readonly size: number;
+}
+
+export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route';
+
+export interface Counters {
+  /** Lines accepted by push(). */
+  accepted: number;
+  /** Lines handed to a daemon session and written to the kernel... or counted lost below. */
+  linesSent: number;
+  messagesSent: number;
+  bytesSent: number;
+  dropped: Record<DropReason, number>;
+  connects: number;
+  disconnects: number;
+  failovers: number;
+  failbacks: number;
+}
+
+export type PublisherEvent =
+  | { type: 'connecting'; daemon: string }
+  | { type: 'connected'; daemon: string; privateGroup: string }
+  | { type: 'connect-failed'; daemon: string; error: string; retryInMs: number | false }
+  | { type: 'disconnected'; daemon: string; error: string; lost: number }
+  | { type: 'failback'; daemon: string }
+  | { type: 'drop'; reason: DropReason; lines: number }
+  | { type: 'gave-up'; error: string };
+
+export class Publisher extends EventEmitter {
+  readonly counters: Counters = {
+    accepted: 0,
+    linesSent: 0,
+    messagesSent: 0,
+    bytesSent: 0,
+    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0 },
+    connects: 0,
+    disconnects: 0,
+    failovers: 0,
+    failbacks: 0,
+  };
+  private readonly queue: BoundedQueue<Entry>;
+  private readonly servers: DaemonList;
+  private readonly delay: ReconnectDelay;
+  private client: SpreadClient | undefined;
+  private blocked = false;
+  private dialing = false;
+  private closing = false;
+  private pumpScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failbackTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** Lines per message sent, for the loss count when a session dies (messages -> lines). */
+  private readonly batchBytes: number;
+
+  constructor(private readonly opts: PublisherOptions) {
+    super();
+    this.servers = new DaemonList(opts.daemons);
+    this.delay = opts.reconnectDelay ?? exponentialBackoff();
+    this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
+    this.queue = new BoundedQueue<Entry>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (e) =>
+      this.drop('queue-full', e.lines),
+    );
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  get queued(): { lines: number; bytes: number } {
+    return { lines: this.queue.length, bytes: this.queue.bytes };
+  }
+
+  /** Start connecting; lines pushed before a session exists wait in the queue. */
+  start(): void {
+    void this.dial();
+  }
+
+  /** Queue one message body (one line, already tagged) for `route`. Never blocks. */
+  push(body: Buffer, route: PreparedSend | undefined): void {
+    this.counters.accepted++;
+    if (!route) return this.drop('no-route', 1);
+    this.queue.push({ body, route, lines: 1, size: body.length });
+    if (!this.pumpScheduled && this.client && !this.blocked) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
+  }
+
+  /**
+   * Stop: send what is queued within `drainTimeout` ms, then disconnect
+   * cleanly. What could not be sent is counted as unsent-at-exit.
+   */
+  async close(drainTimeout: number): Promise<Counters> {
+    this.closing = true;
+    clearInterval(this.failbackTimer);
+    const deadline = Date.now() + drainTimeout;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        this.pump();
+        const empty = this.queue.length === 0 && (!this.client || this.client.writableLength === 0);
+        if (empty || Date.now() >= deadline) resolve();
+        else setTimeout(check, 10);
+      };
+      check();
+    });
+    clearTimeout(this.retryTimer);
+    const left = this.queue.clear();
+    if (left) this.drop('unsent-at-exit', left);
+    const c = this.client;
+    this.client = undefined;
+    if (c) {
+      c.removeAllListeners('close');
+      const unsent = c.writableLength > 0 ? c.unsentMessages : 0;
+      await c.disconnect(Math.max(100, deadline - Date.now()));
+      if (unsent) this.drop('unsent-at-exit', unsent);
+    }
+    return this.counters;
+  }
+
+  private drop(reason: DropReason, lines: number): void {
+    this.counters.dropped[reason] += lines;
+    this.emit('event', { type: 'drop', reason, lines } satisfies PublisherEvent);
+  }
+
+  /** Hand queued entries to the session until it pushes back. */
+  private pump(): void {
+    const c = this.client;
+    if (!c || this.blocked) return;
+    const limit = SAFE_MESSAGE_BODY_LEN;
+    for (let e = this.queue.shift(); e; e = this.queue.shift()) {
+      let body = e.body;
+      let lines = e.lines;
+      if (this.opts.batch && this.queue.length > 0) {
+        // A backlog exists: pack following lines with the same destinations.
+        const max = Math.min(this.batchBytes, limit - e.route.numGroups * MAX_GROUP_NAME);
+        const parts = [body];
+        let size = body.length;
+        for (let n = this.queue.peek(); n && n.route === e.route && size + n.size <= max; n = this.queue.peek()) {
+          parts.push(this.queue.shift()!.body);
+          size += n.size;
+          lines += n.lines;
+        }
+        if (parts.length > 1) body = Buffer.concat(parts, size);
+      }
+      let ok: boolean;
+      try {
+        ok = c.send(e.route, body);
+      } catch (err) {
+        // The session closed under us: keep the entry for the next one.
+        this.requeueFront({ body, route: e.route, lines, size: body.length });
+        return;
+      }
+      this.counters.messagesSent++;
+      this.counters.linesSent += lines;
+      this.counters.bytesSent += body.length;
+      this.linesPerMessage.push(lines);
+      if (!ok) {
+        this.blocked = true;
+        return;
+      }
+    }
+  }
+
+  /** Lines of the most recent messages, to turn "messages lost with a session" into lines. */
+  private readonly linesPerMessage = new LineTally();
+
+  private requeueFront(e: Entry): void {
+    // Rare (the session died mid-pump): rebuild the queue with e first.
+    const rest: Entry[] = [];
+    for (let x = this.queue.shift(); x; x = this.queue.shift()) rest.push(x);
+    this.queue.push(e);
+    for (const x of rest) this.queue.push(x);
+  }
+
+  private attach(c: SpreadClient): void {
+    this.client = c;
+    this.blocked = false;
+    this.counters.connects++;
+    this.linesPerMessage.reset();
+    this.emit('event', { type: 'connected', daemon: c.address.label, privateGroup: c.privateGroup } satisfies PublisherEvent);
+    c.on('drain', () => {
+      if (this.client !== c) return;
+      this.blocked = false;
+      this.pump();
+    });
+    c.on('close', (err?: Error) => {
+      if (this.client !== c) return;
+      this.client = undefined;
+      this.counters.disconnects++;
+      const lostMessages = c.unsentMessages;
+      const lost = this.linesPerMessage.lastLines(lostMessages);
+      this.counters.linesSent -= lost;
+      if (lost) this.drop('lost-in-flight', lost);
+      this.emit('event', { type: 'disconnected', daemon: c.address.label, error: err ? errorMessage(err) : 'closed', lost } satisfies PublisherEvent);
+      if (!this.closing || this.queue.length) void this.dial();
+    });
+    if (this.servers.onSecondary) this.startFailback();
+    this.pump();
+  }
+
+  private connectOptions(daemon: DaemonAddress): Parameters<typeof SpreadClient.connect>[0] {
+    return {
+      daemon,
+      name: this.opts.name,
+      membership: false,
+      connectTimeout: this.opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+      stallTimeout: this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
+      highWaterMark: DEFAULT_IN_FLIGHT,
+    };
+  }
+
+  /** The one dial loop: try each daemon in order, back off after each full pass. */
+  private async dial(): Promise<void> {
+    if (this.dialing || this.client) return;
+    this.dialing = true;
+    let pass = 0;
+    try {
+      for (;;) {
+        const daemon = this.servers.current;
+        this.emit('event', { type: 'connecting', daemon: daemon.label } satisfies PublisherEvent);
+        try {
+          const c = await SpreadClient.connect(this.connectOptions(daemon));
+          if (this.closing && this.queue.length === 0) {
+            void c.disconnect();
+            return;
+          }
+          if (this.servers.index !== 0) this.counters.failovers++;
+          this.attach(c);
+          return;
+        } catch (e) {
+          const { wrapped } = this.servers.next();
+          let wait: number | false = 0;
+          if (wrapped) wait = this.delay(++pass, e);
+          this.emit('event', { type: 'connect-failed', daemon: daemon.label, error: errorMessage(e), retryInMs: wait } satisfies PublisherEvent);
+          if (wait === false) {
+            this.emit('event', { type: 'gave-up', error: errorMessage(e) } satisfies PublisherEvent);
+            return;
+          }
+          if (this.closing && this.queue.length === 0) return;
+          if (wait > 0) await new Promise<void>((r) => (this.retryTimer = setTimeout(r, wait as number)));
+          if (this.closing && this.queue.length === 0) return;
+        }
+      }
+    } finally {
+      this.dialing = false;
+    }
+  }
+
+  /** While on a secondary daemon, try the first one now and then; switch when it answers. */
+  private startFailback(): void {
+    clearInterval(this.failbackTimer);
+    this.failbackTimer = setInterval(() => void this.probePrimary(), this.opts.failbackInterval ?? DEFAULT_FAILBACK_INTERVAL);
+    this.failbackTimer.unref();
+  }
+
+  private async probePrimary(): Promise<void> {
+    if (this.probing || this.closing || !this.servers.onSecondary || !this.client) return;
+    this.probing = true;
+    try {
+      const c = await SpreadClient.connect(this.connectOptions(this.servers.primary));
+      const old = this.client;
+      if (this.closing || !old) {
+        void c.disconnect();
+        return;
+      }
+      clearInterval(this.failbackTimer);
+      this.servers.reset();
+      this.counters.failbacks++;
+      this.emit('event', { type: 'failback', daemon: c.address.label } satisfies PublisherEvent);
+      // Detach the old session first so its close is not taken for a failure; what it holds is still sent.
+      this.client = undefined;
+      old.removeAllListeners('close');
+      old.removeAllListeners('drain');
+      void old.disconnect(this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT);
+      this.attach(c);
+    } catch {
+      // Still down; try again at the next interval.
+    } finally {
+      this.probing = false;
+    }
+  }
+}
+
+/**
+ * Lines carried by the last messages sent on the current session, so that
+ * "the last N messages never left" becomes a line count. Bounded: enough
+ * entries for what the session may hold unsent (its high-water mark).
+ */
+class LineTally {
+  private ring = new Uint32Array(1 << 16);
+  private n = 0;
+
+  reset(): void {
+    this.n = 0;
+  }
+
+  push(lines: number): void {
+    this.ring[this.n++ & 0xffff] = lines;
+  }
+
+  /** Lines in the last `messages` messages. */
+  lastLines(messages: number): number {
+    let sum = 0;
+    const k = Math.min(messages, this.n, 1 << 16);
+    for (let i = 1; i <= k; i++) sum += this.ring[(this.n - i) & 0xffff]!;
+    return sum;
+  }
+}
