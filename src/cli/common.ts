@@ -39,5 +39,6 @@ export const EPILOGUE = `Exit status: 0 done, 1 runtime failure, 2 usage error (
 /** yargs fail handler: one clear line and exit 2 instead of yargs' help dump and exit 1. */
 export function failUsage(msg: string | null, err: Error | undefined): never {
   if (err instanceof UsageError) throw err;
-  throw new UsageError(`${msg ?? err?.message ?? 'bad arguments'} (see --help)`);
+  const text = (msg ?? err?.message ?? 'bad arguments').replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
+  throw new UsageError(`${text} (see --help)`);
 }
