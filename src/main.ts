@@ -7,6 +7,7 @@
  */
 import { EXIT_FAILURE, EXIT_USAGE, UsageError, log } from './cli/common.js';
 import { errorMessage } from './errors.js';
+import { VERSION } from './version.js';
 
 type Mode = 'pipe' | 'tail' | 'daemon';
 
@@ -17,7 +18,12 @@ function pickMode(args: string[]): { mode: Mode; rest: string[] } {
 }
 
 async function main(): Promise<number> {
-  const { mode, rest } = pickMode(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  if (args[0] === '--version' || args[0] === '-V') {
+    process.stdout.write(`spread-pipe ${VERSION}\n`);
+    return 0;
+  }
+  const { mode, rest } = pickMode(args);
   const mod =
     mode === 'tail' ? await import('./cli/tail.js') : mode === 'daemon' ? await import('./cli/daemon.js') : await import('./cli/pipe.js');
   return mod.run(rest);
