@@ -1,56 +1,73 @@
 /**
  * The single executable (issue 6): daemon, publisher and subscriber all run
  * from dist/spread-pipe (built by `npm test` via scripts/build-sea.sh), the
- * publisher fed through a real shell pipe.
+ * publisher fed through a real shell pipe; README's demo runs on it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, startProcess } from './helpers.js';
-import { VERSION } from '../src/version.js';
+import { ROOT, startCli, startProcess, tempDir } from './helpers.js';
 
 const SEA = path.join(ROOT, 'dist', 'spread-pipe');
-const built = fs.existsSync(SEA);
-// CI builds it in `npm test`; there a missing executable is a failure, not a skip.
-const run = built || process.env.CI ? describe : describe.skip;
+const PKG_VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+// CI builds it in `npm test`: there a missing executable is a failure, not a skip.
+const run = fs.existsSync(SEA) || process.env.CI ? describe : describe.skip;
 
-describe('version', () => {
-  it('matches package.json', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    expect(VERSION).toBe(pkg.version);
+describe('--version', () => {
+  it("prints package.json's version (node dist/main.js)", async () => {
+    for (const flag of ['--version', '-V']) {
+      const p = startCli([flag], { stdin: 'ignore' });
+      expect(await p.exited).toBe(0);
+      expect(p.stdout().toString()).toBe(`spread-pipe ${PKG_VERSION}\n`);
+    }
   });
 });
 
 run('dist/spread-pipe (single executable)', () => {
-  it('prints its version and help without node or any file next to it', async () => {
-    const dir = fs.mkdtempSync(path.join(ROOT, 'dist', 'sea-copy-'));
-    try {
-      const copy = path.join(dir, 'spread-pipe');
-      fs.copyFileSync(SEA, copy);
-      fs.chmodSync(copy, 0o755);
-      const v = startProcess(copy, ['--version'], { cwd: dir, env: { PATH: '/usr/bin:/bin', NODE_PATH: '' } });
-      expect(await v.exited).toBe(0);
-      expect(v.stdout().toString()).toBe(`spread-pipe ${VERSION}\n`);
-      for (const args of [['--help'], ['tail', '--help'], ['--daemon', '--help']]) {
-        const h = startProcess(copy, args, { cwd: dir });
-        expect(await h.exited).toBe(0);
-        expect(h.stdout().toString()).toMatch(/spread-pipe/);
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+  it('prints its version and every help with no file next to it', async () => {
+    // A copy far from the checkout: no package.json, no node_modules to fall back on.
+    const dir = tempDir('spread-pipe-sea-');
+    const copy = path.join(dir, 'spread-pipe');
+    fs.copyFileSync(SEA, copy);
+    fs.chmodSync(copy, 0o755);
+    const env = { PATH: '/usr/bin:/bin', NODE_PATH: '', NODE_OPTIONS: '' };
+    const v = startProcess(copy, ['--version'], { cwd: dir, env, stdin: 'ignore' });
+    expect(await v.exited).toBe(0);
+    expect(v.stdout().toString()).toBe(`spread-pipe ${PKG_VERSION}\n`);
+    expect(v.stderr()).toBe('');
+    for (const args of [['--help'], ['tail', '--help'], ['--daemon', '--help']]) {
+      const h = startProcess(copy, args, { cwd: dir, env, stdin: 'ignore' });
+      expect(await h.exited).toBe(0);
+      expect(h.stdout().toString()).toMatch(/^spread-pipe /);
+      expect(h.stdout().toString()).toMatch(/Exit status/);
+      expect(h.stderr()).toBe('');
     }
+    const bad = startProcess(copy, ['--no-such-option'], { cwd: dir, env, stdin: 'ignore' });
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr()).toMatch(/^spread-pipe: .*\n$/);
   });
 
   it('runs daemon, publisher (through a shell pipe) and subscriber from the one file', async () => {
-    const daemon = startProcess(SEA, ['--daemon', '--name', 'localhost', '--no-unix', '--listen', '127.0.0.1:0'], { stdin: 'ignore' });
+    const file = path.join(tempDir(), 'sea.log');
+    const daemon = startProcess(SEA, ['--daemon', '--name', 'localhost', '--no-unix', '--listen', '127.0.0.1:0', '--write', `sea=${file}`], { stdin: 'ignore' });
     const err = await daemon.waitStderr((s) => /listening on 127\.0\.0\.1:\d+/.test(s));
     const spec = `${/127\.0\.0\.1:(\d+)/.exec(err)![1]}@127.0.0.1`;
-    const tail = startProcess(SEA, ['tail', '-g', 'sea', '-s', spec, '--count', '1000', '--membership']);
+    const tail = startProcess(SEA, ['tail', '-g', 'sea', '-s', spec, '--count', '1000', '--membership'], { stdin: 'ignore' });
     await tail.waitStdout((s) => s.includes('# membership sea: join'));
     const pub = startProcess('/bin/sh', ['-c', `seq 1 1000 | sed 's/^/line /' | '${SEA}' -g sea -s ${spec} -h box`], { stdin: 'ignore' });
     expect(await pub.exited).toBe(0);
     expect(await tail.exited).toBe(0);
-    const lines = tail.stdout().toString().trimEnd().split('\n').slice(1);
-    expect(lines).toEqual(Array.from({ length: 1000 }, (_, i) => `box line ${i + 1}`));
+    const expected = Array.from({ length: 1000 }, (_, i) => `box line ${i + 1}`);
+    expect(tail.stdout().toString().trimEnd().split('\n').slice(1)).toEqual(expected);
+    // The daemon's writer got the same lines; SIGTERM flushes before exit.
+    daemon.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toBe(`${expected.join('\n')}\n`);
+  });
+
+  it("runs README's demo (npm run demo) on the executable", async () => {
+    const demo = startProcess(path.join(ROOT, 'scripts', 'demo.sh'), [], { env: { SPREAD_PIPE: SEA }, stdin: 'ignore' });
+    expect(await demo.exited).toBe(0);
+    expect(demo.stdout().toString()).toMatch(/== all 10 lines arrived\n$/);
   });
 });
