@@ -34,6 +34,10 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'SP_ERR_INVALID_ARGUMENT',
   /** A daemon stopped reading: writes stayed blocked past the stall timeout. */
   STALLED: 'SP_ERR_STALLED',
+  /** The spool directory is in use by another live spread-pipe. */
+  SPOOL_LOCKED: 'SP_ERR_SPOOL_LOCKED',
+  /** The spool directory cannot be used (not writable, not a spool, I/O error). */
+  SPOOL: 'SP_ERR_SPOOL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,59 @@
+/**
+ * One spread-pipe per spool directory: a lock file holding "PID BOOT-ID".
+ * A lock whose process is gone, or that was taken before the last boot (the
+ * pid may since belong to another program), is stale and taken over.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCodes, SpreadPipeError, errorMessage } from './errors.js';
+
+function bootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+  } catch {
+    return '-';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Take the lock of `dir`; throws SPOOL_LOCKED while a live process holds it. */
+export function lockSpool(dir: string): void {
+  const file = path.join(dir, 'lock');
+  const me = `${process.pid} ${bootId()}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, me, { flag: 'wx', mode: 0o644 });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot lock spool ${dir}: ${errorMessage(e)}`, { cause: e });
+      }
+    }
+    let owner = '';
+    try {
+      owner = fs.readFileSync(file, 'latin1');
+    } catch {
+      // Removed meanwhile: try again.
+    }
+    const [pidText, boot] = owner.trim().split(' ');
+    const pid = Number(pidText);
+    // A pid from before the last boot, or of a dead process, holds nothing.
+    if (Number.isInteger(pid) && pid > 0 && boot === bootId() && alive(pid)) {
+      throw new SpreadPipeError(ErrorCodes.SPOOL_LOCKED, `spool ${dir} is in use by process ${pid}`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new SpreadPipeError(ErrorCodes.SPOOL_LOCKED, `spool ${dir} is being locked by another process`);
+}
+
+export function unlockSpool(dir: string): void {
+  fs.rmSync(path.join(dir, 'lock'), { force: true });
+}

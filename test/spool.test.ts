@@ -1,0 +1,223 @@
+/**
+ * The disk spool (issue 7): order, replay from the cursor after close and
+ * after SIGKILL, the bound (oldest segments dropped and counted), torn and
+ * corrupt records detected and skipped, never returned, and the lock.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Spool, type SpoolEvent, type SpoolOptions } from '../src/spool.js';
+import { ErrorCodes } from '../src/errors.js';
+import { ROOT, defer, startProcess, tempDir } from './helpers.js';
+
+const rec = (i: number): Buffer => Buffer.from(`line ${i} ${'x'.repeat(i % 97)}\n`);
+
+function open(dir: string, opts: SpoolOptions = {}): Spool {
+  const s = Spool.open(dir, { syncInterval: 0, ...opts });
+  defer(() => s.close());
+  return s;
+}
+
+function readAll(s: Spool, batch = 1000): { id: number; data: string; route: string | undefined }[] {
+  const out = [];
+  for (let r = s.read(batch); r.length; r = s.read(batch)) for (const x of r) out.push({ id: x.id, data: x.data.toString(), route: x.route });
+  return out;
+}
+
+const segments = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).sort();
+
+describe('Spool', () => {
+  it('hands records back in order with their routes, from memory', () => {
+    const s = open(tempDir());
+    for (let i = 0; i < 100; i++) expect(s.append(rec(i), i % 2 ? 'a\u0000b' : undefined)).toBe(i);
+    const got = readAll(s, 7);
+    expect(got.map((g) => g.id)).toEqual([...Array(100).keys()]);
+    expect(got[5]).toEqual({ id: 5, data: rec(5).toString(), route: 'a\u0000b' });
+    expect(got[4]!.route).toBeUndefined();
+    expect(s.stats.readFromDisk).toBe(0);
+  });
+
+  it('reads from disk past its memory budget, interleaved with appends, and keeps order', () => {
+    const s = open(tempDir(), { memoryBytes: 2000, segmentBytes: 64 * 1024 });
+    let next = 0;
+    const got: number[] = [];
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 300; i++) s.append(rec(next++));
+      if (round % 3 === 0) s.flush();
+      for (const r of s.read(round % 2 ? 1000 : 120)) {
+        expect(r.data.toString()).toBe(rec(r.id).toString());
+        got.push(r.id);
+      }
+    }
+    for (const r of readAll(s)) got.push(r.id);
+    expect(got).toEqual([...Array(next).keys()]);
+    expect(s.stats.readFromDisk).toBeGreaterThan(1000);
+    expect(segments(s.dir).length).toBeGreaterThan(1);
+  });
+
+  it('replays what was not acknowledged after close and reopen; ids continue', () => {
+    const dir = tempDir();
+    const a = Spool.open(dir, { syncInterval: 0, cursorEvery: 1 });
+    for (let i = 0; i < 50; i++) a.append(rec(i));
+    expect(a.read(30)).toHaveLength(30);
+    a.commit(20); // 20..29 were read (sent) but not acknowledged
+    a.close();
+    const b = open(dir);
+    expect(b.unacked).toBe(30);
+    const got = readAll(b);
+    expect(got.map((g) => g.id)).toEqual([...Array(30).keys()].map((i) => i + 20));
+    expect(b.append(rec(50))).toBe(50);
+  });
+
+  it('an empty spool after everything was acknowledged: segments deleted, ids kept', () => {
+    const dir = tempDir();
+    const a = Spool.open(dir, { syncInterval: 0 });
+    for (let i = 0; i < 10; i++) a.append(rec(i));
+    readAll(a);
+    a.commit(10);
+    a.close();
+    expect(segments(dir)).toEqual([]);
+    const b = open(dir);
+    expect(b.unread).toBe(0);
+    expect(b.append(rec(0))).toBe(10);
+  });
+
+  it('deletes segments once every record in them is acknowledged', () => {
+    const s = open(tempDir(), { segmentBytes: 64 * 1024 });
+    for (let i = 0; i < 5000; i++) s.append(rec(i));
+    s.flush();
+    const before = segments(s.dir).length;
+    expect(before).toBeGreaterThan(3);
+    readAll(s);
+    s.commit(4000);
+    expect(segments(s.dir).length).toBeLessThan(before);
+    s.commit(5000);
+    expect(segments(s.dir)).toHaveLength(1);
+  });
+
+  it('rewind() reads again from the oldest unacknowledged record', () => {
+    const s = open(tempDir(), { segmentBytes: 64 * 1024 });
+    for (let i = 0; i < 3000; i++) s.append(rec(i));
+    readAll(s);
+    s.commit(1234);
+    s.rewind();
+    expect(readAll(s).map((g) => g.id)).toEqual([...Array(3000 - 1234).keys()].map((i) => i + 1234));
+  });
+
+  it('past its bound drops the oldest whole segments and counts every record lost', () => {
+    const events: SpoolEvent[] = [];
+    const s = open(tempDir(), { maxBytes: 256 * 1024, segmentBytes: 64 * 1024, memoryBytes: 0 });
+    s.on('event', (e: SpoolEvent) => events.push(e));
+    const n = 20_000;
+    for (let i = 0; i < n; i++) s.append(rec(i));
+    s.flush();
+    expect(s.bytes).toBeLessThanOrEqual(256 * 1024);
+    const got = readAll(s);
+    // What is left is the newest records, contiguous and in order; the rest is counted.
+    expect(got.length + s.stats.dropped).toBe(n);
+    expect(got[got.length - 1]!.id).toBe(n - 1);
+    expect(got.map((g) => g.id)).toEqual([...Array(got.length).keys()].map((i) => i + n - got.length));
+    expect(s.stats.dropped).toBeGreaterThan(10_000);
+    const dropEvents = events.filter((e) => e.type === 'drop');
+    expect(dropEvents.reduce((a, e) => a + (e.type === 'drop' ? e.records : 0), 0)).toBe(s.stats.dropped);
+  });
+
+  it('records read but not acknowledged when dropped are counted apart', () => {
+    const s = open(tempDir(), { maxBytes: 256 * 1024, segmentBytes: 64 * 1024, memoryBytes: 0 });
+    for (let i = 0; i < 100; i++) s.append(rec(i));
+    expect(s.read(100)).toHaveLength(100);
+    for (let i = 100; i < 20_000; i++) s.append(rec(i));
+    expect(s.stats.droppedUnacked).toBe(100);
+    expect(s.stats.dropped + readAll(s).length).toBe(19_900);
+  });
+
+  it('a torn last record (power loss mid-write) is cut off at open, never returned', () => {
+    const dir = tempDir();
+    const a = Spool.open(dir, { syncInterval: 0 });
+    for (let i = 0; i < 100; i++) a.append(rec(i));
+    a.close();
+    const [seg] = segments(dir);
+    const file = path.join(dir, seg!);
+    const size = fs.statSync(file).size;
+    // Half of the last record is on disk.
+    fs.truncateSync(file, size - 10);
+    const b = Spool.open(dir, { syncInterval: 0 });
+    expect(b.stats.tornBytes).toBeGreaterThan(0);
+    const got = readAll(b);
+    expect(got.map((g) => g.id)).toEqual([...Array(99).keys()]);
+    expect(got.every((g) => g.data === rec(g.id).toString())).toBe(true);
+    // Appending goes on after the last whole record.
+    expect(b.append(rec(99))).toBe(99);
+    b.close();
+    const c = open(dir);
+    expect(readAll(c).map((g) => g.data)).toEqual([...Array(100).keys()].map((i) => rec(i).toString()));
+  });
+
+  it('garbage after the last record (a torn length) is cut off too', () => {
+    const dir = tempDir();
+    const a = Spool.open(dir, { syncInterval: 0 });
+    for (let i = 0; i < 10; i++) a.append(rec(i));
+    a.close();
+    const file = path.join(dir, segments(dir)[0]!);
+    fs.appendFileSync(file, Buffer.from([0xff, 0xff, 0x00, 0x00, 1, 2, 3, 4, 5, 6, 7]));
+    const b = open(dir);
+    expect(b.stats.tornBytes).toBe(11);
+    expect(readAll(b)).toHaveLength(10);
+  });
+
+  it('a corrupt record in an older segment ends that segment: skipped and counted, later segments intact', () => {
+    const dir = tempDir();
+    const a = Spool.open(dir, { syncInterval: 0, segmentBytes: 64 * 1024 });
+    const n = 3000;
+    for (let i = 0; i < n; i++) a.append(rec(i));
+    a.close();
+    const segs = segments(dir);
+    expect(segs.length).toBeGreaterThan(2);
+    const file = path.join(dir, segs[0]!);
+    const buf = fs.readFileSync(file);
+    buf[Math.floor(buf.length / 2)] ^= 0x55; // one flipped bit pattern mid-segment
+    fs.writeFileSync(file, buf);
+    const events: SpoolEvent[] = [];
+    const b = open(dir);
+    b.on('event', (e: SpoolEvent) => events.push(e));
+    const got = readAll(b);
+    expect(got.every((g) => g.data === rec(g.id).toString())).toBe(true);
+    expect(got.length + b.stats.corrupt).toBe(n);
+    expect(b.stats.corrupt).toBeGreaterThan(0);
+    const second = Number(segs[1]!.slice(0, 16));
+    expect(got.filter((g) => g.id >= second)).toHaveLength(n - second);
+    expect(events.some((e) => e.type === 'corrupt')).toBe(true);
+  });
+
+  it('is locked against a second user; a dead owner\'s lock is taken over', () => {
+    const dir = tempDir();
+    const a = open(dir);
+    expect(() => Spool.open(dir)).toThrow(expect.objectContaining({ code: ErrorCodes.SPOOL_LOCKED }));
+    a.close();
+    // A lock left by a process that no longer exists.
+    fs.writeFileSync(path.join(dir, 'lock'), `999999999 ${fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()}\n`);
+    const b = open(dir);
+    expect(b.unread).toBe(0);
+  });
+
+  it('survives SIGKILL while appending: every record reported written is there, in order, no garbage', async () => {
+    const dir = tempDir();
+    const child = startProcess(process.execPath, [path.join(ROOT, 'test/fixtures/spool-child.mjs'), dir, String(64 * 1024 * 1024)], { stdin: 'ignore' });
+    const out = await child.waitStdout((s) => /written (\d{5,})\n/.test(s.slice(-40)) && Number(/written (\d+)\n$/.exec(s)?.[1]) > 30_000);
+    child.kill('SIGKILL');
+    await child.exited;
+    const reported = Number(/written (\d+)\n$/.exec(out)![1]);
+    const s = open(dir);
+    // The cursor was persisted at most cursorEvery records behind the last commit.
+    const cursor = s.cursor;
+    expect(cursor).toBeGreaterThan(0);
+    const got = readAll(s);
+    expect(got[0]!.id).toBe(cursor);
+    expect(got.length + cursor).toBe(s.nextRecordId);
+    expect(s.nextRecordId).toBeGreaterThanOrEqual(reported);
+    for (const g of got) {
+      expect(g.data).toBe(`rec-${g.id}\n`);
+      expect(g.route).toBe(g.id % 3 ? undefined : 'grp');
+    }
+  });
+});
