@@ -138,6 +138,8 @@ export class SpreadClient extends EventEmitter {
   private closeError: SpreadPipeError | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly decoder: MessageDecoder;
+  /** Bytes that came in the accept's read, held until the caller of connect() can listen. */
+  private early: Buffer | undefined;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -162,7 +164,14 @@ export class SpreadClient extends EventEmitter {
     socket.on('error', (err) => this.fail(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `connection to ${address.label} failed: ${err.message}`, { cause: err })));
     socket.on('close', () => this.onClose());
     if (opts.stallTimeout) this.watchStall(opts.stallTimeout);
-    if (rest.length) queueMicrotask(() => this.onData(rest));
+    // A daemon may send a message right behind the accept (e.g. to our private group).
+    // A microtask would emit it before connect()'s caller has attached 'message'
+    // listeners; setImmediate runs after that, and onData keeps the order if more
+    // bytes arrive first.
+    if (rest.length) {
+      this.early = rest;
+      setImmediate(() => this.onData(Buffer.alloc(0)));
+    }
   }
 
   /** Open a session: TCP/unix connect, handshake with NULL authentication. */
@@ -320,7 +329,12 @@ export class SpreadClient extends EventEmitter {
   private writeCounted(buf: Buffer, messages: number): void {
     this.writing += messages;
     this.socket.write(buf, (err) => {
-      if (!err) this.writing -= messages;
+      if (err) return;
+      this.writing -= messages;
+      // The socket emits 'drain' only after one of its own writes returned false;
+      // with a high-water mark below its buffering (or bytes that were still in
+      // wbuf) that never happens, so check on every completed write.
+      this.onDrain();
     });
   }
 
@@ -399,6 +413,11 @@ export class SpreadClient extends EventEmitter {
 
   private onData(chunk: Buffer): void {
     try {
+      if (this.early) {
+        const early = this.early;
+        this.early = undefined;
+        this.decoder.write(early);
+      }
       this.decoder.write(chunk);
     } catch (e) {
       this.destroy(e as SpreadPipeError);
