@@ -13,6 +13,9 @@ import { BoundedQueue, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, type OverflowPo
 import { DaemonList } from './servers.js';
 import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
 import { errorMessage } from './errors.js';
+import { Reliable, type ReliableEvent, type ReliableOptions } from './reliable.js';
+import { type Spool, type SpoolEvent } from './spool.js';
+import { FlushTracker, SpoolQueue } from './spool-queue.js';
 
 /** @default 3000 */
 export const DEFAULT_CONNECT_TIMEOUT = 3000;
@@ -47,7 +50,14 @@ export interface PublisherOptions {
   batch?: boolean;
   /** @default 8192 */
   batchBytes?: number;
+  /** --ack: resend until the daemon's copy comes back; sequence numbers for receivers (reliable.ts). */
+  ack?: boolean | ReliableOptions;
+  /** --spool: an open spool replaces the memory queue (spool-queue.ts); the caller closes it after close(). */
+  spool?: Spool;
 }
+
+/** Lines per message at most with --ack, so a resent batch stays well inside receivers' windows. */
+export const ACK_BATCH_LINES = 1024;
 
 /** One message to be: its body and destinations. */
 export interface Entry {
@@ -56,9 +66,11 @@ export interface Entry {
   /** Lines in the body. */
   readonly lines: number;
   readonly size: number;
+  /** Line id of the first line, when the queue gives ids (the spool). */
+  readonly id?: number;
 }
 
-export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route';
+export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route' | 'spool-full' | 'spool-error' | 'unacked-at-exit';
 
 export interface Counters {
   /** Lines accepted by push(). */
@@ -81,7 +93,10 @@ export type PublisherEvent =
   | { type: 'disconnected'; daemon: string; error: string; lost: number }
   | { type: 'failback'; daemon: string }
   | { type: 'drop'; reason: DropReason; lines: number }
-  | { type: 'gave-up'; error: string };
+  | { type: 'gave-up'; error: string }
+  /** --ack took a new stream name (see reliable.ts). */
+  | { type: 'new-stream'; name: string; abandoned: number }
+  | { type: 'spool-error'; message: string };
 
 export class Publisher extends EventEmitter {
   readonly counters: Counters = {
@@ -89,13 +104,18 @@ export class Publisher extends EventEmitter {
     linesSent: 0,
     messagesSent: 0,
     bytesSent: 0,
-    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0 },
+    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0, 'spool-full': 0, 'spool-error': 0, 'unacked-at-exit': 0 },
     connects: 0,
     disconnects: 0,
     failovers: 0,
     failbacks: 0,
   };
-  private readonly queue: BoundedQueue<Entry>;
+  private readonly queue: BoundedQueue<Entry> | SpoolQueue;
+  /** --ack state, if on. */
+  readonly reliable: Reliable | undefined;
+  /** --spool without --ack: which spooled lines reached the kernel. */
+  private readonly flushes: FlushTracker | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private readonly servers: DaemonList;
   private readonly delay: ReconnectDelay;
   private client: SpreadClient | undefined;
@@ -114,9 +134,14 @@ export class Publisher extends EventEmitter {
     this.servers = new DaemonList(opts.daemons);
     this.delay = opts.reconnectDelay ?? exponentialBackoff();
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
-    this.queue = new BoundedQueue<Entry>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (e) =>
-      this.drop('queue-full', e.lines),
-    );
+    this.queue = opts.spool
+      ? new SpoolQueue(opts.spool, (lines) => this.drop('spool-error', lines))
+      : new BoundedQueue<Entry>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (e) =>
+          this.drop('queue-full', e.lines),
+        );
+    if (opts.ack) this.reliable = this.startReliable(opts.ack === true ? {} : opts.ack);
+    if (opts.spool) this.watchSpool(opts.spool);
+    if (opts.spool && !this.reliable) this.flushes = new FlushTracker();
   }
 
   get connected(): boolean {
@@ -125,6 +150,12 @@ export class Publisher extends EventEmitter {
 
   get queued(): { lines: number; bytes: number } {
     return { lines: this.queue.length, bytes: this.queue.bytes };
+  }
+
+  /** Lines lost before they reached push() (read while the spool was locked), counted as if pushed. */
+  noteDropped(reason: DropReason, lines: number): void {
+    this.counters.accepted += lines;
+    this.drop(reason, lines);
   }
 
   /** Start connecting; lines pushed before a session exists wait in the queue. */
@@ -157,20 +188,25 @@ export class Publisher extends EventEmitter {
     await new Promise<void>((resolve) => {
       const check = (): void => {
         this.pump();
-        const empty = this.queue.length === 0 && (!this.client || this.client.writableLength === 0);
+        const empty = this.queue.length === 0 && (!this.client || this.client.writableLength === 0) && !this.reliable?.window.size;
         if (empty || Date.now() >= deadline) resolve();
         else setTimeout(check, 10);
       };
       check();
     });
     clearTimeout(this.retryTimer);
+    clearInterval(this.flushTimer);
     const left = this.queue.clear();
     if (left) this.drop('unsent-at-exit', left);
+    // With a spool what is unacknowledged stays there for the next run; without, it may be lost.
+    const unacked = this.reliable && !this.opts.spool ? this.reliable.window.clear() : 0;
+    if (unacked) this.drop('unacked-at-exit', unacked);
     const c = this.client;
     this.client = undefined;
     if (c) {
       c.removeAllListeners('close');
-      const unsent = c.writableLength > 0 ? c.unsentMessages : 0;
+      const unsent = c.writableLength > 0 && !this.reliable ? c.unsentMessages : 0;
+      if (this.flushes) this.commitFlushed(c);
       await c.disconnect(Math.max(100, deadline - Date.now()));
       if (unsent) this.drop('unsent-at-exit', unsent);
     }
@@ -187,15 +223,30 @@ export class Publisher extends EventEmitter {
     const c = this.client;
     if (!c || this.blocked) return;
     const limit = SAFE_MESSAGE_BODY_LEN;
-    for (let e = this.queue.shift(); e; e = this.queue.shift()) {
+    const r = this.reliable;
+    // With --ack our private group is one more destination.
+    const extraGroups = r ? 1 : 0;
+    for (let e = this.queue.peek(); e; e = this.queue.peek()) {
+      if (r) {
+        const first = e.id ?? r.peekId();
+        const verdict = r.admit(first, e.lines, e.size);
+        if (verdict === 'wait') return; // an ack will pump again
+        if (verdict === 'rotate') return this.rotateStream();
+      }
+      this.queue.shift();
       let body = e.body;
       let lines = e.lines;
       if (this.opts.batch && this.queue.length > 0) {
-        // A backlog exists: pack following lines with the same destinations.
-        const max = Math.min(this.batchBytes, limit - e.route.numGroups * MAX_GROUP_NAME);
+        // A backlog exists: pack following lines with the same destinations (and, with ids, contiguous ones).
+        const max = Math.min(this.batchBytes, limit - (e.route.numGroups + extraGroups) * MAX_GROUP_NAME);
+        const maxLines = r ? Math.max(1, Math.min(ACK_BATCH_LINES, r.room(e.id ?? r.peekId()))) : Infinity;
         const parts = [body];
         let size = body.length;
-        for (let n = this.queue.peek(); n && n.route === e.route && size + n.size <= max; n = this.queue.peek()) {
+        for (
+          let n = this.queue.peek();
+          n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines);
+          n = this.queue.peek()
+        ) {
           parts.push(this.queue.shift()!.body);
           size += n.size;
           lines += n.lines;
@@ -204,10 +255,11 @@ export class Publisher extends EventEmitter {
       }
       let ok: boolean;
       try {
-        ok = c.send(e.route, body);
+        ok = r ? r.send(c, e.route, body, e.id ?? r.nextId(lines), lines) : c.send(e.route, body);
+        if (this.flushes && e.id !== undefined) this.flushes.sent(e.id + lines);
       } catch (err) {
         // The session closed under us: keep the entry for the next one.
-        this.requeueFront({ body, route: e.route, lines, size: body.length });
+        this.requeueFront({ body, route: e.route, lines, size: body.length, ...(e.id === undefined ? {} : { id: e.id }) });
         return;
       }
       this.counters.messagesSent++;
@@ -221,10 +273,53 @@ export class Publisher extends EventEmitter {
     }
   }
 
+  private startReliable(o: ReliableOptions): Reliable {
+    const r = new Reliable({ ...o, name: o.name ?? (this.opts.spool?.meta.stream as string | undefined) });
+    if (this.opts.spool && this.opts.spool.meta.stream !== r.name) this.opts.spool.setMeta({ ...this.opts.spool.meta, stream: r.name });
+    r.on('event', (e: ReliableEvent) => {
+      if (e.type === 'acked') {
+        this.opts.spool?.commit(e.below);
+        if (this.client && !this.blocked) this.pump();
+      } else {
+        this.opts.spool?.setMeta({ ...this.opts.spool.meta, stream: e.name });
+        this.emit('event', { type: 'new-stream', name: e.name, abandoned: e.abandoned } satisfies PublisherEvent);
+      }
+    });
+    return r;
+  }
+
+  private watchSpool(spool: Spool): void {
+    spool.on('event', (e: SpoolEvent) => {
+      if (e.type === 'drop') this.drop('spool-full', e.records);
+      else if (e.type === 'corrupt') this.drop('spool-error', e.records);
+      else this.emit('event', { type: 'spool-error', message: e.message } satisfies PublisherEvent);
+    });
+  }
+
+  /** --spool without --ack: forget spooled lines once the kernel has them. */
+  private commitFlushed(c: SpreadClient): void {
+    const end = this.flushes!.flushed(c);
+    if (end !== undefined) this.opts.spool!.commit(end);
+  }
+
+  /** --ack: ids jumped too far for receivers; reconnect under a new stream name. */
+  private rotateStream(): void {
+    this.reliable!.rotate();
+    const old = this.client;
+    this.client = undefined;
+    if (old) {
+      old.removeAllListeners('close');
+      old.removeAllListeners('drain');
+      void old.disconnect();
+    }
+    void this.dial();
+  }
+
   /** Lines of the most recent messages, to turn "messages lost with a session" into lines. */
   private readonly linesPerMessage = new LineTally();
 
   private requeueFront(e: Entry): void {
+    if (this.queue instanceof SpoolQueue) return this.queue.unshift(e);
     // Rare (the session died mid-pump): rebuild the queue with e first.
     const rest: Entry[] = [];
     for (let x = this.queue.shift(); x; x = this.queue.shift()) rest.push(x);
@@ -243,11 +338,21 @@ export class Publisher extends EventEmitter {
       this.blocked = false;
       this.pump();
     });
+    if (this.reliable && !this.reliable.attach(c)) this.blocked = true;
+    if (this.flushes) {
+      clearInterval(this.flushTimer);
+      this.flushTimer = setInterval(() => this.client === c && this.commitFlushed(c), 200);
+      this.flushTimer.unref();
+    }
     c.on('close', (err?: Error) => {
       if (this.client !== c) return;
       this.client = undefined;
       this.counters.disconnects++;
-      const lostMessages = c.unsentMessages;
+      // With --ack nothing is lost with the session: the window sends it again on the next one.
+      const lostMessages = this.reliable ? 0 : c.unsentMessages;
+      // Without it, what the session held is out of the process or counted lost: the spool may forget it.
+      const handed = this.flushes?.reset();
+      if (handed !== undefined) this.opts.spool!.commit(handed);
       const lost = this.linesPerMessage.lastLines(lostMessages);
       this.counters.linesSent -= lost;
       if (lost) this.drop('lost-in-flight', lost);
@@ -261,7 +366,7 @@ export class Publisher extends EventEmitter {
   private connectOptions(daemon: DaemonAddress): Parameters<typeof SpreadClient.connect>[0] {
     return {
       daemon,
-      name: this.opts.name,
+      name: this.reliable?.name ?? this.opts.name,
       membership: false,
       connectTimeout: this.opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
       stallTimeout: this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
@@ -288,6 +393,7 @@ export class Publisher extends EventEmitter {
           this.attach(c);
           return;
         } catch (e) {
+          this.reliable?.connectFailed(e);
           const { wrapped } = this.servers.next();
           let wait: number | false = 0;
           if (wrapped) wait = this.delay(++pass, e);

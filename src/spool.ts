@@ -382,6 +382,7 @@ export class Spool extends EventEmitter {
       // Everything acknowledged: leave an empty spool; the cursor keeps the next id.
       for (const s of this.segments) fs.rmSync(path.join(this.dir, s.file), { force: true });
       this.segments = [];
+      this.diskBytes = 0;
     }
     this.writeCursor();
     try {

@@ -14,6 +14,8 @@ import { DEFAULT_MAX_LINE, LineSplitter } from '../reader.js';
 import { Router } from '../routing.js';
 import { parseDaemonAddress, validateDestination, validatePrivateName } from '../spread/address.js';
 import { SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
+import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, checkReliableArgs, openSpool, reliableSummary } from './pipe-reliable.js';
+import { type Spool } from '../spool.js';
 
 /** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
@@ -54,6 +56,7 @@ export async function run(args: string[]): Promise<number> {
     .option('failback-interval', { type: 'number', default: DEFAULT_FAILBACK_INTERVAL, describe: 'ms between tries of the first daemon while on another' })
     .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' })
     .option('report-interval', { type: 'number', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' })
+    .options(RELIABLE_OPTIONS)
     .example('$0 -g jigdo -s 4803@loghost1 -s 4803@loghost2', 'fail over to loghost2, fail back to loghost1')
     .example('$0 -g vhosts --group-field 1 --group-prefix www-', 'LogFormat "%v %h ..." : one group per vhost')
     .epilogue(`On EOF or SIGTERM: drain, disconnect, exit 0. SIGUSR1 prints the counters.\n${EPILOGUE}`)
@@ -76,8 +79,11 @@ export async function run(args: string[]): Promise<number> {
   const batchBytes = parseSize(argv['batch-bytes'], '--batch-bytes');
   const queueBytes = parseSize(argv['queue-bytes'], '--queue-bytes');
   const tag = argv.tag ? Buffer.from(`${argv.host ?? os.hostname()} `, 'latin1') : Buffer.alloc(0);
-  if (maxLine < 1 || maxLine + tag.length + 1 + 32 * Math.max(1, groups.length) > SAFE_MESSAGE_BODY_LEN) {
-    throw new UsageError(`--max-line must be 1..${SAFE_MESSAGE_BODY_LEN - tag.length - 1 - 32 * Math.max(1, groups.length)} with these groups and host tag`);
+  const rel = checkReliableArgs(argv);
+  // With --ack our own private group is one more destination.
+  const groupBytes = 32 * (Math.max(1, groups.length) + (rel.ack ? 1 : 0));
+  if (maxLine < 1 || maxLine + tag.length + 1 + groupBytes > SAFE_MESSAGE_BODY_LEN) {
+    throw new UsageError(`--max-line must be 1..${SAFE_MESSAGE_BODY_LEN - tag.length - 1 - groupBytes} with these groups and host tag`);
   }
   for (const [k, v] of [['queue-lines', argv['queue-lines']], ['connect-timeout', argv['connect-timeout']], ['stall-timeout', argv['stall-timeout']], ['failback-interval', argv['failback-interval']], ['report-interval', argv['report-interval']]] as const) {
     positive(`--${k}`, v);
@@ -87,7 +93,25 @@ export async function run(args: string[]): Promise<number> {
     () => new Router({ groups, field, prefix: argv['group-prefix'], hashBuckets: hash, send: { service: SERVICE_BY_NAME[argv.service as ServiceName] } }),
   );
 
-  const publisher = new Publisher({
+  // stdin is read from here on, whatever happens next: lines wait in `early` until the publisher exists.
+  let publisher: Publisher | undefined;
+  let gaps: GapNotices | undefined;
+  const early = new EarlyLines(argv['queue-lines'], queueBytes);
+  const splitter = new LineSplitter((line) => {
+    const body = Buffer.allocUnsafe(tag.length + line.length + 1);
+    tag.copy(body, 0);
+    line.copy(body, tag.length);
+    body[body.length - 1] = 0x0a;
+    const route = router.route(line);
+    gaps?.saw(route);
+    if (publisher) publisher.push(body, route);
+    else early.push(body, route);
+  }, maxLine);
+  const input = readInput(splitter);
+  let spool: Spool | undefined;
+  if (rel.spool) spool = await openSpool(rel.spool, rel.spoolMax, argv['drain-timeout'] + SPOOL_LOCK_GRACE);
+
+  publisher = new Publisher({
     daemons,
     name: argv.name,
     connectTimeout: argv['connect-timeout'],
@@ -98,22 +122,34 @@ export async function run(args: string[]): Promise<number> {
     onFull: argv['on-full'] as OverflowPolicy,
     batch: argv.batch,
     batchBytes,
+    ack: rel.ack,
+    spool,
   });
-  const splitter = new LineSplitter((line) => {
-    const body = Buffer.allocUnsafe(tag.length + line.length + 1);
-    tag.copy(body, 0);
-    line.copy(body, tag.length);
-    body[body.length - 1] = 0x0a;
-    publisher.push(body, router.route(line));
-  }, maxLine);
-
-  const report = new Reporter(publisher, splitter, argv['report-interval']);
+  const pub = publisher;
+  const report = new Reporter(publisher, splitter, argv['report-interval'], spool);
   publisher.on('event', (e: PublisherEvent) => report.event(e));
+  if (rel.gapNotice) {
+    gaps = new GapNotices(publisher, argv.tag ? tag.toString('latin1', 0, tag.length - 1) : undefined, router.fallback, () => spool !== undefined || pub.queued.lines < argv['queue-lines'] / 2);
+  }
+  early.replay(publisher);
   publisher.start();
 
   process.on('SIGUSR1', () => log(`counters: ${report.summary()}`));
   process.on('SIGHUP', () => {}); // a piped logger outlives its terminal
-  await new Promise<void>((resolve) => {
+  await input;
+  splitter.end();
+  gaps?.send();
+  gaps?.stop();
+  await publisher.close(argv['drain-timeout']);
+  spool?.close();
+  report.stop();
+  log(`exit: ${report.summary()}`);
+  return EXIT_OK;
+}
+
+/** Read stdin into the splitter from now on; resolves at EOF, on a read error, or on SIGTERM/SIGINT. */
+function readInput(splitter: LineSplitter): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stdin = process.stdin;
     stdin.on('data', (chunk: Buffer) => splitter.write(chunk));
     stdin.once('end', () => resolve());
@@ -130,11 +166,6 @@ export async function run(args: string[]): Promise<number> {
       resolve();
     });
   });
-  splitter.end();
-  await publisher.close(argv['drain-timeout']);
-  report.stop();
-  log(`exit: ${report.summary()}`);
-  return EXIT_OK;
 }
 
 /** What goes to stderr (Apache's error log): state changes and rate-limited drop reports. */
@@ -148,6 +179,7 @@ class Reporter {
     private readonly publisher: Publisher,
     private readonly splitter: LineSplitter,
     private readonly interval: number,
+    private readonly spool?: Spool,
   ) {}
 
   event(e: PublisherEvent): void {
@@ -177,6 +209,12 @@ class Reporter {
         break;
       case 'connecting':
         break;
+      case 'new-stream':
+        log(`--ack: new stream name ${e.name}${e.abandoned ? ` (${e.abandoned} unacknowledged lines resent under it may repeat)` : ''}`);
+        break;
+      case 'spool-error':
+        log(`spool: ${e.message}`);
+        break;
     }
   }
 
@@ -191,7 +229,7 @@ class Reporter {
     const d = Object.entries(c.dropped)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}`;
+    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}${reliableSummary(this.publisher, this.spool)}`;
   }
 
   private flushDrops(): void {

@@ -10,6 +10,7 @@ import { SpreadClient, type SpreadEvent } from '../spread/client.js';
 import { parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
 import { serviceBitsName } from '../spread/constants.js';
 import { errorMessage } from '../errors.js';
+import { DuplicateFilter } from '../dedup.js';
 
 const NL = Buffer.from('\n');
 
@@ -22,6 +23,7 @@ export async function run(args: string[]): Promise<number> {
     .option('name', { alias: 'n', type: 'string', describe: 'private name, 1-10 characters (default derived from the pid)' })
     .option('show-sender', { type: 'boolean', default: false, describe: 'prefix each message with its sender and groups' })
     .option('membership', { type: 'boolean', default: false, describe: 'print membership changes as lines starting with "#"' })
+    .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice (--no-dedup shows them)' })
     .option('count', { type: 'number', describe: 'exit after this many data messages' })
     .option('connect-timeout', { type: 'number', default: 5000, describe: 'milliseconds to connect and handshake' })
     .example('$0 -g jigdo -s 4803@loghost', 'watch the jigdo access logs')
@@ -42,6 +44,7 @@ export async function run(args: string[]): Promise<number> {
   for (const g of groups) client.join(g);
 
   const out = process.stdout;
+  const dedup = argv.dedup ? new DuplicateFilter() : undefined;
   let pending: Buffer[] = [];
   let scheduled = false;
   let received = 0;
@@ -78,9 +81,12 @@ export async function run(args: string[]): Promise<number> {
     client.on('message', (ev: SpreadEvent) => {
       if (ev.kind === 'data') {
         const f = ev.frame;
+        // Repeats of a --ack stream (resent after a lost ack) are dropped; partial batches keep their new lines.
+        const data = dedup ? dedup.filter(f.sender, f.messType, f.data) : f.data;
+        if (!data) return;
         if (argv['show-sender']) emit(Buffer.from(`${f.sender} -> ${f.groups.join(',')}: `, 'latin1'));
-        emit(f.data);
-        if (f.data.length === 0 || f.data[f.data.length - 1] !== 0x0a) emit(NL);
+        emit(data);
+        if (data.length === 0 || data[data.length - 1] !== 0x0a) emit(NL);
         if (count !== undefined && ++received >= count) finish(EXIT_OK);
       } else if (argv.membership) {
         emit(Buffer.from(`${describe(ev)}\n`, 'latin1'));

@@ -1,0 +1,149 @@
+/**
+ * Pipe mode's --ack, --spool, --spool-max and --gap-notice: the options, the
+ * spool opening (which may have to wait for a previous spread-pipe to let
+ * go of it: Apache starts the new piped logger while the old one drains),
+ * the lines read meanwhile, and the gap notices.
+ */
+import { log, UsageError } from './common.js';
+import { parseSize } from './size.js';
+import { type Publisher, type PublisherEvent } from '../publisher.js';
+import { DEFAULT_SPOOL_MAX, Spool } from '../spool.js';
+import { GapTally } from '../gap.js';
+import { type PreparedSend } from '../spread/client.js';
+import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
+
+/** How often a pending gap notice is tried while the queue is busy. @default 1000 */
+export const GAP_NOTICE_INTERVAL = 1000;
+/** Extra time to wait for a spool lock beyond the drain timeout of the previous process. @default 3000 */
+export const SPOOL_LOCK_GRACE = 3000;
+
+export const RELIABLE_OPTIONS = {
+  ack: { type: 'boolean', default: false, describe: "resend until the daemon's copy comes back; receivers (--write, tail) drop repeats" },
+  spool: { type: 'string', describe: 'directory for an on-disk spool: lines outlive daemon outages and restarts or crashes of spread-pipe' },
+  'spool-max': { type: 'string', default: String(DEFAULT_SPOOL_MAX), describe: 'bytes the spool may hold; past it the oldest lines are dropped (counted)' },
+  'gap-notice': { type: 'boolean', default: false, describe: 'after lines were lost, send one line saying how many, why and when' },
+} as const;
+
+export interface ReliableArgs {
+  ack: boolean;
+  spool?: string;
+  spoolMax: number;
+  gapNotice: boolean;
+}
+
+export function checkReliableArgs(argv: { ack: boolean; spool?: string; 'spool-max': string; 'gap-notice': boolean; name?: string }): ReliableArgs {
+  if (argv.ack && argv.name !== undefined) throw new UsageError('--name cannot be used with --ack: the private name identifies the sequence stream');
+  const spoolMax = parseSize(argv['spool-max'], '--spool-max');
+  if (spoolMax < 256 * 1024) throw new UsageError(`--spool-max must be at least 256K, got ${argv['spool-max']}`);
+  if (argv.spool === '') throw new UsageError('--spool needs a directory');
+  return { ack: argv.ack, spool: argv.spool, spoolMax, gapNotice: argv['gap-notice'] };
+}
+
+/**
+ * Open the spool, waiting while another live spread-pipe holds it (up to
+ * `waitMs`). Without it after that, or on any other error, go on without a
+ * spool: a piped logger that exits only gets restarted by Apache.
+ */
+export async function openSpool(dir: string, maxBytes: number, waitMs: number): Promise<Spool | undefined> {
+  const deadline = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      const s = Spool.open(dir, { maxBytes });
+      if (told) log(`spool ${dir} is free now`);
+      if (s.unread) log(`spool ${dir}: ${s.unread} lines from before will be sent first`);
+      return s;
+    } catch (e) {
+      if (!isSpreadPipeError(e, ErrorCodes.SPOOL_LOCKED) || Date.now() >= deadline) {
+        log(`${errorMessage(e)}; going on WITHOUT the spool`);
+        return undefined;
+      }
+      if (!told) log(`${errorMessage(e)}; waiting for it (reading stdin meanwhile)`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Lines read before the publisher exists (while the spool is locked), bounded like the queue. */
+export class EarlyLines {
+  private lines: [Buffer, PreparedSend | undefined][] = [];
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly maxLines: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(body: Buffer, route: PreparedSend | undefined): void {
+    if (this.lines.length >= this.maxLines || this.bytes + body.length > this.maxBytes) {
+      this.dropped++;
+      return;
+    }
+    this.lines.push([body, route]);
+    this.bytes += body.length;
+  }
+
+  /** Hand everything to the publisher, in order; what did not fit is counted there. */
+  replay(p: Publisher): void {
+    for (const [body, route] of this.lines) p.push(body, route);
+    if (this.dropped) p.noteDropped('queue-full', this.dropped);
+    this.lines = [];
+    this.bytes = 0;
+    this.dropped = 0;
+  }
+}
+
+/**
+ * --gap-notice: tally every drop; once connected and the queue has room,
+ * send one line through the publisher (so it is queued, spooled and
+ * acknowledged like any other) to the static groups, or to where the last
+ * line went when lines are routed.
+ */
+export class GapNotices {
+  private readonly tally = new GapTally();
+  private readonly timer: NodeJS.Timeout;
+  private lastRoute: PreparedSend | undefined;
+
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly host: string | undefined,
+    private readonly fallback: PreparedSend | undefined,
+    private readonly roomy: () => boolean,
+  ) {
+    publisher.on('event', (e: PublisherEvent) => {
+      if (e.type === 'drop') this.tally.add(e.reason, e.lines);
+      else if (e.type === 'connected') setImmediate(() => this.send());
+    });
+    this.timer = setInterval(() => this.send(), GAP_NOTICE_INTERVAL);
+    this.timer.unref();
+  }
+
+  /** Where lines go, for routed setups without -g. */
+  saw(route: PreparedSend | undefined): void {
+    if (route) this.lastRoute = route;
+  }
+
+  /** Send the notice now if there is one and delivery is possible. */
+  send(): void {
+    if (this.tally.pending === 0 || !this.publisher.connected || !this.roomy()) return;
+    const route = this.fallback ?? this.lastRoute;
+    if (!route) return;
+    const line = this.tally.take(this.host);
+    if (line) this.publisher.push(line, route);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** The --ack / --spool part of the counters line. */
+export function reliableSummary(p: Publisher, spool: Spool | undefined): string {
+  const parts: string[] = [];
+  const r = p.reliable;
+  if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} stream=${r.name}`);
+  if (spool) parts.push(`spool_unacked=${spool.unacked} spool_bytes=${spool.bytes}`);
+  return parts.length ? ` ${parts.join(' ')}` : '';
+}
