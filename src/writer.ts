@@ -15,11 +15,22 @@ export const DEFAULT_FILE_BUFFER = 256 * 1024;
 
 export type WriterEvent = { type: 'open'; path: string } | { type: 'error'; path: string; message: string } | { type: 'reopen'; files: number };
 
+/**
+ * Told about each write before it is made, with the notes given to append()
+ * for the data it carries (--ack duplicate dropping journals the ids there).
+ */
+export interface WriteHook {
+  beforeWrite(path: string, fd: number, bytes: number, notes: unknown[]): void;
+  /** After a flush of every file. */
+  afterFlush(): void;
+}
+
 interface OpenFile {
   path: string;
   fd: number;
   chunks: Buffer[];
   bytes: number;
+  notes: unknown[];
 }
 
 const NL = Buffer.from('\n');
@@ -41,12 +52,14 @@ export class LogWriter {
     private readonly onEvent: (e: WriterEvent) => void = () => {},
     private readonly maxOpen = DEFAULT_MAX_OPEN_FILES,
     private readonly fileBuffer = DEFAULT_FILE_BUFFER,
+    private readonly hook?: WriteHook,
   ) {}
 
-  /** Append a message to `file`, adding a newline only where it lacks one. */
-  append(file: string, data: Buffer): void {
+  /** Append a message to `file`, adding a newline only where it lacks one. `note` goes to the write hook. */
+  append(file: string, data: Buffer, note?: unknown): void {
     const f = this.open(file);
     if (!f) return;
+    if (note !== undefined) f.notes.push(note);
     const copy = Buffer.from(data); // data is a view into a socket chunk
     f.chunks.push(copy);
     f.bytes += copy.length;
@@ -67,29 +80,36 @@ export class LogWriter {
   }
 
   /** Split mode: the file for a message is DIR/<first token>.log. */
-  appendSplit(dir: string, data: Buffer): void {
+  appendSplit(dir: string, data: Buffer, note?: unknown): void {
     let end = data.indexOf(0x20);
     if (end < 0) end = Math.min(data.length, data.indexOf(0x0a) < 0 ? data.length : data.indexOf(0x0a));
     const tag = safeFileName(data.toString('latin1', 0, Math.min(end, 256)));
-    this.append(path.join(dir, `${tag}.log`), data);
+    this.append(path.join(dir, `${tag}.log`), data, note);
   }
 
   /** Write every buffered byte now (synchronously: called on SIGTERM before exit). */
   flush(): void {
     for (const f of this.files.values()) this.write(f);
+    this.hook?.afterFlush();
   }
 
   /** SIGHUP: flush and close every file; each is reopened (created anew after logrotate) on its next message. */
   reopen(): void {
+    const n = this.closeAll();
+    this.onEvent({ type: 'reopen', files: n });
+  }
+
+  /** Flush and close everything (exit). */
+  close(): void {
+    this.closeAll();
+  }
+
+  private closeAll(): number {
     this.flush();
     const n = this.files.size;
     for (const f of this.files.values()) fs.closeSync(f.fd);
     this.files.clear();
-    this.onEvent({ type: 'reopen', files: n });
-  }
-
-  close(): void {
-    this.reopen();
+    return n;
   }
 
   private open(file: string): OpenFile | undefined {
@@ -109,7 +129,7 @@ export class LogWriter {
     }
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      f = { path: file, fd: fs.openSync(file, 'a', 0o644), chunks: [], bytes: 0 };
+      f = { path: file, fd: fs.openSync(file, 'a', 0o644), chunks: [], bytes: 0, notes: [] };
     } catch (e) {
       this.stats.errors++;
       this.onEvent({ type: 'error', path: file, message: (e as Error).message });
@@ -126,6 +146,11 @@ export class LogWriter {
     f.chunks = [];
     f.bytes = 0;
     try {
+      if (f.notes.length) {
+        const notes = f.notes;
+        f.notes = [];
+        this.hook?.beforeWrite(f.path, f.fd, buf.length, notes);
+      }
       let off = 0;
       while (off < buf.length) off += fs.writeSync(f.fd, buf, off);
     } catch (e) {
