@@ -145,12 +145,18 @@ export class LogWriter {
     const buf = f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks, f.bytes);
     f.chunks = [];
     f.bytes = 0;
-    try {
-      if (f.notes.length) {
-        const notes = f.notes;
-        f.notes = [];
+    if (f.notes.length) {
+      const notes = f.notes;
+      f.notes = [];
+      try {
         this.hook?.beforeWrite(f.path, f.fd, buf.length, notes);
+      } catch (e) {
+        // The data is still written: at worst a crash now costs repeats, not lines.
+        this.stats.errors++;
+        this.onEvent({ type: 'error', path: f.path, message: `before write: ${(e as Error).message}` });
       }
+    }
+    try {
       let off = 0;
       while (off < buf.length) off += fs.writeSync(f.fd, buf, off);
     } catch (e) {

@@ -1,6 +1,7 @@
 /**
  * `spread-pipe --daemon`: the built-in Spread daemon and its log writer.
  */
+import path from 'node:path';
 import yargs from 'yargs';
 import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
 import { failUsage } from './common.js';
@@ -9,6 +10,7 @@ import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, rejectCodeName } from '../spread/
 import { validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
 import { LogWriter } from '../writer.js';
+import { WriteDedup } from '../write-dedup.js';
 import { parseSize } from './size.js';
 
 function parseListen(text: string): ListenSpec {
@@ -36,6 +38,7 @@ export async function run(args: string[]): Promise<number> {
     .option('allow', { type: 'string', array: true, describe: 'CIDR allowed to connect over TCP (repeatable); default everyone' })
     .option('session-buffer', { type: 'string', default: String(DEFAULT_SESSION_BUFFER), describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' })
     .option('write', { alias: 'w', type: 'string', array: true, describe: 'GROUP=FILE: append every message to GROUP to FILE (repeatable)' })
+    .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' })
     .option('write-split', { type: 'string', array: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR (repeatable)' })
     .example('$0', 'listen on 4803 and /tmp/4803')
     .example('$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server')
@@ -67,17 +70,37 @@ export async function run(args: string[]): Promise<number> {
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
   log(`daemon "${daemon.daemonName}" ready`);
 
-  const writer = new LogWriter((e) => {
-    if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}`);
-    else if (e.type === 'reopen') log(`reopened log files (${e.files} were open)`);
-  });
-  for (const [group, file] of writes) daemon.tap(group, (f) => writer.append(file, f.data));
-  for (const [group, dir] of splits) daemon.tap(group, (f) => writer.appendSplit(dir, f.data));
+  const dedup = argv.dedup ? new WriteDedup() : undefined;
+  const writer = new LogWriter(
+    (e) => {
+      if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}`);
+      else if (e.type === 'reopen') log(`reopened log files (${e.files} were open)`);
+    },
+    undefined,
+    undefined,
+    dedup,
+  );
+  const target = (journal: string): ReturnType<WriteDedup['add']> => {
+    const t = dedup!.add(journal);
+    const r = t.recovery;
+    if (r.undone || r.truncated.length) log(`${journal}: ${r.undone} write(s) found unfinished after a crash; their lines will be taken again${r.truncated.length ? ` (cut back: ${r.truncated.join(', ')})` : ''}`);
+    return t;
+  };
+  for (const [group, file] of writes) {
+    if (dedup) daemon.tap(group, dedup.tap(target(`${file}.seen`), (data, note) => writer.append(file, data, note)));
+    else daemon.tap(group, (f) => writer.append(file, f.data));
+  }
+  for (const [group, dir] of splits) {
+    if (dedup) daemon.tap(group, dedup.tap(target(path.join(dir, '.seen')), (data, note) => writer.appendSplit(dir, data, note)));
+    else daemon.tap(group, (f) => writer.appendSplit(dir, f.data));
+  }
+  // The writer writes before any output of the turn leaves: a --ack publisher's copy then means "written".
+  daemon.onFlushTaps(() => writer.flush());
 
   process.on('SIGHUP', () => writer.reopen());
   process.on('SIGUSR1', () => {
     const s = daemon.getStats();
-    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors}`);
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} duplicates_dropped=${dedup?.duplicates ?? 0}`);
     for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
     for (const [g, n] of s.groups) log(`group ${g} members=${n}`);
   });
@@ -92,6 +115,7 @@ export async function run(args: string[]): Promise<number> {
   // Stop reading first so that nothing arrives after the last flush.
   await daemon.close();
   writer.close();
+  dedup?.close();
   return EXIT_OK;
 }
 

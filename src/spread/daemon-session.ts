@@ -26,6 +26,12 @@ export interface SessionHost {
   rejected(s: DaemonSession, code: number, reason: string): void;
   /** Backpressure: the session queued more than its budget. */
   overflow(s: DaemonSession, queued: number): void;
+  /**
+   * Called before a turn's output leaves for the clients: in-process taps (the
+   * log writer) write what they hold first, so a sender that sees its own
+   * message come back (--ack) knows it is written.
+   */
+  flushTaps(): void;
 }
 
 type Phase = 'connect' | 'auth' | 'open' | 'closed';
@@ -77,6 +83,7 @@ export class DaemonSession implements Member {
       this.socket.cork();
       process.nextTick(() => {
         this.corked = false;
+        this.host.flushTaps();
         this.socket.uncork();
       });
     }

@@ -101,6 +101,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   private readonly all = new Set<DaemonSession>();
   private readonly table: GroupTable;
   private readonly taps = new Map<string, Tap[]>();
+  private readonly tapFlushers: Array<() => void> = [];
   private readonly opts: Required<Omit<DaemonOptions, 'name' | 'listen'>>;
   private readonly stats = { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, slowKilled: 0 };
 
@@ -269,6 +270,19 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     list.push(fn);
     this.taps.set(group, list);
     return () => this.taps.set(group, (this.taps.get(group) ?? []).filter((x) => x !== fn));
+  }
+
+  /**
+   * Run `fn` before any output of a turn is handed to the clients' sockets: a
+   * tap that buffers (the log writer) writes there, so that nothing a client
+   * sees (an --ack publisher's own copy) gets ahead of the file.
+   */
+  onFlushTaps(fn: () => void): void {
+    this.tapFlushers.push(fn);
+  }
+
+  flushTaps(): void {
+    for (const fn of this.tapFlushers) fn();
   }
 
   /** Set or clear the hang fault: while set, no session is read. */
