@@ -2,15 +2,22 @@
  * Where syslog datagrams come in: UDP (`udp://HOST:PORT`) and unix datagram
  * sockets (`unix:PATH`, what nginx's `syslog:server=unix:` writes to). Node
  * has no unix datagram sockets, so those use the unix-dgram addon, loaded
- * only when asked for. Datagrams are handed on as they come: the sockets
- * are read at full speed whatever the daemon does (the queue absorbs or
- * drops, never the kernel buffer).
+ * only when asked for. Datagrams are handed on synchronously as they come:
+ * the sockets are read at full speed whatever the daemon does (the
+ * publisher's queue absorbs or drops, never the kernel buffer).
+ *
+ * Who may write to the unix socket may put lines into the logs, so it is
+ * created 0660 (never world-writable by default): nginx's workers (user
+ * www-data on Debian) need to be in its group. Run spread-pipe with group
+ * www-data, or give `--syslog-group www-data` (root, or a member of that
+ * group, may hand the socket to it). The socket is created under a strict
+ * umask, so it is never writable by others, not even for an instant.
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { ErrorCodes, SpreadPipeError } from '../errors.js';
+import type { UnixDgramSocket } from 'unix-dgram';
+import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
 export type SyslogSpec = { kind: 'udp'; host: string; port: number; label: string } | { kind: 'unix'; path: string; label: string };
 
@@ -19,11 +26,14 @@ export const DEFAULT_RECV_BUFFER = 8 * 1024 * 1024;
 /** Mode of a unix socket we create: owner and group may send. @default 0o660 */
 export const DEFAULT_SOCKET_MODE = 0o660;
 
+const invalid = (message: string, cause?: unknown): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, message, { cause });
+
 export function parseSyslogSpec(text: string): SyslogSpec {
-  const bad = (why: string): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad --syslog "${text}": ${why}`);
+  const bad = (why: string): SpreadPipeError => invalid(`bad --syslog "${text}": ${why}`);
   if (text.startsWith('unix:')) {
     const path = text.slice(5);
     if (!path.startsWith('/')) throw bad('expected unix:/absolute/path');
+    if (Buffer.byteLength(path) > 107) throw bad('a unix socket path has at most 107 bytes');
     return { kind: 'unix', path, label: text };
   }
   const m = /^udp:\/\/(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})$/.exec(text);
@@ -32,32 +42,67 @@ export function parseSyslogSpec(text: string): SyslogSpec {
   const port = Number(m[3]);
   if (port < 0 || port > 65535) throw bad(`port ${port} outside 0..65535`);
   if (!isIP(host) && host !== 'localhost') throw bad(`"${host}" is not an IP address`);
-  return { kind: 'udp', host, port, label: text };
+  return { kind: 'udp', host: host === 'localhost' ? '127.0.0.1' : host, port, label: text };
+}
+
+/** Socket mode from the command line: octal digits, e.g. 660 or 0666. */
+export function parseSocketMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw invalid(`bad --syslog-mode "${text}": expected octal like 0660`);
+  const mode = parseInt(text, 8);
+  if (mode & 0o111) throw invalid(`bad --syslog-mode "${text}": execute bits mean nothing on a socket`);
+  return mode;
+}
+
+/** A group name (looked up in /etc/group) or a numeric gid. */
+export function resolveGroup(text: string, groupFile = '/etc/group'): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(groupFile, 'utf8').split('\n');
+  } catch (e) {
+    throw invalid(`cannot look up group "${text}": ${errorMessage(e)}`, e);
+  }
+  for (const l of lines) {
+    const [name, , gid] = l.split(':');
+    if (name === text && gid && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw invalid(`no group "${text}" in ${groupFile}`);
 }
 
 export type DatagramHandler = (datagram: Buffer, source: SyslogSpec) => void;
 
-interface UnixDgramSocket {
-  on(ev: 'message', fn: (b: Buffer) => void): void;
-  on(ev: 'error', fn: (e: Error) => void): void;
-  once(ev: 'listening' | 'error', fn: (e?: Error) => void): void;
-  bind(path: string): void;
-  close(): void;
+export interface ListenerOptions {
+  /** Mode of created unix sockets. @default 0o660 */
+  socketMode?: number;
+  /** Group (gid) given the unix sockets. @default the process's group */
+  socketGroup?: number;
+  /** SO_RCVBUF asked for on UDP sockets. @default 8 MiB */
+  recvBuffer?: number;
+  /** Errors of a socket after it is bound (it keeps being read). */
+  onError?: (e: Error, source: SyslogSpec) => void;
+}
+
+export interface BoundSocket {
+  /** "udp://127.0.0.1:5514" (the real port for port 0) or "unix:/run/x.sock". */
+  label: string;
+  /** Kernel receive buffer actually granted (UDP), in bytes. */
+  recvBuffer?: number;
 }
 
 export class SyslogListener {
   /** Bound addresses ("udp://127.0.0.1:5514", "unix:/run/x.sock"), with the real port for port 0. */
   readonly bound: string[] = [];
+  readonly sockets: BoundSocket[] = [];
   private readonly closers: Array<() => void> = [];
 
   private constructor(private readonly onDatagram: DatagramHandler) {}
 
-  static async start(specs: readonly SyslogSpec[], onDatagram: DatagramHandler, opts: { socketMode?: number; onError?: (e: Error) => void } = {}): Promise<SyslogListener> {
+  static async start(specs: readonly SyslogSpec[], onDatagram: DatagramHandler, opts: ListenerOptions = {}): Promise<SyslogListener> {
     const l = new SyslogListener(onDatagram);
     try {
       for (const s of specs) {
-        if (s.kind === 'udp') await l.udp(s, opts.onError);
-        else await l.unix(s, opts.socketMode ?? DEFAULT_SOCKET_MODE, opts.onError);
+        if (s.kind === 'udp') await l.udp(s, opts);
+        else await l.unix(s, opts);
       }
     } catch (e) {
       l.close();
@@ -66,46 +111,88 @@ export class SyslogListener {
     return l;
   }
 
-  private async udp(s: Extract<SyslogSpec, { kind: 'udp' }>, onError?: (e: Error) => void): Promise<void> {
-    const sock = dgram.createSocket({ type: isIP(s.host) === 6 ? 'udp6' : 'udp4', recvBufferSize: DEFAULT_RECV_BUFFER });
+  private async udp(s: Extract<SyslogSpec, { kind: 'udp' }>, opts: ListenerOptions): Promise<void> {
+    const sock = dgram.createSocket({ type: isIP(s.host) === 6 ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
+      sock.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `cannot listen on ${s.label}: ${e.message}`, { cause: e })));
       sock.bind(s.port, s.host, () => {
-        sock.removeListener('error', reject);
+        sock.removeAllListeners('error');
         resolve();
       });
     });
-    sock.on('error', (e) => onError?.(e));
-    sock.on('message', (b) => this.onDatagram(b, s));
+    let recvBuffer: number | undefined;
+    try {
+      // Linux silently caps the request at net.core.rmem_max (and reports double what it keeps).
+      sock.setRecvBufferSize(opts.recvBuffer ?? DEFAULT_RECV_BUFFER);
+    } catch {
+      // Keep the kernel default; recvBuffer below says what we have.
+    }
+    try {
+      recvBuffer = sock.getRecvBufferSize();
+    } catch {
+      recvBuffer = undefined;
+    }
     const a = sock.address();
-    this.bound.push(`udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+    const label = `udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    // Reports name the socket as bound (the real port when 0 was asked).
+    const src = { ...s, port: a.port, label };
+    sock.on('error', (e) => opts.onError?.(e, src));
+    sock.on('message', (b) => this.onDatagram(b, src));
+    this.bound.push(label);
+    this.sockets.push({ label, recvBuffer });
     this.closers.push(() => sock.close());
   }
 
-  private async unix(s: Extract<SyslogSpec, { kind: 'unix' }>, mode: number, onError?: (e: Error) => void): Promise<void> {
-    let mod: { createSocket(type: 'unix_dgram', fn?: (b: Buffer) => void): UnixDgramSocket };
+  private async unix(s: Extract<SyslogSpec, { kind: 'unix' }>, opts: ListenerOptions): Promise<void> {
+    let createSocket: typeof import('unix-dgram').createSocket;
     try {
-      mod = createRequire(import.meta.url)('unix-dgram');
+      createSocket = (await import('unix-dgram')).createSocket;
     } catch (e) {
-      throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `unix datagram sockets are not available here: ${(e as Error).message}`, { cause: e });
+      throw invalid(`unix datagram sockets are not available here (the unix-dgram addon did not load): ${errorMessage(e)}`, e);
     }
-    removeStaleSocket(s.path);
-    const sock = mod.createSocket('unix_dgram', (b) => this.onDatagram(b, s));
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `cannot listen on ${s.path}: ${e?.message}`)));
-      sock.once('listening', () => resolve());
+    removeStaleSocket(s.path, createSocket);
+    const sock = createSocket('unix_dgram', (b) => this.onDatagram(b, s));
+    // bind() is synchronous in unix-dgram: the umask covers exactly the creation of the file.
+    const umask = setUmask(0o177);
+    let bindError: Error | undefined;
+    try {
+      sock.once('error', (e: Error) => (bindError = e));
       sock.bind(s.path);
-    });
-    sock.on('error', (e) => onError?.(e));
-    fs.chmodSync(s.path, mode);
+    } finally {
+      if (umask !== undefined) process.umask(umask);
+    }
+    if (bindError) {
+      sock.close();
+      throw invalid(`cannot listen on ${s.path}: ${bindError.message}`, bindError);
+    }
+    sock.removeAllListeners('error');
+    const ino = fs.lstatSync(s.path).ino;
+    const unlink = (): void => {
+      // Only our own socket: another instance may have taken the path since.
+      try {
+        if (fs.lstatSync(s.path).ino === ino) fs.rmSync(s.path, { force: true });
+      } catch {
+        // Already gone.
+      }
+    };
+    try {
+      if (opts.socketGroup !== undefined) fs.chownSync(s.path, -1, opts.socketGroup);
+      fs.chmodSync(s.path, opts.socketMode ?? DEFAULT_SOCKET_MODE);
+    } catch (e) {
+      sock.close();
+      unlink();
+      throw invalid(`cannot set owner or mode of ${s.path}: ${errorMessage(e)}`, e);
+    }
+    sock.on('error', (e: Error) => opts.onError?.(e, s));
     this.bound.push(`unix:${s.path}`);
+    this.sockets.push({ label: `unix:${s.path}` });
     this.closers.push(() => {
       sock.close();
-      fs.rmSync(s.path, { force: true });
+      unlink();
     });
   }
 
-  /** Stop receiving; unix sockets are removed. */
+  /** Stop receiving; our unix sockets are removed. Idempotent, synchronous (safe in an 'exit' handler). */
   close(): void {
     for (const c of this.closers.splice(0)) {
       try {
@@ -117,11 +204,34 @@ export class SyslogListener {
   }
 }
 
-function removeStaleSocket(path: string): void {
+/** process.umask(mask), or undefined where it cannot be set (worker threads): chmod still follows. */
+function setUmask(mask: number): number | undefined {
   try {
-    if (fs.lstatSync(path).isSocket()) fs.rmSync(path);
-    else throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `${path} exists and is not a socket`);
-  } catch (e) {
-    if (e instanceof SpreadPipeError) throw e;
+    return process.umask(mask);
+  } catch {
+    return undefined;
   }
+}
+
+/**
+ * A socket file left by a process that died is removed; one that a live
+ * process still reads (connect succeeds) is not: two bridges on one path
+ * would each get half of the lines. Anything but a socket is never touched.
+ */
+function removeStaleSocket(path: string, createSocket: typeof import('unix-dgram').createSocket): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw invalid(`${path} exists and is not a socket`);
+  const probe: UnixDgramSocket = createSocket('unix_dgram');
+  let live = false;
+  probe.on('error', () => {});
+  probe.once('connect', () => (live = true));
+  probe.connect(path);
+  probe.close();
+  if (live) throw invalid(`${path} is in use by another process`);
+  fs.rmSync(path, { force: true });
 }
