@@ -16,6 +16,7 @@ import { parseDaemonAddress, validateDestination, validatePrivateName } from '..
 import { SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
 import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, checkReliableArgs, openSpool, reliableSummary } from './pipe-reliable.js';
 import { type Spool } from '../spool.js';
+import { SYSLOG_OPTIONS, checkSyslogArgs, startSyslogInput, untilStopped } from '../syslog/setup.js';
 
 /** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
@@ -57,6 +58,7 @@ export async function run(args: string[]): Promise<number> {
     .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' })
     .option('report-interval', { type: 'number', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' })
     .options(RELIABLE_OPTIONS)
+    .options(SYSLOG_OPTIONS)
     .example('$0 -g jigdo -s 4803@loghost1 -s 4803@loghost2', 'fail over to loghost2, fail back to loghost1')
     .example('$0 -g vhosts --group-field 1 --group-prefix www-', 'LogFormat "%v %h ..." : one group per vhost')
     .epilogue(`On EOF or SIGTERM: drain, disconnect, exit 0. SIGUSR1 prints the counters.\n${EPILOGUE}`)
@@ -70,7 +72,8 @@ export async function run(args: string[]): Promise<number> {
   const groups = usage(() => (argv.group ?? []).map((g) => validateDestination(String(g))));
   const field = positive('--group-field', argv['group-field']);
   const hash = positive('--group-hash', argv['group-hash']);
-  if (groups.length === 0 && field === undefined) throw new UsageError('at least one -g GROUP (or --group-field) is needed');
+  const sys = usage(() => checkSyslogArgs(argv, parseSize));
+  if (groups.length === 0 && field === undefined && !sys?.routes.size) throw new UsageError('at least one -g GROUP (or --group-field, or --route with --syslog) is needed');
   if (hash !== undefined && field === undefined) throw new UsageError('--group-hash needs --group-field');
   if (argv['group-prefix'] && !/^[$-~]*$/.test(argv['group-prefix'].replace(/#/g, ' '))) throw new UsageError(`bad --group-prefix "${argv['group-prefix']}"`);
   const daemons = usage(() => (argv.spread ?? ['4803']).map((s) => parseDaemonAddress(String(s))));
@@ -97,17 +100,21 @@ export async function run(args: string[]): Promise<number> {
   let publisher: Publisher | undefined;
   let gaps: GapNotices | undefined;
   const early = new EarlyLines(argv['queue-lines'], queueBytes);
+  const push = (body: Buffer, route: ReturnType<Router['route']>): void => {
+    gaps?.saw(route);
+    if (publisher) publisher.push(body, route);
+    else early.push(body, route);
+  };
   const splitter = new LineSplitter((line) => {
     const body = Buffer.allocUnsafe(tag.length + line.length + 1);
     tag.copy(body, 0);
     line.copy(body, tag.length);
     body[body.length - 1] = 0x0a;
-    const route = router.route(line);
-    gaps?.saw(route);
-    if (publisher) publisher.push(body, route);
-    else early.push(body, route);
+    push(body, router.route(line));
   }, maxLine);
-  const input = readInput(splitter);
+  // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
+  const syslog = sys && (await startSyslogInput(sys, { localHost: argv.host ?? os.hostname(), tag: argv.tag, maxLine, router, push, log, reportInterval: argv['report-interval'] }));
+  const input = sys ? untilStopped(sys, () => readInput(splitter), log) : readInput(splitter);
   let spool: Spool | undefined;
   if (rel.spool) spool = await openSpool(rel.spool, rel.spoolMax, argv['drain-timeout'] + SPOOL_LOCK_GRACE);
 
@@ -137,6 +144,7 @@ export async function run(args: string[]): Promise<number> {
   process.on('SIGUSR1', () => log(`counters: ${report.summary()}`));
   process.on('SIGHUP', () => {}); // a piped logger outlives its terminal
   await input;
+  syslog?.close();
   splitter.end();
   gaps?.send();
   gaps?.stop();
