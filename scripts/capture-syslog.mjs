@@ -4,12 +4,15 @@
 // the line nginx writes to a file with the same log_format, and rsyslog
 // forwarding in RFC 5424 and traditional format. Loopback only; needs
 // Debian's nginx and rsyslog. Run: node scripts/capture-syslog.mjs
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const unixDgram = createRequire(import.meta.url)('unix-dgram');
 
 const out = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../test/fixtures/syslog');
 fs.mkdirSync(out, { recursive: true });
@@ -24,8 +27,18 @@ async function listen() {
   return { sock, got, port: sock.address().port };
 }
 
+/** A unix datagram socket nginx's worker can write to (syslog:server=unix:PATH). */
+function listenUnix(file) {
+  const got = [];
+  const sock = unixDgram.createSocket('unix_dgram', (m) => got.push(Buffer.from(m)));
+  sock.bind(file);
+  fs.chmodSync(file, 0o666);
+  return { sock, got };
+}
+
 async function nginx() {
   const rx = await listen();
+  const ux = listenUnix(path.join(work, 'nginx-syslog.sock'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   fs.mkdirSync(path.join(work, 'html'), { recursive: true });
   fs.writeFileSync(path.join(work, 'html', 'index.html'), 'hi\n');
@@ -34,19 +47,22 @@ async function nginx() {
     `daemon off; master_process off; pid ${work}/nginx.pid; error_log ${work}/error.log;
 events {}
 http {
-  access_log off; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
+  access_log off; large_client_header_buffers 4 64k; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};
   log_format combined2 '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"';
   server {
     listen 127.0.0.1:${port}; root ${work}/html;
     access_log ${work}/access.log combined2;
     access_log syslog:server=127.0.0.1:${rx.port},tag=jigdo combined2;
     access_log syslog:server=127.0.0.1:${rx.port},tag=nohost,nohostname combined2;
+    access_log syslog:server=127.0.0.1:${rx.port},facility=local0,severity=notice,tag=local0 combined2;
+    access_log syslog:server=unix:${work}/nginx-syslog.sock,tag=viaunix combined2;
   }
 }`,
   );
   const p = spawn('/usr/sbin/nginx', ['-c', path.join(work, 'nginx.conf'), '-p', work], { stdio: 'inherit' });
   await sleep(500);
-  const paths = ['/', '/missing?q=a%20b&x="quoted"', '/' + 'long'.repeat(600), '/utf8/caf%C3%A9'];
+  // A 40 KB request line: nginx neither truncates nor splits it (one datagram).
+  const paths = ['/', '/missing?q=a%20b&x="quoted"', '/' + 'long'.repeat(600), '/utf8/caf%C3%A9', '/huge?' + 'x'.repeat(40000)];
   for (const u of paths) {
     await new Promise((resolve) =>
       http.get({ host: '127.0.0.1', port, path: u, headers: { 'User-Agent': 'capture "agent" \\ é', Referer: 'http://ref/' } }, (r) => r.resume().on('end', resolve)),
@@ -55,8 +71,15 @@ http {
   await sleep(300);
   p.kill('SIGTERM');
   rx.sock.close();
+  ux.sock.close();
   const lines = fs.readFileSync(path.join(work, 'access.log'), 'latin1').trimEnd().split('\n');
-  return { source: 'nginx 1.22 access_log syslog:server=127.0.0.1:PORT,tag=jigdo (and a second with nohostname)', fileLines: lines, datagrams: rx.got.map((b) => b.toString('base64')) };
+  const version = spawnSync('/usr/sbin/nginx', ['-v'], { encoding: 'latin1' }).stderr.trim().replace(/^nginx version: /, '');
+  return {
+    source: `${version}: access_log syslog:server=127.0.0.1:PORT with tag=jigdo, tag=nohost,nohostname and facility=local0,severity=notice,tag=local0 (datagrams), syslog:server=unix:PATH,tag=viaunix (unixDatagrams), and a file access_log (fileLines), same log_format, one request per fileLines entry`,
+    fileLines: lines,
+    datagrams: rx.got.map((b) => b.toString('base64')),
+    unixDatagrams: ux.got.map((b) => b.toString('base64')),
+  };
 }
 
 async function rsyslog() {
@@ -69,6 +92,7 @@ module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="${inPort}")
 *.* action(type="omfwd" target="127.0.0.1" port="${rx.port}" protocol="udp" template="RSYSLOG_SyslogProtocol23Format")
 *.* action(type="omfwd" target="127.0.0.1" port="${rx.port}" protocol="udp" template="RSYSLOG_TraditionalForwardFormat")
+*.* action(type="omfwd" target="127.0.0.1" port="${rx.port}" protocol="udp" template="RSYSLOG_ForwardFormat")
 `,
   );
   const p = spawn('/usr/sbin/rsyslogd', ['-n', '-f', path.join(work, 'rsyslog.conf'), '-i', path.join(work, 'rsyslog.pid')], { stdio: 'inherit' });
@@ -83,7 +107,8 @@ input(type="imudp" address="127.0.0.1" port="${inPort}")
     p.kill('SIGTERM');
     rx.sock.close();
   }
-  return { source: 'rsyslogd 8 omfwd (RSYSLOG_SyslogProtocol23Format, RSYSLOG_TraditionalForwardFormat) and util-linux logger --rfc5424', datagrams: rx.got.map((b) => b.toString('base64')) };
+  const version = spawnSync('/usr/sbin/rsyslogd', ['-v'], { encoding: 'latin1' }).stdout.split('\n')[0].replace(/ compiled with.*/, '').trim();
+  return { source: `${version}: omfwd with RSYSLOG_SyslogProtocol23Format, RSYSLOG_TraditionalForwardFormat and RSYSLOG_ForwardFormat of what util-linux logger sent it, and logger --rfc5424 sent directly`, datagrams: rx.got.map((b) => b.toString('base64')) };
 }
 
 if (!process.argv.includes('--rsyslog-only')) fs.writeFileSync(path.join(out, 'nginx.json'), JSON.stringify(await nginx(), null, 1) + '\n');
