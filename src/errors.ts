@@ -38,6 +38,8 @@ export const ErrorCodes = {
   SPOOL_LOCKED: 'SP_ERR_SPOOL_LOCKED',
   /** The spool directory cannot be used (not writable, not a spool, I/O error). */
   SPOOL: 'SP_ERR_SPOOL',
+  /** The daemon cannot listen: address in use, or a live daemon already owns the unix socket. */
+  LISTEN: 'SP_ERR_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -6,10 +6,10 @@ import yargs from 'yargs';
 import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
 import { failUsage } from './common.js';
 import { type DaemonEvent, type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
-import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, rejectCodeName } from '../spread/constants.js';
+import { DEFAULT_SPREAD_PORT, MAX_PROC_NAME, UNIX_SOCKET_DIR, isNameByte, rejectCodeName } from '../spread/constants.js';
 import { validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
-import { LogWriter } from '../writer.js';
+import { DEFAULT_MAX_OPEN_FILES, LogWriter } from '../writer.js';
 import { WriteDedup } from '../write-dedup.js';
 import { parseSize } from './size.js';
 
@@ -20,6 +20,16 @@ function parseListen(text: string): ListenSpec {
   if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`bad --listen "${text}": expected [HOST:]PORT or /unix/path`);
   const host = m[1] || m[2] || undefined;
   return host ? { host, port } : { port };
+}
+
+/** A session buffer below one largest message (144000 + 48 + 100 x 32) would cut off anyone receiving one. */
+const MIN_SESSION_BUFFER = 256 * 1024;
+
+/** Daemon names go into every private group name: 1..19 characters '$'..'~' except '#'. */
+function checkDaemonName(name: string): string {
+  const ok = name.length >= 1 && name.length < MAX_PROC_NAME && [...name].every((c) => isNameByte(c.charCodeAt(0)));
+  if (!ok) throw new UsageError(`bad --name "${name}": 1..${MAX_PROC_NAME - 1} characters from '$' to '~', not '#'`);
+  return name;
 }
 
 function parseAssignment(opt: string, text: string): [string, string] {
@@ -40,6 +50,7 @@ export async function run(args: string[]): Promise<number> {
     .option('write', { alias: 'w', type: 'string', array: true, describe: 'GROUP=FILE: append every message to GROUP to FILE (repeatable)' })
     .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' })
     .option('write-split', { type: 'string', array: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR (repeatable)' })
+    .option('max-open-files', { type: 'number', default: DEFAULT_MAX_OPEN_FILES, describe: 'files --write-split keeps open at once; the least recently used is closed' })
     .example('$0', 'listen on 4803 and /tmp/4803')
     .example('$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server')
     .epilogue(`Signals: SIGHUP reopens log files (logrotate), SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`)
@@ -60,11 +71,12 @@ export async function run(args: string[]): Promise<number> {
   const sessionBuffer = usage(() => parseSize(argv['session-buffer'], '--session-buffer'));
   const writes = (argv.write ?? []).map((w) => parseAssignment('--write', String(w)));
   const splits = (argv['write-split'] ?? []).map((w) => parseAssignment('--write-split', String(w)));
-  const name = argv.name;
+  const name = usage(() => checkDaemonName(argv.name));
+  if (sessionBuffer < MIN_SESSION_BUFFER) throw new UsageError(`bad --session-buffer "${argv['session-buffer']}": at least ${MIN_SESSION_BUFFER} bytes (one largest message and more)`);
+  const maxFiles = Number(argv['max-open-files']);
+  if (!Number.isInteger(maxFiles) || maxFiles < 1) throw new UsageError(`bad --max-open-files "${argv['max-open-files']}": expected a positive integer`);
 
-  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer }).catch((e: Error) => {
-    throw new Error(`cannot listen: ${e.message}`);
-  });
+  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer });
   daemon.on('event', (e: DaemonEvent) => log(describe(e)));
   for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
@@ -76,7 +88,7 @@ export async function run(args: string[]): Promise<number> {
       if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}`);
       else if (e.type === 'reopen') log(`reopened log files (${e.files} were open)`);
     },
-    undefined,
+    maxFiles,
     undefined,
     dedup,
   );
@@ -133,5 +145,7 @@ function describe(e: DaemonEvent): string {
       return `cut off slow session ${e.session}: ${e.queued} bytes queued`;
     case 'protocol-error':
       return `dropped ${e.session}: ${e.reason}`;
+    case 'error':
+      return `error: ${e.reason}`;
   }
 }

@@ -2,36 +2,42 @@
  * One client connection of the built-in daemon: the handshake (every
  * library-version branch of PROTOCOL.md 3.5, buffered rather than one-shot
  * reads), then framed requests handed to the daemon, and an output path that
- * coalesces writes per event-loop turn and enforces the session's byte budget.
+ * gathers a turn's messages into one write and enforces the byte budget.
  */
 import type net from 'node:net';
-import { DAEMON_VERSION, REJECT_AUTH, REJECT_ILLEGAL_NAME, REJECT_NOT_UNIQUE } from './constants.js';
+import { DAEMON_VERSION, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
 import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
 import { errorMessage } from '../errors.js';
 
+/** Longer than any real handshake (3 + 2 + 10 + 90 bytes): more is not a Spread client. */
+const MAX_HANDSHAKE_BYTES = 4096;
+
 /** What a session needs from its daemon. */
 export interface SessionHost {
   readonly daemonName: string;
   readonly authMethods: readonly string[];
+  /** While set, handshakes do not time out (a hung daemon answers nothing, but never gives up either). */
+  readonly hanging: boolean;
   /** Claim a private name; returns the private group, or a reject code. */
   register(s: DaemonSession, name: string): string | number;
   request(s: DaemonSession, f: Frame): void;
   /** The handshake completed. */
   opened(s: DaemonSession): void;
-  /** The session ended; `wasOpen` false means during the handshake (its name, if claimed, is released). */
-  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean): void;
-  rejected(s: DaemonSession, code: number, reason: string): void;
-  /** Backpressure: the session queued more than its budget. */
-  overflow(s: DaemonSession, queued: number): void;
   /**
-   * Called before a turn's output leaves for the clients: in-process taps (the
-   * log writer) write what they hold first, so a sender that sees its own
-   * message come back (--ack) knows it is written.
+   * The session ended. `wasOpen` false: during the handshake (its name, if
+   * claimed, is released); `rejected`: a reject code was sent and reported.
    */
-  flushTaps(): void;
+  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean): void;
+  rejected(s: DaemonSession, code: number, reason: string): void;
+  /** Backpressure: the session queued more than its budget; it is already muted. */
+  overflow(s: DaemonSession, queued: number): void;
+  /** The session has output for this turn; the host calls flushOut() once per turn. */
+  pending(s: DaemonSession): void;
+  /** A socket that only has a reject byte left to send; the host destroys it on close(). */
+  linger(sock: net.Socket): void;
 }
 
 type Phase = 'connect' | 'auth' | 'open' | 'closed';
@@ -45,51 +51,68 @@ export class DaemonSession implements Member {
   readonly remote: string;
   messagesIn = 0;
   messagesOut = 0;
+  /** Stamp of the last message delivered here: a multicast to several groups delivers once. */
+  mark = 0;
   private phase: Phase = 'connect';
+  /** Over budget: nothing more is queued; the daemon closes it once the current flush is done. */
+  private muted = false;
   private acc: Buffer = Buffer.alloc(0);
   private request: ConnectRequestParsed | undefined;
   private readonly decoder: MessageDecoder;
-  private corked = false;
-  private readonly handshakeTimer: NodeJS.Timeout;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private handshakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: net.Socket,
     private readonly host: SessionHost,
     private readonly budget: number,
-    handshakeTimeout: number,
+    private readonly handshakeTimeout: number,
   ) {
     this.remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     this.decoder = new MessageDecoder((f) => this.onFrame(f), DAEMON_LIMITS);
-    this.handshakeTimer = setTimeout(() => this.close(`handshake not completed within ${handshakeTimeout} ms`), handshakeTimeout);
+    this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`));
-    socket.on('close', () => this.close('connection closed by client', true));
+    socket.on('close', () => this.close(this.phase === 'open' ? 'connection closed by client' : 'connection closed during the handshake', this.phase === 'open'));
   }
 
   get open(): boolean {
-    return this.phase === 'open';
+    return this.phase === 'open' && !this.muted;
   }
 
   /** Bytes queued toward this client and not yet taken by the kernel. */
   get queued(): number {
-    return this.socket.writableLength;
+    return this.outBytes + this.socket.writableLength;
   }
 
-  /** Queue bytes for the client; flushed as one writev at the end of this turn. */
+  /** Queue bytes for the client; written with the rest of this turn's output by flushOut(). */
   deliver(buf: Buffer): void {
-    if (this.phase !== 'open') return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.host.flushTaps();
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(buf);
+    if (this.phase !== 'open' || this.muted) return;
+    if (this.outBytes === 0) this.host.pending(this);
+    this.out.push(buf);
+    this.outBytes += buf.length;
     this.messagesOut++;
-    if (this.socket.writableLength > this.budget) this.host.overflow(this, this.socket.writableLength);
+  }
+
+  /**
+   * One write for everything queued this turn: one syscall instead of one per
+   * message. What the kernel does not take stays in the socket's queue; past
+   * the budget the client is behind for good and is cut off. (A turn's own
+   * output does not count: it is what was read in that turn, bounded, and
+   * usually taken by the kernel at once.)
+   */
+  flushOut(): void {
+    if (this.outBytes === 0 || this.phase !== 'open' || this.muted) return;
+    const buf = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.socket.write(buf);
+    const queued = this.socket.writableLength;
+    if (queued > this.budget) {
+      this.muted = true;
+      this.host.overflow(this, queued);
+    }
   }
 
   pause(): void {
@@ -105,9 +128,19 @@ export class DaemonSession implements Member {
     if (this.phase === 'closed') return;
     const wasOpen = this.phase === 'open';
     this.phase = 'closed';
+    this.out = [];
+    this.outBytes = 0;
     clearTimeout(this.handshakeTimer);
     this.socket.destroy();
-    this.host.closed(this, reason, graceful, wasOpen);
+    this.host.closed(this, reason, graceful, wasOpen, false);
+  }
+
+  private armHandshakeTimer(): void {
+    this.handshakeTimer = setTimeout(() => {
+      // The hang fault stands for a stopped daemon, which never times anyone out.
+      if (this.host.hanging) return this.armHandshakeTimer();
+      this.close(`handshake not completed within ${this.handshakeTimeout} ms`);
+    }, this.handshakeTimeout);
   }
 
   /** Handshake refusal: one signed byte, then close (what real daemons do). */
@@ -115,9 +148,12 @@ export class DaemonSession implements Member {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
-    this.socket.end(encodeRejectCode(code));
+    this.socket.removeAllListeners('data');
     this.host.rejected(this, code, reason);
-    if (this.privateGroup) this.host.closed(this, reason, false, false);
+    this.host.closed(this, reason, false, false, true);
+    // Unread request bytes make the close a reset; the byte goes first and stays readable.
+    this.socket.end(encodeRejectCode(code));
+    this.host.linger(this.socket);
   }
 
   private onData(b: Buffer): void {
@@ -131,7 +167,7 @@ export class DaemonSession implements Member {
     }
     if (this.phase === 'closed') return;
     this.acc = this.acc.length ? Buffer.concat([this.acc, b]) : b;
-    if (this.acc.length > 4096) return this.close('handshake longer than any real one');
+    if (this.acc.length > MAX_HANDSHAKE_BYTES) return this.close(`${this.acc.length} handshake bytes: not a Spread client`);
     this.handshake();
   }
 
@@ -139,8 +175,11 @@ export class DaemonSession implements Member {
     if (this.phase === 'connect') {
       const r = parseConnectRequest(this.acc);
       if (!r) return;
-      if (r.kind === 'reject') return this.reject(r.code, r.code === REJECT_ILLEGAL_NAME ? 'illegal private name' : 'library version too old');
-      // Real daemons check the name before the auth list, so REJECT_NOT_UNIQUE replaces it.
+      if (r.kind === 'reject') {
+        const v = `${this.acc[0]}.${this.acc[1]}`;
+        return this.reject(r.code, r.code === REJECT_VERSION ? `library version ${v} too old` : 'illegal private name');
+      }
+      // Real daemons check the name before sending the auth list, so REJECT_NOT_UNIQUE replaces it.
       const claimed = this.host.register(this, r.name);
       if (typeof claimed === 'number') {
         return this.reject(claimed, claimed === REJECT_NOT_UNIQUE ? `private name "${r.name}" already in use` : 'refused');
@@ -180,7 +219,7 @@ export class DaemonSession implements Member {
   }
 
   private onFrame(f: Frame): void {
-    if (this.phase !== 'open') return;
+    if (this.phase !== 'open' || this.muted) return;
     this.messagesIn++;
     this.host.request(this, f);
   }

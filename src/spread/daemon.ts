@@ -10,15 +10,12 @@ import net from 'node:net';
 import os from 'node:os';
 import {
   DEFAULT_SPREAD_PORT,
-  ENDIAN_MARKER,
-  HEADER_SIZE,
   JOIN_MESS,
   KILL_MESS,
   LEAVE_MESS,
-  MAX_GROUP_NAME,
-  MAX_MESSAGE_BODY_LEN,
   MAX_PROC_NAME,
   REGULAR_MESS,
+  REJECT_AUTH,
   REJECT_NOT_UNIQUE,
   REJECT_QUOTA,
   SELF_DISCARD,
@@ -28,10 +25,11 @@ import {
 } from './constants.js';
 import type { Frame } from './decoder.js';
 import { encodeRejectCode } from './encode.js';
-import { GroupTable } from './groups.js';
+import { GroupTable, type Member } from './groups.js';
 import { DaemonSession, type SessionHost } from './daemon-session.js';
+import { checkRequest, toLittleEndianHeader } from './daemon-rules.js';
 import { type Cidr, cidrMatch } from '../cidr.js';
-import { validateGroupName } from './address.js';
+import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** @default 5000 — real daemons allow 1 s, in one read; we buffer and allow more. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
@@ -61,10 +59,13 @@ export interface DaemonOptions {
 export type DaemonEvent =
   | { type: 'listening'; address: string }
   | { type: 'connect'; session: string; remote: string; library: string; membership: boolean }
+  /** Refused or dropped before the handshake completed; code 0 when no reject byte was sent. */
   | { type: 'reject'; remote: string; code: number; reason: string }
   | { type: 'disconnect'; session: string; reason: string; graceful: boolean }
   | { type: 'slow-session'; session: string; queued: number }
-  | { type: 'protocol-error'; session: string; reason: string };
+  | { type: 'protocol-error'; session: string; reason: string }
+  /** Trouble that is not one session's: e.g. accept() failing for lack of descriptors. */
+  | { type: 'error'; reason: string };
 
 export interface DaemonStats {
   sessions: number;
@@ -74,6 +75,22 @@ export interface DaemonStats {
   bytesIn: number;
   rejected: number;
   slowKilled: number;
+  protocolErrors: number;
+}
+
+/**
+ * Fault switches for other tests (pipe-mode reconnect / failover):
+ * - `hang`: accept connections but read nothing and answer nothing, like a
+ *   SIGSTOPped daemon; existing sessions stop being read too, so clients'
+ *   writes back up. Handshakes do not time out meanwhile. Setting it false
+ *   resumes every session.
+ * - `refuseHandshake`: a reject code (e.g. REJECT_QUOTA, -3) sent to every new
+ *   connection before anything is read; false (the default) to serve normally.
+ * See also `dropAllSessions()`.
+ */
+export interface DaemonFaults {
+  hang: boolean;
+  refuseHandshake: false | number;
 }
 
 /** A subscriber inside the daemon process (the log writer): sees data messages to its group. */
@@ -91,19 +108,23 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   /** Bound TCP addresses and unix paths, e.g. for tests that listen on port 0. */
   readonly tcp: Array<{ host: string; port: number }> = [];
   readonly unixPaths: string[] = [];
-  /**
-   * Fault switches for tests. `hang`: accept connections but read nothing and
-   * answer nothing, like a stopped process (existing sessions stop being read too).
-   */
-  readonly faults = { hang: false };
+  /** See DaemonFaults. */
+  readonly faults: DaemonFaults;
   private readonly servers: net.Server[] = [];
   private readonly sessions = new Map<string, DaemonSession>();
   private readonly all = new Set<DaemonSession>();
+  /** Sockets left with only a reject byte to send. */
+  private readonly lingering = new Set<net.Socket>();
+  private readonly unixInodes = new Map<string, number>();
   private readonly table: GroupTable;
   private readonly taps = new Map<string, Tap[]>();
   private readonly tapFlushers: Array<() => void> = [];
   private readonly opts: Required<Omit<DaemonOptions, 'name' | 'listen'>>;
-  private readonly stats = { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, slowKilled: 0 };
+  private readonly stats = { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, slowKilled: 0, protocolErrors: 0 };
+  private dirty: DaemonSession[] = [];
+  private flushScheduled = false;
+  private seq = 0;
+  private nameSeq = 0;
 
   private constructor(opts: DaemonOptions) {
     super();
@@ -116,6 +137,20 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     };
     const seconds = Math.floor(Date.now() / 1000);
     this.table = new GroupTable([hash32(this.daemonName), seconds]);
+    let hang = false;
+    const setHang = (on: boolean): void => {
+      hang = on;
+      for (const s of this.all) (on ? s.pause() : s.resume());
+    };
+    this.faults = {
+      get hang() {
+        return hang;
+      },
+      set hang(on: boolean) {
+        setHang(on);
+      },
+      refuseHandshake: false,
+    };
   }
 
   static async start(opts: DaemonOptions = {}): Promise<SpreadDaemon> {
@@ -130,35 +165,54 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return d;
   }
 
+  /** Every bound address: `HOST:PORT` ([v6]:PORT) for TCP, the path for unix sockets. */
+  get addresses(): string[] {
+    return [...this.tcp.map(hostPort), ...this.unixPaths];
+  }
+
+  get hanging(): boolean {
+    return this.faults.hang;
+  }
+
   private async listen(spec: ListenSpec): Promise<void> {
     const server = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock, 'path' in spec));
-    this.servers.push(server);
+    const bind = (target: net.ListenOptions): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${'path' in spec ? spec.path : `${spec.host ?? '*'}:${spec.port}`}: ${e.message}`, { cause: e })));
+        server.listen(target, resolve);
+      });
     if ('path' in spec) {
-      removeStaleSocket(spec.path);
-      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(spec.path, resolve));
+      await claimUnixPath(spec.path);
+      await bind({ path: spec.path });
+      this.servers.push(server);
       fs.chmodSync(spec.path, 0o666); // as real Spread: any local user may connect
+      this.unixInodes.set(spec.path, fs.lstatSync(spec.path).ino);
       this.unixPaths.push(spec.path);
-      this.emit('event', { type: 'listening', address: spec.path } satisfies DaemonEvent);
     } else {
-      await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ host: spec.host, port: spec.port }, resolve));
+      await bind({ host: spec.host, port: spec.port });
+      this.servers.push(server);
       const a = server.address() as net.AddressInfo;
       this.tcp.push({ host: a.address, port: a.port });
-      this.emit('event', { type: 'listening', address: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` } satisfies DaemonEvent);
     }
+    const at = 'path' in spec ? spec.path : hostPort(this.tcp.at(-1)!);
+    // Once listening, errors (EMFILE on accept) are reported, and the daemon goes on.
+    server.on('error', (e) => this.emit('event', { type: 'error', reason: `${at}: ${e.message}` } satisfies DaemonEvent));
+    this.emit('event', { type: 'listening', address: at } satisfies DaemonEvent);
   }
 
   private onConnection(sock: net.Socket, local: boolean): void {
     const remote = local ? 'unix' : `${sock.remoteAddress}:${sock.remotePort}`;
-    if (!local && this.opts.allow.length && !this.opts.allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) {
+    let refuse: [number, string] | undefined;
+    if (!local && this.opts.allow.length && !this.opts.allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) refuse = [REJECT_AUTH, 'address not allowed (--allow)'];
+    else if (this.all.size >= this.opts.maxSessions) refuse = [REJECT_QUOTA, `${this.all.size} sessions already`];
+    else if (this.faults.refuseHandshake !== false) refuse = [this.faults.refuseHandshake, 'refused by fault switch'];
+    if (refuse) {
+      // Before anything is read, as real daemons refuse over quota.
       this.stats.rejected++;
-      this.emit('event', { type: 'reject', remote, code: -9, reason: 'address not allowed (--allow)' } satisfies DaemonEvent);
-      this.rejectSocket(sock, -9);
-      return;
-    }
-    if (this.all.size >= this.opts.maxSessions) {
-      this.stats.rejected++;
-      this.emit('event', { type: 'reject', remote, code: REJECT_QUOTA, reason: `${this.all.size} sessions already` } satisfies DaemonEvent);
-      this.rejectSocket(sock, REJECT_QUOTA);
+      this.emit('event', { type: 'reject', remote, code: refuse[0], reason: refuse[1] } satisfies DaemonEvent);
+      sock.on('error', () => {});
+      sock.end(encodeRejectCode(refuse[0]));
+      this.linger(sock);
       return;
     }
     sock.setKeepAlive(true, 30_000);
@@ -167,15 +221,13 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     if (this.faults.hang) s.pause();
   }
 
-  /** Refused before any session exists: one reject byte; tracked so close() can cut it. */
-  private rejectSocket(sock: net.Socket, code: number): void {
-    this.handshakes.add(sock);
-    sock.on('close', () => this.handshakes.delete(sock));
+  linger(sock: net.Socket): void {
+    this.lingering.add(sock);
+    sock.on('close', () => this.lingering.delete(sock));
     sock.on('error', () => {});
-    sock.end(encodeRejectCode(code));
+    // A client that never closes its side must not hold the descriptor.
     sock.setTimeout(this.opts.handshakeTimeout, () => sock.destroy());
   }
-  private readonly handshakes = new Set<net.Socket>();
 
   register(s: DaemonSession, name: string): string | number {
     let n = name;
@@ -189,7 +241,6 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.sessions.set(pg, s);
     return pg;
   }
-  private nameSeq = 0;
 
   opened(s: DaemonSession): void {
     const v = s.libraryVersion;
@@ -198,14 +249,18 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   rejected(s: DaemonSession, code: number, reason: string): void {
     this.stats.rejected++;
-    this.emit('event', { type: 'reject', remote: s.remote, code, reason: code ? `${rejectCodeName(code)}: ${reason}` : reason } satisfies DaemonEvent);
+    this.emit('event', { type: 'reject', remote: s.remote, code, reason: `${rejectCodeName(code)}: ${reason}` } satisfies DaemonEvent);
   }
 
-  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean): void {
+  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean): void {
     this.all.delete(s);
     if (s.privateGroup && this.sessions.get(s.privateGroup) === s) this.sessions.delete(s.privateGroup);
     if (!wasOpen) {
-      if (!graceful && s.privateGroup === '') this.emit('event', { type: 'reject', remote: s.remote, code: 0, reason } satisfies DaemonEvent);
+      // Every session that ends in its handshake is reported once: timeouts, garbage, a client that hung up.
+      if (!rejected) {
+        this.stats.rejected++;
+        this.emit('event', { type: 'reject', remote: s.remote, code: 0, reason } satisfies DaemonEvent);
+      }
       return;
     }
     this.table.disconnect(s);
@@ -215,13 +270,33 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   overflow(s: DaemonSession, queued: number): void {
     this.stats.slowKilled++;
     this.emit('event', { type: 'slow-session', session: s.privateGroup, queued } satisfies DaemonEvent);
-    s.close(`cut off: ${queued} bytes queued, over the ${this.opts.sessionBuffer}-byte session buffer`);
+    // Closed once the flush in progress is done: the others' output of this turn goes first.
+    queueMicrotask(() => s.close(`cut off: ${queued} bytes queued, over the ${this.opts.sessionBuffer}-byte session buffer`));
+  }
+
+  pending(s: DaemonSession): void {
+    this.dirty.push(s);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After every socket that was readable this turn has been read: the most coalescing.
+    setImmediate(() => this.flushOutput());
+  }
+
+  private flushOutput(): void {
+    this.flushScheduled = false;
+    // Buffering taps (the log writer) write before any client sees the turn's output:
+    // an --ack publisher's own copy coming back then means "written".
+    this.flushTaps();
+    const list = this.dirty;
+    this.dirty = [];
+    for (const s of list) s.flushOut();
   }
 
   /** Handle one framed request from an open session (PROTOCOL.md 6 and 9). */
   request(s: DaemonSession, f: Frame): void {
-    const why = checkRequest(s, f);
+    const why = checkRequest(s.privateGroup, f);
     if (why) {
+      this.stats.protocolErrors++;
       this.emit('event', { type: 'protocol-error', session: s.privateGroup, reason: why } satisfies DaemonEvent);
       s.close(`bad request: ${why}`);
       return;
@@ -229,39 +304,40 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.stats.messagesIn++;
     this.stats.bytesIn += f.raw.length;
     const t = f.type;
-    if (t & REGULAR_MESS) return this.multicast(s, f);
-    if (t & JOIN_MESS) {
-      const g = f.groups[0]!;
-      if (!validGroup(g)) return s.close(`bad request: join of illegal group name ${JSON.stringify(g)}`);
-      this.table.join(s, g);
-    } else if (t & LEAVE_MESS) {
-      this.table.leave(s, f.groups[0]!);
-    } else if (t & KILL_MESS) {
-      s.close('disconnect requested', true);
-    }
+    if (t & REGULAR_MESS) this.multicast(s, f);
+    else if (t & JOIN_MESS) this.table.join(s, f.groups[0]!);
+    else if (t & LEAVE_MESS) this.table.leave(s, f.groups[0]!);
+    else if (t & KILL_MESS) s.close('disconnect requested', true);
   }
 
   private multicast(s: DaemonSession, f: Frame): void {
     const out = f.bigEndianHeader ? toLittleEndianHeader(f.raw) : f.raw;
     const skip = f.type & SELF_DISCARD ? s : undefined;
-    const seen = new Set<DaemonSession>();
-    // A destination listed twice still means one copy per member (and per tap).
-    for (const g of f.groups.length > 1 ? new Set(f.groups) : f.groups) {
+    // Each session is stamped with the message's number, so that one listed in several
+    // destinations gets one copy, without a per-message set.
+    const mark = ++this.seq;
+    const groups = f.groups;
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (i > 0 && groups.indexOf(g) < i) continue; // listed twice: taps too see it once
       if (g.charCodeAt(0) === 0x23 /* # */) {
         const target = this.sessions.get(g);
-        if (target && target.open) seen.add(target);
+        if (target && target.open) this.send(target, out, mark, skip);
         continue;
       }
       const members = this.table.members(g);
-      if (members) for (const m of members) seen.add(m as DaemonSession);
+      if (members) for (const m of members) this.send(m as DaemonSession, out, mark, skip);
       const taps = this.taps.get(g);
       if (taps) for (const tap of taps) tap(f);
     }
-    for (const m of seen) {
-      if (m === skip) continue;
-      m.deliver(out);
-      this.stats.deliveries++;
-    }
+  }
+
+  private send(m: DaemonSession, out: Buffer, mark: number, skip: Member | undefined): void {
+    if (m.mark === mark) return;
+    m.mark = mark;
+    if (m === skip) return;
+    m.deliver(out);
+    this.stats.deliveries++;
   }
 
   /** Subscribe in-process to data messages sent to `group` (the log writer). */
@@ -272,11 +348,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return () => this.taps.set(group, (this.taps.get(group) ?? []).filter((x) => x !== fn));
   }
 
-  /**
-   * Run `fn` before any output of a turn is handed to the clients' sockets: a
-   * tap that buffers (the log writer) writes there, so that nothing a client
-   * sees (an --ack publisher's own copy) gets ahead of the file.
-   */
+  /** Run `fn` before any output of a turn is handed to the clients' sockets (see flushOutput). */
   onFlushTaps(fn: () => void): void {
     this.tapFlushers.push(fn);
   }
@@ -285,10 +357,9 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     for (const fn of this.tapFlushers) fn();
   }
 
-  /** Set or clear the hang fault: while set, no session is read. */
+  /** Same as `faults.hang = on`. */
   setHang(on: boolean): void {
     this.faults.hang = on;
-    for (const s of this.all) (on ? s.pause() : s.resume());
   }
 
   /** Cut every session at once, as a daemon crash would (tests). */
@@ -305,60 +376,51 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return [...this.sessions.values()].map((s) => ({ name: s.privateGroup, remote: s.remote, groups: [...s.groups], queued: s.queued, in: s.messagesIn, out: s.messagesOut }));
   }
 
-  /** Stop listening, cut all sessions, remove unix sockets. */
+  /** Stop listening, cut all sessions, remove our unix sockets. */
   async close(): Promise<void> {
     const closing = this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
     // server.close() waits for open connections: cut the sessions first.
     for (const s of [...this.all]) s.close('daemon shutting down');
-    for (const sock of this.handshakes) sock.destroy();
+    for (const sock of this.lingering) sock.destroy();
     await Promise.all(closing);
-    for (const p of this.unixPaths) fs.rmSync(p, { force: true });
+    for (const [p, ino] of this.unixInodes) {
+      // Only if it is still ours: a successor may already have claimed the path.
+      try {
+        if (fs.lstatSync(p).ino === ino) fs.rmSync(p, { force: true });
+      } catch {
+        // Already gone.
+      }
+    }
+    this.unixInodes.clear();
   }
 }
 
-function validGroup(g: string): boolean {
+/**
+ * A socket file left by a dead daemon is removed (as real Spread does), but
+ * not one a live daemon still answers on, and never a file that is not a socket.
+ */
+async function claimUnixPath(path: string): Promise<void> {
+  let st: fs.Stats;
   try {
-    validateGroupName(g);
-    return true;
+    st = fs.lstatSync(path);
   } catch {
-    return false;
+    return;
   }
+  if (!st.isSocket()) throw new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${path}: exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect({ path });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${path}: another daemon is serving it`);
+  fs.rmSync(path, { force: true });
 }
 
-/** Section 9 checks, in the real daemon's order; returns why the request is refused. */
-function checkRequest(s: DaemonSession, f: Frame): string | undefined {
-  const svc = f.type & REGULAR_MESS;
-  const req = f.type & (JOIN_MESS | LEAVE_MESS | KILL_MESS);
-  const bits = popcount(svc) + popcount(req);
-  if (bits !== 1) return `service type 0x${f.type.toString(16)} needs exactly one delivery or request bit`;
-  if (f.sender !== s.privateGroup) return `sender "${f.sender}" is not this session (${s.privateGroup})`;
-  if ((f.hint & ~0x00ffff00) !== 0) return `hint 0x${f.hint.toString(16)} has reserved bits set`;
-  if (f.data.length + MAX_GROUP_NAME * f.groups.length > MAX_MESSAGE_BODY_LEN - HEADER_SIZE) return 'message too long';
-  if (req && f.groups.length !== 1) return `request with ${f.groups.length} groups`;
-  return undefined;
-}
-
-function popcount(v: number): number {
-  let n = 0;
-  for (let x = v; x; x &= x - 1) n++;
-  return n;
-}
-
-/** A big-endian client's header, converted as real daemons do: type, num_groups, data_len; not hint. */
-function toLittleEndianHeader(raw: Buffer): Buffer {
-  const out = Buffer.from(raw);
-  out.writeUInt32LE(((raw.readUInt32BE(0) & ~ENDIAN_MARKER) | ENDIAN_MARKER) >>> 0, 0);
-  out.writeInt32LE(raw.readInt32BE(36), 36);
-  out.writeInt32LE(raw.readInt32BE(44), 44);
-  return out;
-}
-
-function removeStaleSocket(path: string): void {
-  try {
-    if (fs.lstatSync(path).isSocket()) fs.rmSync(path);
-  } catch {
-    // Not there: nothing to remove.
-  }
+function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 function hash32(s: string): number {

@@ -1,0 +1,52 @@
+/**
+ * The daemon's rules for client requests (PROTOCOL.md 9) and the header
+ * conversion it applies before forwarding (4.2), kept apart from the session
+ * bookkeeping so they can be read against the protocol text.
+ */
+import { ENDIAN_MARKER, HEADER_SIZE, JOIN_MESS, KILL_MESS, LEAVE_MESS, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS } from './constants.js';
+import type { Frame } from './decoder.js';
+import { validateGroupName } from './address.js';
+
+/**
+ * Section 9 checks, in the real daemon's order; returns why the request is
+ * refused. num_groups and data_len ranges are the decoder's (DAEMON_LIMITS),
+ * since they decide how many bytes the request has.
+ */
+export function checkRequest(privateGroup: string, f: Frame): string | undefined {
+  const svc = f.type & REGULAR_MESS;
+  const req = f.type & (JOIN_MESS | LEAVE_MESS | KILL_MESS);
+  if (popcount(svc) + popcount(req) !== 1) return `service type 0x${f.type.toString(16)} needs exactly one delivery or request bit`;
+  if (f.sender !== privateGroup) return `sender "${f.sender}" is not this session (${privateGroup})`;
+  if ((f.hint & ~0x00ffff00) !== 0) return `hint 0x${f.hint.toString(16)} has reserved bits set`;
+  if (f.data.length + MAX_GROUP_NAME * f.groups.length > MAX_MESSAGE_BODY_LEN - HEADER_SIZE) return 'message too long';
+  if (req && f.groups.length !== 1) return `request with ${f.groups.length} groups`;
+  // Real daemons take any join name (PROTOCOL.md 6.2); every library checks it,
+  // so a bad one comes from a broken or hostile client, and would be a group
+  // nobody can address or a private-group impostor.
+  if (f.type & JOIN_MESS && !validGroup(f.groups[0]!)) return `join of illegal group name ${JSON.stringify(f.groups[0])}`;
+  return undefined;
+}
+
+function validGroup(g: string): boolean {
+  try {
+    validateGroupName(g);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function popcount(v: number): number {
+  let n = 0;
+  for (let x = v; x; x &= x - 1) n++;
+  return n;
+}
+
+/** A big-endian client's header, converted as real daemons do: type, num_groups, data_len; not hint. */
+export function toLittleEndianHeader(raw: Buffer): Buffer {
+  const out = Buffer.from(raw);
+  out.writeUInt32LE(((raw.readUInt32BE(0) & ~ENDIAN_MARKER) | ENDIAN_MARKER) >>> 0, 0);
+  out.writeInt32LE(raw.readInt32BE(36), 36);
+  out.writeInt32LE(raw.readInt32BE(44), 44);
+  return out;
+}
