@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, feedStdin, startCli, startDaemon, tempDir, waitFor } from './helpers.js';
+import { CLI, ROOT, feedStdin, sendUdp, sendUnixDgram, startBridge, startCli, startDaemon, tempDir, waitFor } from './helpers.js';
 
 const EXAMPLES = path.join(ROOT, 'examples');
 const read = (name: string): string => fs.readFileSync(path.join(EXAMPLES, name), 'utf8');
@@ -81,6 +81,35 @@ describe.skipIf(missing('/usr/sbin/nginx'))('examples/nginx-syslog.conf with rea
     const r = spawnSync('/usr/sbin/nginx', ['-t', '-p', `${dir}/`, '-e', `${dir}/error.log`, '-c', conf], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/test is successful/);
+  });
+});
+
+describe('examples/nginx-syslog.conf', () => {
+  const conf = read('nginx-syslog.conf');
+  // The bridge's command line, written as comment lines with a backslash continuation.
+  const command = /^# +spread-pipe ((?:.*\\\n# *)*.*)$/m.exec(conf)![1]!.replace(/\\\n# */g, ' ').trim().split(/\s+/);
+
+  it("the bridge command line takes what nginx's two access_log lines send", async () => {
+    const { spec } = await startDaemon();
+    const udp = /syslog:server=(127\.0\.0\.1:\d+),tag=(\w+)/.exec(conf)!;
+    const unix = /syslog:server=unix:([^,]+),tag=(\w+),nohostname/.exec(conf)!;
+    const sock = path.join(tempDir(), 'spread-pipe.sock');
+    const args = toDaemon(command, spec).map((a) =>
+      a === `udp://${udp[1]}` ? 'udp://127.0.0.1:0' : a === `unix:${unix[1]}` ? `unix:${sock}` : a === 'www-data' ? String(process.getgid!()) : a,
+    );
+    expect(args).toContain('udp://127.0.0.1:0');
+    expect(args).toContain(`unix:${sock}`);
+    const groups = ['www', 'jigdo'];
+    const tail = startCli(['tail', ...groups.flatMap((g) => ['-g', g]), '-s', spec, '--count', '2', '--show-sender', '--membership'], { stdin: 'ignore' });
+    await tail.waitStdout((s) => groups.every((g) => s.includes(`# membership ${g}: join`)));
+    const { udpPorts } = await startBridge([...args, '-h', 'bridgebox']);
+    await sendUdp(udpPorts[0]!, [Buffer.from(`<190>Nov 23 07:00:00 web1 ${udp[2]}: GET /a 200`)]);
+    await tail.waitStdout((s) => s.includes('GET /a 200'));
+    await sendUnixDgram(sock, [Buffer.from(`<190>Nov 23 07:00:01 ${unix[2]}: GET /b 200`)]);
+    expect(await tail.exited).toBe(0);
+    const data = tail.stdout().toString().split('\n').filter((l) => l && !l.startsWith('# '));
+    // --route jigdo=jigdo sends the UDP (tag jigdo) line to group jigdo; the www line falls back to -g www.
+    expect(data.map((l) => l.replace(/^\S+ -> /, ''))).toEqual(['jigdo: web1 GET /a 200', 'www: bridgebox GET /b 200']);
   });
 });
 

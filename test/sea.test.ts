@@ -1,12 +1,13 @@
 /**
  * The single executable (issue 6): daemon, publisher and subscriber all run
  * from dist/spread-pipe (built by `npm test` via scripts/build-sea.sh), the
- * publisher fed through a real shell pipe; README's demo runs on it.
+ * publisher fed through a real shell pipe, and the nginx syslog bridge with
+ * its native addon; README's demo runs on it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, startCli, startProcess, tempDir } from './helpers.js';
+import { ROOT, sendUdp, sendUnixDgram, startCli, startProcess, tempDir } from './helpers.js';
 
 const SEA = path.join(ROOT, 'dist', 'spread-pipe');
 const PKG_VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -63,6 +64,31 @@ run('dist/spread-pipe (single executable)', () => {
     daemon.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
     expect(fs.readFileSync(file, 'utf8')).toBe(`${expected.join('\n')}\n`);
+  });
+
+  it('bridges nginx syslog datagrams over UDP and a unix socket (native addon inside the file)', async () => {
+    const daemon = startProcess(SEA, ['--daemon', '--name', 'localhost', '--no-unix', '--listen', '127.0.0.1:0'], { stdin: 'ignore' });
+    const err = await daemon.waitStderr((s) => /listening on 127\.0\.0\.1:\d+/.test(s));
+    const spec = `${/127\.0\.0\.1:(\d+)/.exec(err)![1]}@127.0.0.1`;
+    const tail = startProcess(SEA, ['tail', '-g', 'www', '-g', 'jigdo', '-s', spec, '--count', '2', '--membership'], { stdin: 'ignore' });
+    await tail.waitStdout((s) => s.includes('# membership www: join') && s.includes('# membership jigdo: join'));
+    // The addon is unpacked under TMPDIR: it must be gone again once loaded.
+    const tmp = tempDir();
+    const sock = path.join(tempDir(), 'nginx.sock');
+    const args = ['--syslog', 'udp://127.0.0.1:0', '--syslog', `unix:${sock}`, '-g', 'www', '--route', 'jigdo=jigdo', '-h', 'bridgebox', '-s', spec];
+    const bridge = startProcess(SEA, args, { env: { TMPDIR: tmp }, stdin: 'ignore' });
+    const listening = await bridge.waitStderr((s) => /listening on udp:\S+:\d+/.test(s) && s.includes(`listening on unix:${sock}`));
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    const port = Number(/listening on udp:\S+:(\d+)/.exec(listening)![1]);
+    await sendUdp(port, [Buffer.from('<190>Nov 23 07:00:00 web1 jigdo: GET /jigdo.html 200')]);
+    await tail.waitStdout((s) => s.includes('web1 GET /jigdo.html 200\n'));
+    // nginx's nohostname: the bridge's own host name stands in.
+    await sendUnixDgram(sock, [Buffer.from('<190>Nov 23 07:00:01 www: GET /www.html 200')]);
+    expect(await tail.exited).toBe(0);
+    expect(tail.stdout().toString().split('\n').filter((l) => !l.startsWith('#'))).toEqual(['web1 GET /jigdo.html 200', 'bridgebox GET /www.html 200', '']);
+    bridge.kill('SIGTERM');
+    expect(await bridge.exited).toBe(0);
+    expect(fs.existsSync(sock)).toBe(false);
   });
 
   it("runs README's demo (npm run demo) on the executable", async () => {
