@@ -13,7 +13,14 @@ export const DEFAULT_MAX_OPEN_FILES = 128;
 /** Bytes buffered per file before a write is forced. @default 256 KiB */
 export const DEFAULT_FILE_BUFFER = 256 * 1024;
 
-export type WriterEvent = { type: 'open'; path: string } | { type: 'error'; path: string; message: string } | { type: 'reopen'; files: number };
+/** A file that keeps failing is reported at most this often. @default 10 s */
+export const ERROR_REPORT_INTERVAL = 10_000;
+
+export type WriterEvent =
+  | { type: 'open'; path: string }
+  /** `dropped`: messages lost on this path since its previous report (they could not be written). */
+  | { type: 'error'; path: string; message: string; dropped: number }
+  | { type: 'reopen'; files: number };
 
 /**
  * Told about each write before it is made, with the notes given to append()
@@ -30,22 +37,28 @@ interface OpenFile {
   fd: number;
   chunks: Buffer[];
   bytes: number;
+  /** Messages in `chunks`. */
+  messages: number;
   notes: unknown[];
 }
 
 const NL = Buffer.from('\n');
 
-/** A host tag made safe as a file name: no separators, no dot names, bounded length. */
+/**
+ * A host tag made safe as a file name: only [A-Za-z0-9._-], no leading dot
+ * (no `..`, no hidden files next to the dedup journal), bounded length.
+ */
 export function safeFileName(tag: string): string {
-  let s = tag.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
-  if (s === '' || /^\.+$/.test(s)) s = `_${s}`;
-  return s;
+  const s = tag.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  return s === '' ? '_' : s.replace(/^\./, '_');
 }
 
 export class LogWriter {
   /** Messages and bytes appended, by destination kind. */
-  readonly stats = { messages: 0, bytes: 0, errors: 0, closedForLimit: 0 };
+  readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
   private readonly files = new Map<string, OpenFile>();
+  /** Per failing path: when it was last reported and what was lost since. */
+  private readonly failing = new Map<string, { at: number; dropped: number }>();
   private scheduled = false;
 
   constructor(
@@ -55,18 +68,26 @@ export class LogWriter {
     private readonly hook?: WriteHook,
   ) {}
 
-  /** Append a message to `file`, adding a newline only where it lacks one. `note` goes to the write hook. */
+  /**
+   * Append a message to `file`, adding a newline only where it lacks one.
+   * `note` goes to the write hook. `data` is kept, not copied, until the
+   * flush at the end of this turn: its bytes must not change before then
+   * (socket chunks and decoded frames never do).
+   */
   append(file: string, data: Buffer, note?: unknown): void {
     const f = this.open(file);
-    if (!f) return;
+    if (!f) {
+      this.stats.dropped++;
+      return;
+    }
     if (note !== undefined) f.notes.push(note);
-    const copy = Buffer.from(data); // data is a view into a socket chunk
-    f.chunks.push(copy);
-    f.bytes += copy.length;
-    if (copy.length === 0 || copy[copy.length - 1] !== 0x0a) {
+    f.chunks.push(data);
+    f.bytes += data.length;
+    if (data.length === 0 || data[data.length - 1] !== 0x0a) {
       f.chunks.push(NL);
       f.bytes++;
     }
+    f.messages++;
     this.stats.messages++;
     this.stats.bytes += data.length;
     if (f.bytes >= this.fileBuffer) this.write(f);
@@ -129,12 +150,12 @@ export class LogWriter {
     }
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      f = { path: file, fd: fs.openSync(file, 'a', 0o644), chunks: [], bytes: 0, notes: [] };
+      f = { path: file, fd: fs.openSync(file, 'a', 0o644), chunks: [], bytes: 0, messages: 0, notes: [] };
     } catch (e) {
-      this.stats.errors++;
-      this.onEvent({ type: 'error', path: file, message: (e as Error).message });
+      this.failed(file, (e as Error).message, 1);
       return undefined;
     }
+    this.failing.delete(file);
     this.files.set(file, f);
     this.onEvent({ type: 'open', path: file });
     return f;
@@ -143,6 +164,8 @@ export class LogWriter {
   private write(f: OpenFile): void {
     if (f.bytes === 0) return;
     const buf = f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks, f.bytes);
+    const messages = f.messages;
+    f.messages = 0;
     f.chunks = [];
     f.bytes = 0;
     if (f.notes.length) {
@@ -152,16 +175,29 @@ export class LogWriter {
         this.hook?.beforeWrite(f.path, f.fd, buf.length, notes);
       } catch (e) {
         // The data is still written: at worst a crash now costs repeats, not lines.
-        this.stats.errors++;
-        this.onEvent({ type: 'error', path: f.path, message: `before write: ${(e as Error).message}` });
+        this.failed(f.path, `before write: ${(e as Error).message}`, 0);
       }
     }
     try {
       let off = 0;
       while (off < buf.length) off += fs.writeSync(f.fd, buf, off);
     } catch (e) {
-      this.stats.errors++;
-      this.onEvent({ type: 'error', path: f.path, message: (e as Error).message });
+      // ENOSPC, EIO: what this write held is gone (a torn tail at worst); say so, counted.
+      this.stats.dropped += messages;
+      this.failed(f.path, (e as Error).message, messages);
     }
+  }
+
+  /** Count every failure; report a path's first one, then at most once per interval. */
+  private failed(path: string, message: string, dropped: number): void {
+    this.stats.errors++;
+    const now = Date.now();
+    const f = this.failing.get(path);
+    if (f && now - f.at < ERROR_REPORT_INTERVAL) {
+      f.dropped += dropped;
+      return;
+    }
+    this.failing.set(path, { at: now, dropped: 0 });
+    this.onEvent({ type: 'error', path, message, dropped: (f?.dropped ?? 0) + dropped });
   }
 }

@@ -60,13 +60,7 @@ export async function run(args: string[]): Promise<number> {
     .fail(failUsage)
     .parseAsync();
 
-  const listen: ListenSpec[] = [];
-  for (const l of argv.listen ?? [String(DEFAULT_SPREAD_PORT)]) {
-    const spec = parseListen(String(l));
-    listen.push(spec);
-    // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally.
-    if (argv.unix && 'port' in spec && spec.port !== 0) listen.push({ path: `${UNIX_SOCKET_DIR}/${spec.port}` });
-  }
+  const listen = (argv.listen ?? [String(DEFAULT_SPREAD_PORT)]).map((l) => parseListen(String(l)));
   const allow = usage(() => (argv.allow ?? []).map((c) => parseCidr(String(c))));
   const sessionBuffer = usage(() => parseSize(argv['session-buffer'], '--session-buffer'));
   const writes = (argv.write ?? []).map((w) => parseAssignment('--write', String(w)));
@@ -76,16 +70,10 @@ export async function run(args: string[]): Promise<number> {
   const maxFiles = Number(argv['max-open-files']);
   if (!Number.isInteger(maxFiles) || maxFiles < 1) throw new UsageError(`bad --max-open-files "${argv['max-open-files']}": expected a positive integer`);
 
-  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer });
-  daemon.on('event', (e: DaemonEvent) => log(describe(e)));
-  for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
-  for (const p of daemon.unixPaths) log(`listening on ${p}`);
-  log(`daemon "${daemon.daemonName}" ready`);
-
   const dedup = argv.dedup ? new WriteDedup() : undefined;
   const writer = new LogWriter(
     (e) => {
-      if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}`);
+      if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}${e.dropped ? ` (${e.dropped} message(s) lost since the last report)` : ''}`);
       else if (e.type === 'reopen') log(`reopened log files (${e.files} were open)`);
     },
     maxFiles,
@@ -98,24 +86,43 @@ export async function run(args: string[]): Promise<number> {
     if (r.undone || r.truncated.length) log(`${journal}: ${r.undone} write(s) found unfinished after a crash; their lines will be taken again${r.truncated.length ? ` (cut back: ${r.truncated.join(', ')})` : ''}`);
     return t;
   };
-  for (const [group, file] of writes) {
-    if (dedup) daemon.tap(group, dedup.tap(target(`${file}.seen`), (data, note) => writer.append(file, data, note)));
+  // Journals are read before listening: a broken one stops the start, not a running daemon.
+  const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`${file}.seen`) : undefined] as const);
+  const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(path.join(dir, '.seen')) : undefined] as const);
+
+  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer });
+  try {
+    // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally; port 0 is known now.
+    if (argv.unix) for (const port of new Set(daemon.tcp.map((a) => a.port))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
+  } catch (e) {
+    await daemon.close();
+    throw e;
+  }
+  daemon.on('event', (e: DaemonEvent) => log(describe(e)));
+  for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
+  for (const p of daemon.unixPaths) log(`listening on ${p}`);
+  log(`daemon "${daemon.daemonName}" ready`);
+
+  for (const [group, file, t] of fileTargets) {
+    if (t) daemon.tap(group, dedup!.tap(t, (data, note) => writer.append(file, data, note)));
     else daemon.tap(group, (f) => writer.append(file, f.data));
   }
-  for (const [group, dir] of splits) {
-    if (dedup) daemon.tap(group, dedup.tap(target(path.join(dir, '.seen')), (data, note) => writer.appendSplit(dir, data, note)));
+  for (const [group, dir, t] of dirTargets) {
+    if (t) daemon.tap(group, dedup!.tap(t, (data, note) => writer.appendSplit(dir, data, note)));
     else daemon.tap(group, (f) => writer.appendSplit(dir, f.data));
   }
   // The writer writes before any output of the turn leaves: a --ack publisher's copy then means "written".
   daemon.onFlushTaps(() => writer.flush());
 
   process.on('SIGHUP', () => writer.reopen());
-  process.on('SIGUSR1', () => {
+  const report = (detail: boolean): void => {
     const s = daemon.getStats();
-    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} duplicates_dropped=${dedup?.duplicates ?? 0}`);
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} protocol_errors=${s.protocolErrors} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
+    if (!detail) return;
     for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
     for (const [g, n] of s.groups) log(`group ${g} members=${n}`);
-  });
+  };
+  process.on('SIGUSR1', () => report(true));
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
       log(`${sig}: flushing and exiting`);
@@ -128,6 +135,7 @@ export async function run(args: string[]): Promise<number> {
   await daemon.close();
   writer.close();
   dedup?.close();
+  report(false);
   return EXIT_OK;
 }
 

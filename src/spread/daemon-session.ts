@@ -5,12 +5,15 @@
  * gathers a turn's messages into one write and enforces the byte budget.
  */
 import type net from 'node:net';
-import { DAEMON_VERSION, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
+import { DAEMON_VERSION, HEADER_SIZE, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
 import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
 import { errorMessage } from '../errors.js';
+
+/** PROTOCOL.md 9: num_groups 0..100, data_len 0..144000, data_len + 32 x num_groups <= 143952, decided on the header. */
+const REQUEST_LIMITS = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
 
 /** Longer than any real handshake (3 + 2 + 10 + 90 bytes): more is not a Spread client. */
 const MAX_HANDSHAKE_BYTES = 4096;
@@ -24,6 +27,8 @@ export interface SessionHost {
   /** Claim a private name; returns the private group, or a reject code. */
   register(s: DaemonSession, name: string): string | number;
   request(s: DaemonSession, f: Frame): void;
+  /** A request broke PROTOCOL.md 9: the session is dropped silently (to the client) and reported. */
+  refused(s: DaemonSession, reason: string): void;
   /** The handshake completed. */
   opened(s: DaemonSession): void;
   /**
@@ -70,7 +75,7 @@ export class DaemonSession implements Member {
     private readonly handshakeTimeout: number,
   ) {
     this.remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-    this.decoder = new MessageDecoder((f) => this.onFrame(f), DAEMON_LIMITS);
+    this.decoder = new MessageDecoder((f) => this.onFrame(f), REQUEST_LIMITS);
     this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`));
@@ -161,7 +166,7 @@ export class DaemonSession implements Member {
       try {
         this.decoder.write(b);
       } catch (e) {
-        this.close(errorMessage(e));
+        this.host.refused(this, errorMessage(e));
       }
       return;
     }

@@ -21,7 +21,6 @@ import {
   SELF_DISCARD,
   UNIX_SOCKET_DIR,
   isNameByte,
-  rejectCodeName,
 } from './constants.js';
 import type { Frame } from './decoder.js';
 import { encodeRejectCode } from './encode.js';
@@ -157,7 +156,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     const d = new SpreadDaemon(opts);
     const listen = opts.listen ?? [{ port: DEFAULT_SPREAD_PORT }, { path: `${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` }];
     try {
-      for (const spec of listen) await d.listen(spec);
+      for (const spec of listen) await d.listenOn(spec);
     } catch (e) {
       await d.close();
       throw e;
@@ -174,7 +173,8 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return this.faults.hang;
   }
 
-  private async listen(spec: ListenSpec): Promise<void> {
+  /** Listen on one more address (e.g. /tmp/PORT once port 0 is bound). */
+  async listenOn(spec: ListenSpec): Promise<void> {
     const server = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock, 'path' in spec));
     const bind = (target: net.ListenOptions): Promise<void> =>
       new Promise<void>((resolve, reject) => {
@@ -249,7 +249,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   rejected(s: DaemonSession, code: number, reason: string): void {
     this.stats.rejected++;
-    this.emit('event', { type: 'reject', remote: s.remote, code, reason: `${rejectCodeName(code)}: ${reason}` } satisfies DaemonEvent);
+    this.emit('event', { type: 'reject', remote: s.remote, code, reason } satisfies DaemonEvent);
   }
 
   closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean): void {
@@ -295,12 +295,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   /** Handle one framed request from an open session (PROTOCOL.md 6 and 9). */
   request(s: DaemonSession, f: Frame): void {
     const why = checkRequest(s.privateGroup, f);
-    if (why) {
-      this.stats.protocolErrors++;
-      this.emit('event', { type: 'protocol-error', session: s.privateGroup, reason: why } satisfies DaemonEvent);
-      s.close(`bad request: ${why}`);
-      return;
-    }
+    if (why) return this.refused(s, why);
     this.stats.messagesIn++;
     this.stats.bytesIn += f.raw.length;
     const t = f.type;
@@ -308,6 +303,12 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     else if (t & JOIN_MESS) this.table.join(s, f.groups[0]!);
     else if (t & LEAVE_MESS) this.table.leave(s, f.groups[0]!);
     else if (t & KILL_MESS) s.close('disconnect requested', true);
+  }
+
+  refused(s: DaemonSession, reason: string): void {
+    this.stats.protocolErrors++;
+    this.emit('event', { type: 'protocol-error', session: s.privateGroup, reason } satisfies DaemonEvent);
+    s.close(`bad request: ${reason}`);
   }
 
   private multicast(s: DaemonSession, f: Frame): void {

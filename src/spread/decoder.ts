@@ -46,6 +46,16 @@ export interface DecoderLimits {
   maxDataLen?: number;
 }
 
+/** The daemon's extra rule on requests. */
+export interface RequestLimits extends DecoderLimits {
+  /**
+   * Largest data_len + 32 x num_groups (the daemon's PROTOCOL.md 9 rule 5),
+   * checked on the header so that a refused frame is never waited for.
+   * @default no limit beyond the two above
+   */
+  maxBody?: number;
+}
+
 /** A client receives member lists longer than the 100 a sender may address. */
 export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: 65536, maxDataLen: MAX_MESSAGE_BODY_LEN + 65536 * 36 };
 export const DAEMON_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_GROUPS_PER_MESSAGE, maxDataLen: MAX_MESSAGE_BODY_LEN };
@@ -82,6 +92,7 @@ interface Header {
 export class MessageDecoder {
   private readonly maxGroups: number;
   private readonly maxDataLen: number;
+  private readonly maxBody: number;
   /** Bytes of an unfinished header (< 52 bytes) or of an unfinished frame (exact size). */
   private partial: Buffer | null = null;
   private partialLen = 0;
@@ -92,10 +103,11 @@ export class MessageDecoder {
 
   constructor(
     private readonly onFrame: (f: Frame) => void,
-    limits: DecoderLimits = {},
+    limits: RequestLimits = {},
   ) {
     this.maxGroups = limits.maxGroups ?? DAEMON_LIMITS.maxGroups;
     this.maxDataLen = limits.maxDataLen ?? DAEMON_LIMITS.maxDataLen;
+    this.maxBody = limits.maxBody ?? Infinity;
   }
 
   /** Bytes held for an unfinished frame. */
@@ -148,6 +160,9 @@ export class MessageDecoder {
     }
     if (dataLen < 0 || dataLen > this.maxDataLen) {
       throw this.fail(`data_len ${dataLen} outside 0..${this.maxDataLen}`);
+    }
+    if (dataLen + numGroups * MAX_GROUP_NAME > this.maxBody) {
+      throw this.fail(`data_len ${dataLen} + 32 x ${numGroups} groups over ${this.maxBody}`);
     }
     const extra = type & REJECT_MESS ? 4 : 0;
     if (extra && avail < HEADER_SIZE + extra) return null;

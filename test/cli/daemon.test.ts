@@ -1,0 +1,190 @@
+/**
+ * `spread-pipe --daemon` as a real process: option checking, the unix socket
+ * real Spread clients expect at /tmp/PORT, --allow, operator lines, and the
+ * built-in writer with logrotate (SIGHUP) and a flush on SIGTERM.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SpreadClient, type SpreadEvent } from '../../src/spread/client.js';
+import { type Proc, defer, startCli, startDaemonProcess, startProcess, tempDir, waitFor } from '../helpers.js';
+
+async function client(spec: string, name: string, membership = false): Promise<{ c: SpreadClient; events: SpreadEvent[] }> {
+  const c = await SpreadClient.connect({ daemon: spec, name, membership });
+  defer(() => c.destroy());
+  const events: SpreadEvent[] = [];
+  c.on('message', (e: SpreadEvent) => events.push(e));
+  c.on('close', () => {});
+  return { c, events };
+}
+
+/** The last value of a counter in the daemon's SIGUSR1 / exit `stats:` lines. */
+function stat(p: Proc, name: string): number {
+  const all = [...p.stderr().matchAll(new RegExp(`stats: .*\\b${name}=(\\d+)`, 'g'))];
+  return all.length ? Number(all.at(-1)![1]) : NaN;
+}
+
+/** Ask for stats until `name` reaches `n`. */
+async function waitStat(p: Proc, name: string, n: number): Promise<void> {
+  await waitFor(() => (p.kill('SIGUSR1'), stat(p, name) >= n), 20_000, `${name}>=${n}: ${p.stderr().slice(-300)}`);
+}
+
+const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1').split('\n').slice(0, -1) : []);
+
+describe('spread-pipe --daemon (process)', () => {
+  it.each([
+    [['--listen', 'localhost:x']],
+    [['--listen', '127.0.0.1:70000']],
+    [['--name', 'bad#name']],
+    [['--name', 'a'.repeat(20)]],
+    [['--allow', '300.0.0.0/8']],
+    [['--allow', '10.0.0.0/33']],
+    [['--write', 'no-equals-sign']],
+    [['--write-split', 'bad group=/tmp/x']],
+    [['--session-buffer', '10']],
+    [['--max-open-files', '0']],
+    [['--no-such-option']],
+  ])('refuses %j with one line and exit status 2', async (args) => {
+    const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args], { stdin: 'ignore' });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/^spread-pipe: .+\n$/);
+    expect(p.stderr()).not.toMatch(/listening/);
+  });
+
+  it('serves /tmp/PORT (mode 0666) next to TCP, logs connects and disconnects, removes the socket on SIGTERM', async () => {
+    const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--name', 'localhost'], { stdin: 'ignore' });
+    const err = await p.waitStderr((s) => /listening on \/tmp\/\d+/.test(s));
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(err)![1]);
+    const sock = `/tmp/${port}`;
+    expect(err).toContain(`listening on ${sock}`);
+    expect(fs.lstatSync(sock).isSocket()).toBe(true);
+    expect(fs.statSync(sock).mode & 0o777).toBe(0o666);
+    // `-s PORT` is the unix socket, `-s PORT@127.0.0.1` TCP: both reach the same daemon.
+    const local = await client(String(port), 'local');
+    const remote = await client(`${port}@127.0.0.1`, 'remote');
+    local.c.join('g');
+    await p.waitStderr((s) => s.includes('connect #remote#localhost from 127.0.0.1:'));
+    expect(p.stderr()).toMatch(/connect #local#localhost from unix \(library 5\.0\.1\)/);
+    await waitStat(p, 'messages_in', 1);
+    remote.c.multicast('g', Buffer.from('over tcp to a unix client'));
+    await waitFor(() => local.events.some((e) => e.kind === 'data' && e.frame.data.toString() === 'over tcp to a unix client'));
+    remote.c.disconnect();
+    await p.waitStderr((s) => /disconnect #remote#localhost: disconnect requested/.test(s));
+    p.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(fs.existsSync(sock)).toBe(false);
+  });
+
+  it('removes a stale socket file left by a dead daemon, but will not take over a live one', async () => {
+    const dir = tempDir();
+    const sock = path.join(dir, 'spread.sock');
+    // A daemon that died without cleaning up: its socket file stays behind.
+    const dead = startProcess(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    await dead.exited;
+    expect(fs.lstatSync(sock).isSocket()).toBe(true);
+    const p = startCli(['--daemon', '--listen', sock, '--name', 'localhost'], { stdin: 'ignore' });
+    await p.waitStderr((s) => s.includes(`listening on ${sock}`));
+    await client(sock, 'alive');
+    const second = startCli(['--daemon', '--listen', sock, '--name', 'localhost'], { stdin: 'ignore' });
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toMatch(/another daemon is serving it/);
+    // The first one still serves.
+    await client(sock, 'still');
+    // A path that is a regular file is not removed either.
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, 'data');
+    const third = startCli(['--daemon', '--listen', file], { stdin: 'ignore' });
+    expect(await third.exited).toBe(1);
+    expect(fs.readFileSync(file, 'utf8')).toBe('data');
+  });
+
+  it('--allow: TCP clients outside the blocks are refused and logged; IPv6 blocks work too', async () => {
+    const d = await startDaemonProcess(['--allow', '10.0.0.0/8', '--allow', 'fd00::/8']);
+    await expect(SpreadClient.connect({ daemon: d.spec, name: 'out' })).rejects.toMatchObject({ spreadCode: -9 });
+    await d.proc.waitStderr((s) => /refused 127\.0\.0\.1:\d+: REJECT_AUTH address not allowed/.test(s));
+    const ok = await startDaemonProcess(['--allow', '10.0.0.0/8', '--allow', '127.0.0.1']);
+    await client(ok.spec, 'in');
+    const v6 = startCli(['--daemon', '--no-unix', '--name', 'localhost', '--listen', '[::1]:0', '--allow', '::1/128'], { stdin: 'ignore' });
+    const err = await v6.waitStderr((s) => /listening on \[::1\]:\d+/.test(s));
+    const port = Number(/listening on \[::1\]:(\d+)/.exec(err)![1]);
+    await client(`${port}@::1`, 'six');
+    const v6no = startCli(['--daemon', '--no-unix', '--name', 'localhost', '--listen', '[::1]:0', '--allow', '127.0.0.0/8'], { stdin: 'ignore' });
+    const err2 = await v6no.waitStderr((s) => /listening on \[::1\]:\d+/.test(s));
+    const port2 = Number(/listening on \[::1\]:(\d+)/.exec(err2)![1]);
+    await expect(SpreadClient.connect({ daemon: `${port2}@::1`, name: 'six' })).rejects.toMatchObject({ spreadCode: -9 });
+  });
+
+  it('SIGUSR1 lists sessions, groups and counters', async () => {
+    const d = await startDaemonProcess();
+    const a = await client(d.spec, 'alice');
+    a.c.join('logs');
+    a.c.multicast('logs', Buffer.from('x'));
+    await waitFor(() => a.events.length === 1);
+    d.proc.kill('SIGUSR1');
+    await d.proc.waitStderr((s) => /group logs members=1/.test(s));
+    expect(d.proc.stderr()).toMatch(/stats: sessions=1 groups=1 messages_in=2 deliveries=1 /);
+    expect(d.proc.stderr()).toMatch(/session #alice#localhost 127\.0\.0\.1:\d+ groups=logs queued=0 in=2 out=1/);
+  });
+
+  it('--write and --write-split: every line once, one file per host, new files after SIGHUP (logrotate)', async () => {
+    const dir = tempDir();
+    const all = path.join(dir, 'all.log');
+    const split = path.join(dir, 'hosts');
+    const d = await startDaemonProcess(['--write', `logs=${all}`, '--write-split', `logs=${split}`, '--max-open-files', '2']);
+    const pub = await client(d.spec, 'pub');
+    const hosts = ['web1', 'web2', 'web3', '../evil'];
+    const send = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) pub.c.multicast('logs', Buffer.from(`${hosts[i % hosts.length]} GET /${i} HTTP/1.1`));
+    };
+    send(0, 4000);
+    await waitStat(d.proc, 'written', 2 * 4000);
+    for (const f of fs.readdirSync(split)) if (f.endsWith('.log')) fs.renameSync(path.join(split, f), path.join(split, `${f}.1`));
+    fs.renameSync(all, `${all}.1`);
+    d.proc.kill('SIGHUP');
+    await d.proc.waitStderr((s) => /reopened log files \(\d+ were open\)/.test(s));
+    send(4000, 6000);
+    await waitStat(d.proc, 'written', 2 * 6000);
+    d.proc.kill('SIGTERM');
+    expect(await d.proc.exited).toBe(0);
+    const expected = (from: number, to: number, host?: string): string[] =>
+      Array.from({ length: to - from }, (_, k) => from + k)
+        .filter((i) => host === undefined || hosts[i % hosts.length] === host)
+        .map((i) => `${hosts[i % hosts.length]} GET /${i} HTTP/1.1`);
+    expect(lines(`${all}.1`)).toEqual(expected(0, 4000));
+    expect(lines(all)).toEqual(expected(4000, 6000));
+    expect(fs.readdirSync(split).filter((f) => f !== '.seen').sort()).toEqual(
+      ['_._evil.log', '_._evil.log.1', 'web1.log', 'web1.log.1', 'web2.log', 'web2.log.1', 'web3.log', 'web3.log.1'].sort(),
+    );
+    for (const h of hosts) {
+      const f = path.join(split, `${h.replace('/', '_').replace(/^\./, '_')}.log`);
+      expect(lines(`${f}.1`)).toEqual(expected(0, 4000, h));
+      expect(lines(f)).toEqual(expected(4000, 6000, h));
+    }
+    expect(fs.existsSync(path.join(dir, 'evil.log'))).toBe(false);
+  });
+
+  it('on SIGTERM writes every message it took before exiting', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'all.log');
+    const d = await startDaemonProcess(['--write', `logs=${file}`]);
+    const pub = await client(d.spec, 'pub');
+    // Stop the daemon while it is busy taking a stream of lines.
+    let i = 0;
+    let open = true;
+    pub.c.on('close', () => (open = false));
+    const timer = setInterval(() => {
+      for (let k = 0; k < 500 && open; k++, i++) pub.c.multicast('logs', Buffer.from(`web1 ${i} ${'x'.repeat(200)}`));
+    }, 1);
+    defer(() => clearInterval(timer));
+    await waitStat(d.proc, 'messages_in', 5000);
+    d.proc.kill('SIGTERM');
+    expect(await d.proc.exited).toBe(0);
+    clearInterval(timer);
+    // The exit report counts what was taken; all of it is in the file, in order.
+    const taken = stat(d.proc, 'written');
+    expect(taken).toBeGreaterThanOrEqual(5000);
+    const got = lines(file);
+    expect(got.length).toBe(taken);
+    got.forEach((l, k) => expect(l.startsWith(`web1 ${k} `)).toBe(true));
+  });
+});
