@@ -254,6 +254,39 @@ export function randomChunks(buf: Buffer, rand: () => number, maxPiece: number):
   return out;
 }
 
+// ---- Fault tests (issue 7) ---------------------------------------------------
+
+/** Access-log-like lines "n GET /n HTTP/1.1" for n in [from, to); a publisher run with -h HOST tags them. */
+export function numberedLines(from: number, to: number): string {
+  let s = '';
+  for (let i = from; i < to; i++) s += `${i} GET /${i} HTTP/1.1\n`;
+  return s;
+}
+
+/** Feed numbered lines in chunks, yielding to the event loop between chunks so faults can land mid-stream. */
+export async function feedLines(p: Proc, from: number, to: number, chunk = 200): Promise<void> {
+  const stdin = p.child.stdin!;
+  for (let i = from; i < to; i += chunk) {
+    if (!stdin.write(numberedLines(i, Math.min(to, i + chunk)))) await once(stdin, 'drain');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** The numbers of the lines of `host` in a file (or in text), in file order. */
+export function lineNumbers(fileOrText: string, host: string, isText = false): number[] {
+  const text = isText ? fileOrText : fs.existsSync(fileOrText) ? fs.readFileSync(fileOrText, 'latin1') : '';
+  const out: number[] = [];
+  const prefix = `${host} `;
+  for (const l of text.split('\n')) if (l.startsWith(prefix)) out.push(Number(l.split(' ')[1]));
+  return out;
+}
+
+/** A counter from the exit report (or SIGUSR1 line) on a publisher's stderr, e.g. counter(err, 'spool-full'). */
+export function counter(stderr: string, name: string): number {
+  const all = [...stderr.matchAll(new RegExp(`[ :]${name}=(\\d+)`, 'g'))];
+  return all.length ? Number(all[all.length - 1]![1]) : NaN;
+}
+
 // ---- Syslog bridge (issue 5) ---------------------------------------------------
 
 export interface BridgeProc {

@@ -1,0 +1,74 @@
+/**
+ * Fault injection (issue 7): spread-pipe itself SIGKILLed mid-stream and
+ * started again on the same --spool, as Apache restarts a piped logger that
+ * died. With --ack --spool every line read by the killed process reaches the
+ * writer's file exactly once, in order: the new process sends the spool's
+ * unacknowledged lines again under the same stream, and the writer drops the
+ * ones it has (those acknowledged after the cursor was last written, and
+ * those in flight).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { counter, feedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('spread-pipe SIGKILLed and restarted with a spool', () => {
+  it('with --ack --spool: nothing read is lost, nothing written twice', async () => {
+    const dir = tempDir();
+    const spool = path.join(tempDir(), 'spool');
+    const d = await startDaemonProcess(['--write-split', `logs=${dir}`]);
+    const out = path.join(dir, 'web1.log');
+    const args = ['-g', 'logs', '-s', d.spec, '-h', 'web1', '--ack', '--spool', spool, '--batch', '--connect-timeout', '500', '--drain-timeout', '15000'];
+    const p1 = startCli(args);
+    await feedLines(p1, 0, 10_000, 100);
+    await waitFor(() => lineNumbers(out, 'web1').length >= 3000, 20_000, 'some lines written');
+    // The daemon stops taking lines: what p1 still reads is spooled only (or in flight).
+    d.proc.kill('SIGSTOP');
+    await feedLines(p1, 10_000, 15_000, 100);
+    await waitFor(() => (p1.kill('SIGUSR1'), counter(p1.stderr(), 'read') >= 15_000), 10_000, 'p1 read everything');
+    p1.kill('SIGKILL');
+    await p1.exited;
+    d.proc.kill('SIGCONT');
+    // The next process on the same spool: the old lines go first, then its own.
+    const p2 = startCli(args);
+    await p2.waitStderr((s) => /lines from before will be sent first/.test(s));
+    await feedLines(p2, 15_000, 20_000, 100);
+    p2.child.stdin!.end();
+    expect(await p2.exited).toBe(0);
+    expect(lineNumbers(out, 'web1')).toEqual(range(0, 20_000));
+    const err = p2.stderr();
+    expect(counter(err, 'spool_unacked')).toBe(0);
+    expect(counter(err, 'unacked')).toBe(0);
+    // The writer saw lines twice (the cursor lags the acks) and dropped them.
+    d.proc.kill('SIGUSR1');
+    const stats = await d.proc.waitStderr((s) => /duplicates_dropped=\d+/.test(s));
+    expect(Number(/duplicates_dropped=(\d+)/.exec(stats)![1])).toBeGreaterThan(0);
+  });
+
+  it('a spool held by a live spread-pipe is waited for; lines read meanwhile keep their order', async () => {
+    const dir = tempDir();
+    const spool = path.join(tempDir(), 'spool');
+    const d = await startDaemonProcess(['--write-split', `logs=${dir}`]);
+    const out = path.join(dir, 'web1.log');
+    const args = ['-g', 'logs', '-s', d.spec, '-h', 'web1', '--ack', '--spool', spool, '--connect-timeout', '500'];
+    // Old logger: daemon stopped, so it holds lines at SIGTERM and drains for up to 1.5 s.
+    d.proc.kill('SIGSTOP');
+    const p1 = startCli([...args, '--drain-timeout', '1500']);
+    // The lock file means the spool is open and the SIGUSR1 handler installed.
+    await waitFor(() => fs.existsSync(path.join(spool, 'lock')), 10_000, 'p1 running');
+    await feedLines(p1, 0, 1000, 100);
+    await waitFor(() => (p1.kill('SIGUSR1'), counter(p1.stderr(), 'read') >= 1000), 10_000, 'p1 read');
+    p1.kill('SIGTERM');
+    // New logger while the old one drains (Apache's graceful restart).
+    const p2 = startCli([...args, '--drain-timeout', '15000']);
+    await p2.waitStderr((s) => /in use by process/.test(s));
+    await feedLines(p2, 1000, 2000, 100);
+    expect(await p1.exited).toBe(0);
+    d.proc.kill('SIGCONT');
+    p2.child.stdin!.end();
+    expect(await p2.exited).toBe(0);
+    expect(lineNumbers(out, 'web1')).toEqual(range(0, 2000));
+  });
+});
