@@ -9,13 +9,15 @@ import { EventEmitter } from 'node:events';
 import { type DaemonAddress } from './spread/address.js';
 import { type PreparedSend, SpreadClient } from './spread/client.js';
 import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
-import { BoundedQueue, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, type OverflowPolicy } from './queue.js';
+import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, LineQueue, type OverflowPolicy } from './queue.js';
 import { DaemonList } from './servers.js';
 import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
 import { errorMessage } from './errors.js';
 import { Reliable, type ReliableEvent, type ReliableOptions } from './reliable.js';
 import { type Spool, type SpoolEvent } from './spool.js';
 import { FlushTracker, SpoolQueue } from './spool-queue.js';
+
+const LF = Buffer.from('\n');
 
 /** @default 3000 */
 export const DEFAULT_CONNECT_TIMEOUT = 3000;
@@ -110,7 +112,7 @@ export class Publisher extends EventEmitter {
     failovers: 0,
     failbacks: 0,
   };
-  private readonly queue: BoundedQueue<Entry> | SpoolQueue;
+  private readonly queue: LineQueue<PreparedSend> | SpoolQueue;
   /** --ack state, if on. */
   readonly reliable: Reliable | undefined;
   /** --spool without --ack: which spooled lines reached the kernel. */
@@ -136,8 +138,8 @@ export class Publisher extends EventEmitter {
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.queue = opts.spool
       ? new SpoolQueue(opts.spool, (lines) => this.drop('spool-error', lines))
-      : new BoundedQueue<Entry>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (e) =>
-          this.drop('queue-full', e.lines),
+      : new LineQueue<PreparedSend>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (lines) =>
+          this.drop('queue-full', lines),
         );
     if (opts.ack) this.reliable = this.startReliable(opts.ack === true ? {} : opts.ack);
     if (opts.spool) this.watchSpool(opts.spool);
@@ -149,7 +151,7 @@ export class Publisher extends EventEmitter {
   }
 
   get queued(): { lines: number; bytes: number } {
-    return { lines: this.queue.length, bytes: this.queue.bytes };
+    return { lines: this.queue instanceof LineQueue ? this.queue.lines : this.queue.length, bytes: this.queue.bytes };
   }
 
   /** Lines lost before they reached push() (read while the spool was locked), counted as if pushed. */
@@ -163,11 +165,29 @@ export class Publisher extends EventEmitter {
     void this.dial();
   }
 
-  /** Queue one message body (one line, already tagged) for `route`. Never blocks. */
+  /** Queue one message body (one line, already tagged, LF-terminated) for `route`. Never blocks. */
   push(body: Buffer, route: PreparedSend | undefined): void {
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
-    this.queue.push({ body, route, lines: 1, size: body.length });
+    if (this.queue instanceof LineQueue) this.queue.push(body, route);
+    else this.queue.push({ body, route, lines: 1, size: body.length });
+    this.schedulePump();
+  }
+
+  /**
+   * Queue `prefix + line + LF` (prefix: the host tag and its space, or
+   * empty) for `route`, without building the body first: the queue copies
+   * the pieces into place. Never blocks; `line` may be reused afterwards.
+   */
+  pushLine(prefix: Buffer, line: Buffer, route: PreparedSend | undefined): void {
+    if (!(this.queue instanceof LineQueue)) return this.push(Buffer.concat([prefix, line, LF]), route);
+    this.counters.accepted++;
+    if (!route) return this.drop('no-route', 1);
+    this.queue.pushLine(prefix, line, route);
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
     if (!this.pumpScheduled && this.client && !this.blocked) {
       this.pumpScheduled = true;
       setImmediate(() => {
@@ -231,32 +251,39 @@ export class Publisher extends EventEmitter {
     const r = this.reliable;
     // With --ack our private group is one more destination.
     const extraGroups = r ? 1 : 0;
-    for (let e = this.queue.peek(); e; e = this.queue.peek()) {
+    for (let e: Entry | undefined = this.queue.peek(); e; e = this.queue.peek()) {
       if (r) {
         const first = e.id ?? r.peekId();
         const verdict = r.admit(first, e.lines, e.size);
         if (verdict === 'wait') return; // an ack will pump again
         if (verdict === 'rotate') return this.rotateStream();
       }
-      this.queue.shift();
+      const max = Math.min(this.batchBytes, limit - (e.route.numGroups + extraGroups) * MAX_GROUP_NAME);
       let body = e.body;
       let lines = e.lines;
-      if (this.opts.batch && this.queue.length > 0) {
-        // A backlog exists: pack following lines with the same destinations (and, with ids, contiguous ones).
-        const max = Math.min(this.batchBytes, limit - (e.route.numGroups + extraGroups) * MAX_GROUP_NAME);
-        const maxLines = r ? Math.max(1, Math.min(ACK_BATCH_LINES, r.room(e.id ?? r.peekId()))) : Infinity;
-        const parts = [body];
-        let size = body.length;
-        for (
-          let n = this.queue.peek();
-          n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines);
-          n = this.queue.peek()
-        ) {
-          parts.push(this.queue.shift()!.body);
-          size += n.size;
-          lines += n.lines;
+      if (this.opts.batch && !r && this.queue instanceof LineQueue) {
+        // Lines queued one after the other lie side by side: a batch is a view of them.
+        const m = this.queue.take(max, Infinity)!;
+        body = m.body;
+        lines = m.lines;
+      } else {
+        this.queue.shift();
+        if (this.opts.batch && this.queue.length > 0) {
+          // A backlog exists: pack following lines with the same destinations (and, with ids, contiguous ones).
+          const maxLines = r ? Math.max(1, Math.min(ACK_BATCH_LINES, r.room(e.id ?? r.peekId()))) : Infinity;
+          const parts = [body];
+          let size = body.length;
+          for (
+            let n: Entry | undefined = this.queue.peek();
+            n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines);
+            n = this.queue.peek()
+          ) {
+            parts.push(this.queue.shift()!.body);
+            size += n.size;
+            lines += n.lines;
+          }
+          if (parts.length > 1) body = Buffer.concat(parts, size);
         }
-        if (parts.length > 1) body = Buffer.concat(parts, size);
       }
       let ok: boolean;
       try {
@@ -324,12 +351,7 @@ export class Publisher extends EventEmitter {
   private readonly linesPerMessage = new LineTally();
 
   private requeueFront(e: Entry): void {
-    if (this.queue instanceof SpoolQueue) return this.queue.unshift(e);
-    // Rare (the session died mid-pump): rebuild the queue with e first.
-    const rest: Entry[] = [];
-    for (let x = this.queue.shift(); x; x = this.queue.shift()) rest.push(x);
-    this.queue.push(e);
-    for (const x of rest) this.queue.push(x);
+    this.queue.unshift(e);
   }
 
   private attach(c: SpreadClient): void {

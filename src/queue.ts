@@ -1,8 +1,15 @@
 /**
  * The bounded log buffer between input and the daemon, in the manner of
- * sonic-boom: bounded in entries and in bytes, with an explicit policy when
+ * sonic-boom: bounded in lines and in bytes, with an explicit policy when
  * full, and every drop counted and reported through `onDrop`. Input is never
  * blocked: a full queue drops, it does not push back on the web server.
+ *
+ * Lines are copied into large append-only blocks and described by typed
+ * arrays, not kept as one Buffer and one object each: a backlog of 100k
+ * lines is then a few dozen objects for the garbage collector instead of
+ * 200k long-lived ones (which cost more CPU than everything else a line
+ * needs), memory is the bytes held plus a few blocks, and lines queued one
+ * after the other are contiguous, so a batch is a view, not a copy.
  */
 
 export type OverflowPolicy = 'drop-newest' | 'drop-oldest';
@@ -12,79 +19,243 @@ export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'dro
 export const DEFAULT_QUEUE_LINES = 100_000;
 /** @default 32 MiB */
 export const DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024;
+/** Size of the blocks lines are copied into; a longer message gets a block of its own. @default 256 KiB */
+export const QUEUE_BLOCK_BYTES = 256 * 1024;
 
-export interface Sized {
+/** One message to be: a body (one line, or several once batched) and its destinations. */
+export interface Queued<R> {
+  readonly body: Buffer;
+  readonly route: R;
+  /** Lines in the body. */
+  readonly lines: number;
   readonly size: number;
 }
 
-export class BoundedQueue<T extends Sized> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-  private bytesHeld = 0;
-  /** Entries dropped since creation, by the policy in force. */
+const LF = 0x0a;
+const MIN_RING = 1024;
+/** A ring this large is given back once the queue is empty again. */
+const SHRINK_RING = 64 * 1024;
+
+export class LineQueue<R> {
+  /** Lines dropped since creation, by the policy in force. */
   dropped = 0;
+  // Ring of messages: the block holding each body, where in it, its length, lines and route.
+  private bufs: (Buffer | undefined)[] = [];
+  private routes: (R | undefined)[] = [];
+  private offs = new Uint32Array(0);
+  private lens = new Uint32Array(0);
+  private counts = new Uint32Array(0);
+  private mask = -1;
+  private head = 0;
+  private n = 0;
+  /** Messages put back by unshift(), taken before the ring (last in, first out). */
+  private front: Queued<R>[] = [];
+  private peeked: Queued<R> | undefined;
+  /** The block being filled; blocks are never written twice, so views handed out stay valid. */
+  private block: Buffer | undefined;
+  private used = 0;
+  private bytesHeld = 0;
+  private linesHeld = 0;
 
   constructor(
-    readonly maxLength: number,
+    readonly maxLines: number,
     readonly maxBytes: number,
     readonly policy: OverflowPolicy,
-    private readonly onDrop: (item: T, reason: OverflowPolicy) => void = () => {},
+    private readonly onDrop: (lines: number) => void = () => {},
   ) {}
 
+  /** Messages queued. */
   get length(): number {
-    return this.items.length - this.head;
+    return this.n + this.front.length;
+  }
+
+  get lines(): number {
+    return this.linesHeld;
   }
 
   get bytes(): number {
     return this.bytesHeld;
   }
 
-  /** Add an entry; returns false if it was the one dropped (drop-newest). */
-  push(item: T): boolean {
-    if (item.size > this.maxBytes) {
-      this.drop(item);
-      return false;
-    }
-    while (this.length >= this.maxLength || this.bytesHeld + item.size > this.maxBytes) {
-      if (this.policy === 'drop-newest') {
-        this.drop(item);
-        return false;
-      }
-      this.drop(this.shift()!);
-    }
-    this.items.push(item);
-    this.bytesHeld += item.size;
+  /** Queue a copy of `body`. Returns false if it was the one dropped. */
+  push(body: Uint8Array, route: R, lines = 1): boolean {
+    const size = body.length;
+    if (!this.admit(size, lines)) return false;
+    const at = this.reserve(size);
+    this.block!.set(body, at);
+    this.record(at, size, route, lines);
     return true;
   }
 
-  peek(): T | undefined {
-    return this.items[this.head];
+  /** Queue `prefix + line + LF` as one message without building it first (the hot path). */
+  pushLine(prefix: Uint8Array, line: Uint8Array, route: R): boolean {
+    const size = prefix.length + line.length + 1;
+    if (!this.admit(size, 1)) return false;
+    const at = this.reserve(size);
+    const b = this.block!;
+    if (prefix.length) b.set(prefix, at);
+    b.set(line, at + prefix.length);
+    b[at + size - 1] = LF;
+    this.record(at, size, route, 1);
+    return true;
   }
 
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head]!;
-    this.items[this.head++] = undefined;
-    this.bytesHeld -= item.size;
-    // Compact now and then, so the array does not grow without bound.
-    if (this.head >= 4096 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
+  /** Put a message back in front (one that a dying session did not take). Never dropped. */
+  unshift(m: Queued<R>): void {
+    this.front.push(m);
+    this.bytesHeld += m.size;
+    this.linesHeld += m.lines;
+  }
+
+  peek(): Queued<R> | undefined {
+    if (this.front.length) return this.front[this.front.length - 1];
+    if (this.n === 0) return undefined;
+    if (!this.peeked) {
+      const h = this.head;
+      const off = this.offs[h]!;
+      this.peeked = { body: this.bufs[h]!.subarray(off, off + this.lens[h]!), route: this.routes[h]!, lines: this.counts[h]!, size: this.lens[h]! };
+    }
+    return this.peeked;
+  }
+
+  shift(): Queued<R> | undefined {
+    const m = this.peek();
+    if (!m) return undefined;
+    if (this.front.length) this.front.pop();
+    else this.release();
+    this.bytesHeld -= m.size;
+    this.linesHeld -= m.lines;
+    return m;
+  }
+
+  /**
+   * Take the first message and the ones after it with the same route, up
+   * to `maxBytes` and `maxLines` in all, as one body: a view when they lie
+   * next to each other in one block (they do unless a block ended between
+   * them), else a copy.
+   */
+  take(maxBytes: number, maxLines: number): Queued<R> | undefined {
+    const fromFront = this.front.length > 0;
+    const first = this.shift();
+    if (!first || fromFront) return first;
+    const route = first.route;
+    let size = first.size;
+    let lines = first.lines;
+    // The current run of adjacent bytes, and the runs before it when a block ended in between.
+    let runBuf = first.body.buffer;
+    let runStart = first.body.byteOffset;
+    let runEnd = runStart + first.size;
+    const runs: Buffer[] = [];
+    while (this.n > 0) {
+      const h = this.head;
+      const len = this.lens[h]!;
+      const count = this.counts[h]!;
+      if (this.routes[h] !== route || size + len > maxBytes || lines + count > maxLines) break;
+      const b = this.bufs[h]!;
+      const at = b.byteOffset + this.offs[h]!;
+      if (b.buffer !== runBuf || at !== runEnd) {
+        runs.push(Buffer.from(runBuf, runStart, runEnd - runStart));
+        runBuf = b.buffer;
+        runStart = runEnd = at;
+      }
+      runEnd += len;
+      size += len;
+      lines += count;
+      this.bytesHeld -= len;
+      this.linesHeld -= count;
+      this.release();
+    }
+    if (lines === first.lines) return first;
+    const last = Buffer.from(runBuf, runStart, runEnd - runStart);
+    return { body: runs.length ? Buffer.concat([...runs, last], size) : last, route, lines, size };
+  }
+
+  /** Remove everything (at exit, after the drain timeout), returning how many lines were removed. */
+  clear(): number {
+    const lines = this.linesHeld;
+    this.front = [];
+    this.peeked = undefined;
+    this.bufs = [];
+    this.routes = [];
+    this.offs = this.lens = this.counts = new Uint32Array(0);
+    this.mask = -1;
+    this.head = this.n = 0;
+    this.block = undefined;
+    this.bytesHeld = this.linesHeld = 0;
+    return lines;
+  }
+
+  /** Make room for a message of `size` bytes and `lines` lines under the policy; false: drop it. */
+  private admit(size: number, lines: number): boolean {
+    if (size > this.maxBytes || lines > this.maxLines) return this.refuse(lines);
+    while (this.linesHeld + lines > this.maxLines || this.bytesHeld + size > this.maxBytes) {
+      if (this.policy === 'drop-newest') return this.refuse(lines);
+      const old = this.shift()!;
+      this.dropped += old.lines;
+      this.onDrop(old.lines);
+    }
+    return true;
+  }
+
+  private refuse(lines: number): false {
+    this.dropped += lines;
+    this.onDrop(lines);
+    return false;
+  }
+
+  private reserve(size: number): number {
+    if (!this.block || this.used + size > this.block.length) {
+      this.block = Buffer.allocUnsafeSlow(Math.max(QUEUE_BLOCK_BYTES, size));
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += size;
+    return at;
+  }
+
+  private record(off: number, size: number, route: R, lines: number): void {
+    if (this.n > this.mask) this.grow();
+    const i = (this.head + this.n) & this.mask;
+    this.bufs[i] = this.block;
+    this.routes[i] = route;
+    this.offs[i] = off;
+    this.lens[i] = size;
+    this.counts[i] = lines;
+    this.n++;
+    this.bytesHeld += size;
+    this.linesHeld += lines;
+  }
+
+  /** Drop the ring's first message (its block goes once no message refers to it). */
+  private release(): void {
+    this.bufs[this.head] = undefined;
+    this.routes[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    this.peeked = undefined;
+    if (--this.n === 0 && this.mask + 1 >= SHRINK_RING) {
+      this.bufs = [];
+      this.routes = [];
+      this.offs = this.lens = this.counts = new Uint32Array(0);
+      this.mask = -1;
       this.head = 0;
     }
-    return item;
   }
 
-  /** Remove everything (at exit, after the drain timeout), returning how many were removed. */
-  clear(): number {
-    const n = this.length;
-    this.items = [];
-    this.head = 0;
-    this.bytesHeld = 0;
-    return n;
-  }
-
-  private drop(item: T): void {
-    this.dropped++;
-    this.onDrop(item, this.policy);
+  private grow(): void {
+    const cap = Math.max(MIN_RING, (this.mask + 1) * 2);
+    const bufs = new Array<Buffer | undefined>(cap);
+    const routes = new Array<R | undefined>(cap);
+    const offs = new Uint32Array(cap);
+    const lens = new Uint32Array(cap);
+    const counts = new Uint32Array(cap);
+    for (let k = 0; k < this.n; k++) {
+      const i = (this.head + k) & this.mask;
+      bufs[k] = this.bufs[i];
+      routes[k] = this.routes[i];
+      offs[k] = this.offs[i]!;
+      lens[k] = this.lens[i]!;
+      counts[k] = this.counts[i]!;
+    }
+    Object.assign(this, { bufs, routes, offs, lens, counts, mask: cap - 1, head: 0 });
   }
 }

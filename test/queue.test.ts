@@ -1,43 +1,110 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedQueue } from '../src/queue.js';
+import { LineQueue, QUEUE_BLOCK_BYTES } from '../src/queue.js';
 
-const item = (id: number, size = 10) => ({ id, size });
+const line = (i: number, size = 10): Buffer => Buffer.from(String(i).padStart(size - 1, '0') + '\n');
+const text = (q: LineQueue<string>): string[] => {
+  const out: string[] = [];
+  for (let m = q.shift(); m; m = q.shift()) out.push(m.body.toString());
+  return out;
+};
 
-describe('BoundedQueue', () => {
-  it('drop-newest keeps the oldest entries and reports each drop', () => {
+describe('LineQueue', () => {
+  it('keeps order and hands out the bytes pushed', () => {
+    const q = new LineQueue<string>(100, 1000, 'drop-newest');
+    q.push(Buffer.from('a\n'), 'r');
+    q.pushLine(Buffer.from('web1 '), Buffer.from('b'), 'r');
+    q.pushLine(Buffer.alloc(0), Buffer.from([0, 0xff]), 'r');
+    expect(q.lines).toBe(3);
+    expect(q.bytes).toBe(2 + 7 + 3);
+    const m = [q.shift()!, q.shift()!, q.shift()!];
+    expect(m.map((x) => x.body)).toEqual([Buffer.from('a\n'), Buffer.from('web1 b\n'), Buffer.from([0, 0xff, 0x0a])]);
+    expect(q.shift()).toBeUndefined();
+    expect([q.lines, q.bytes, q.length]).toEqual([0, 0, 0]);
+  });
+
+  it('drop-newest keeps the oldest lines and reports each drop', () => {
     const dropped: number[] = [];
-    const q = new BoundedQueue<ReturnType<typeof item>>(3, 1000, 'drop-newest', (e) => dropped.push(e.id));
-    for (let i = 0; i < 5; i++) q.push(item(i));
-    expect([q.shift()!.id, q.shift()!.id, q.shift()!.id]).toEqual([0, 1, 2]);
-    expect(dropped).toEqual([3, 4]);
+    const q = new LineQueue<string>(3, 1000, 'drop-newest', (n) => dropped.push(n));
+    const accepted = [0, 1, 2, 3, 4].map((i) => q.push(line(i), 'r'));
+    expect(accepted).toEqual([true, true, true, false, false]);
+    expect(text(q)).toEqual([line(0), line(1), line(2)].map(String));
+    expect(dropped).toEqual([1, 1]);
     expect(q.dropped).toBe(2);
   });
 
-  it('drop-oldest keeps the newest entries', () => {
+  it('drop-oldest keeps the newest lines', () => {
     const dropped: number[] = [];
-    const q = new BoundedQueue<ReturnType<typeof item>>(3, 1000, 'drop-oldest', (e) => dropped.push(e.id));
-    for (let i = 0; i < 5; i++) q.push(item(i));
-    expect([q.shift()!.id, q.shift()!.id, q.shift()!.id]).toEqual([2, 3, 4]);
-    expect(dropped).toEqual([0, 1]);
+    const q = new LineQueue<string>(3, 1000, 'drop-oldest', (n) => dropped.push(n));
+    for (let i = 0; i < 5; i++) q.push(line(i), 'r');
+    expect(text(q)).toEqual([line(2), line(3), line(4)].map(String));
+    expect(dropped).toEqual([1, 1]);
   });
 
-  it('bounds bytes as well as entries, and refuses an entry larger than the whole bound', () => {
-    const q = new BoundedQueue<ReturnType<typeof item>>(100, 100, 'drop-oldest');
-    for (let i = 0; i < 20; i++) q.push(item(i, 30));
+  it('bounds bytes as well as lines, and refuses a message larger than the whole bound', () => {
+    const q = new LineQueue<string>(100, 100, 'drop-oldest');
+    for (let i = 0; i < 20; i++) q.push(line(i, 30), 'r');
     expect(q.bytes).toBeLessThanOrEqual(100);
-    expect(q.length).toBe(3);
-    expect(q.push(item(99, 101))).toBe(false);
-    expect(q.length).toBe(3);
+    expect(q.lines).toBe(3);
+    expect(q.push(Buffer.alloc(101), 'r')).toBe(false);
+    expect(q.lines).toBe(3);
+    expect(q.dropped).toBe(18);
+  });
+
+  it('take() packs following lines with the same route into one view, and stops at a route change or a bound', () => {
+    const q = new LineQueue<string>(100, 10_000, 'drop-newest');
+    for (let i = 0; i < 5; i++) q.push(line(i), 'a');
+    q.push(line(5), 'b');
+    q.push(line(6), 'b');
+    const m = q.take(35, Infinity)!;
+    expect(m).toMatchObject({ route: 'a', lines: 3, size: 30 });
+    expect(m.body.toString()).toBe(line(0).toString() + line(1) + line(2));
+    expect(q.take(1000, Infinity)).toMatchObject({ route: 'a', lines: 2 });
+    expect(q.take(1000, 1)).toMatchObject({ route: 'b', lines: 1 });
+    expect(q.take(1000, 5)!.body.toString()).toBe(line(6).toString());
+    expect(q.take(1000, 5)).toBeUndefined();
+  });
+
+  it('take() copies across a block boundary and gives the same bytes', () => {
+    const q = new LineQueue<string>(1e6, 1e9, 'drop-newest');
+    const size = 1000;
+    const n = Math.ceil((QUEUE_BLOCK_BYTES * 1.5) / size);
+    const want: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      want.push(line(i, size));
+      q.push(want[i]!, 'r');
+    }
+    const m = q.take(Infinity, Infinity)!;
+    expect(m.lines).toBe(n);
+    expect(m.body.equals(Buffer.concat(want))).toBe(true);
+  });
+
+  it('unshift() puts a message back in front, and its bytes count again', () => {
+    const q = new LineQueue<string>(10, 1000, 'drop-newest');
+    q.push(line(1), 'r');
+    q.push(line(2), 'r');
+    const first = q.shift()!;
+    q.unshift(first);
+    expect(q.lines).toBe(2);
+    expect(text(q)).toEqual([line(1), line(2)].map(String));
+  });
+
+  it('views handed out stay valid while the queue keeps filling (blocks are never rewritten)', () => {
+    const q = new LineQueue<string>(1e6, 1e9, 'drop-newest');
+    q.push(line(7, 100), 'r');
+    const held = q.shift()!.body;
+    for (let i = 0; i < 10_000; i++) q.push(line(i, 100), 'r');
+    expect(held.toString()).toBe(line(7, 100).toString());
   });
 
   it('stays bounded over a long run of pushes and shifts (memory does not grow with backlog)', () => {
-    const q = new BoundedQueue<ReturnType<typeof item>>(1000, 1e9, 'drop-newest');
+    const q = new LineQueue<string>(1000, 1e9, 'drop-newest');
     for (let i = 0; i < 200_000; i++) {
-      q.push(item(i));
+      q.push(line(i), 'r');
       if (i % 3 === 0) q.shift();
     }
-    expect(q.length).toBe(1000);
-    expect((q as unknown as { items: unknown[] }).items.length).toBeLessThan(10_000);
+    expect(q.lines).toBe(1000);
+    // The ring grows to the bound's power of two, not with the number of pushes.
+    expect((q as unknown as { offs: Uint32Array }).offs.length).toBeLessThanOrEqual(1024);
     expect(q.clear()).toBe(1000);
     expect(q.bytes).toBe(0);
   });

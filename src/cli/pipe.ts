@@ -18,6 +18,8 @@ import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, checkReliab
 import { type Spool } from '../spool.js';
 import { SYSLOG_OPTIONS, checkSyslogArgs, startSyslogInput, untilStopped } from '../syslog/setup.js';
 
+const NL = Buffer.from('\n');
+
 /** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
 /** At most one drop report line per this many ms. @default 10000 */
@@ -106,11 +108,14 @@ export async function run(args: string[]): Promise<number> {
     else early.push(body, route);
   };
   const splitter = new LineSplitter((line) => {
-    const body = Buffer.allocUnsafe(tag.length + line.length + 1);
-    tag.copy(body, 0);
-    line.copy(body, tag.length);
-    body[body.length - 1] = 0x0a;
-    push(body, router.route(line));
+    const route = router.route(line);
+    if (publisher) {
+      // The hot path: the queue copies tag, line and LF into place, no body is built.
+      gaps?.saw(route);
+      publisher.pushLine(tag, line, route);
+    } else {
+      push(Buffer.concat([tag, line, NL]), route);
+    }
   }, maxLine);
   // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
   const syslog = sys && (await startSyslogInput(sys, { localHost: argv.host ?? os.hostname(), tag: argv.tag, maxLine, router, push, log, reportInterval: argv['report-interval'] }));
