@@ -10,6 +10,8 @@ export const ErrorCodes = {
   COULD_NOT_CONNECT: 'SP_ERR_COULD_NOT_CONNECT',
   /** Connect or handshake took longer than the connect timeout. */
   CONNECT_TIMEOUT: 'SP_ERR_CONNECT_TIMEOUT',
+  /** The caller gave up on a connect (its AbortSignal fired). */
+  ABORTED: 'SP_ERR_ABORTED',
   REJECT_QUOTA: 'SP_ERR_REJECT_QUOTA',
   REJECT_NO_NAME: 'SP_ERR_REJECT_NO_NAME',
   REJECT_ILLEGAL_NAME: 'SP_ERR_REJECT_ILLEGAL_NAME',

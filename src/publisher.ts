@@ -124,6 +124,10 @@ export class Publisher extends EventEmitter {
   private blocked = false;
   private dialing = false;
   private closing = false;
+  /** Ends the dial loop's backoff wait early (at close). */
+  private wakeDial: (() => void) | undefined;
+  /** Set once close() stops waiting: no more dialing, whatever is left. */
+  private readonly stopped = new AbortController();
   private pumpScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
@@ -214,7 +218,10 @@ export class Publisher extends EventEmitter {
       };
       check();
     });
+    // A dial in progress (a daemon that accepts but never answers) must not keep the process alive.
+    this.stopped.abort();
     clearTimeout(this.retryTimer);
+    this.wakeDial?.();
     clearInterval(this.flushTimer);
     const left = this.queue.clear();
     if (left) this.drop('unsent-at-exit', left);
@@ -235,6 +242,7 @@ export class Publisher extends EventEmitter {
 
   /** Lines still to deliver: queued, or (--ack) sent and not yet acknowledged. */
   private hasWork(): boolean {
+    if (this.stopped.signal.aborted) return false;
     return this.queue.length > 0 || (this.reliable?.window.size ?? 0) > 0;
   }
 
@@ -398,6 +406,7 @@ export class Publisher extends EventEmitter {
       connectTimeout: this.opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
       stallTimeout: this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
       highWaterMark: DEFAULT_IN_FLIGHT,
+      signal: this.stopped.signal,
     };
   }
 
@@ -420,6 +429,7 @@ export class Publisher extends EventEmitter {
           this.attach(c);
           return;
         } catch (e) {
+          if (this.stopped.signal.aborted) return;
           this.reliable?.connectFailed(e);
           const { wrapped } = this.servers.next();
           let wait: number | false = 0;
@@ -430,7 +440,11 @@ export class Publisher extends EventEmitter {
             return;
           }
           if (this.closing && !this.hasWork()) return;
-          if (wait > 0) await new Promise<void>((r) => (this.retryTimer = setTimeout(r, wait as number)));
+          if (wait > 0)
+            await new Promise<void>((r) => {
+              this.retryTimer = setTimeout(r, wait as number);
+              this.wakeDial = r;
+            });
           if (this.closing && !this.hasWork()) return;
         }
       }

@@ -50,6 +50,8 @@ export interface SpreadClientOptions {
   maxMessageLength?: number;
   /** Destroy the session when queued bytes make no progress for this long; 0 disables. @default 0 */
   stallTimeout?: number;
+  /** Gives up a connect in progress (e.g. at exit), rejecting with SP_ERR_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export type SpreadEvent =
@@ -179,6 +181,7 @@ export class SpreadClient extends EventEmitter {
     const address = typeof opts.daemon === 'string' ? parseDaemonAddress(opts.daemon) : opts.daemon;
     if (opts.name !== undefined) validatePrivateName(opts.name);
     for (let attempt = 0; ; attempt++) {
+      if (opts.signal?.aborted) throw new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`);
       const name = opts.name ?? defaultName(attempt);
       try {
         return await SpreadClient.open(address, name, opts);
@@ -194,8 +197,11 @@ export class SpreadClient extends EventEmitter {
       const socket = address.kind === 'unix' ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
       let acc: Buffer = Buffer.alloc(0);
       let phase: 'connect' | 'auth' | 'accept' = 'connect';
+      const onAbort = (): void => done(new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       const done = (err: SpreadPipeError | null, client?: SpreadClient): void => {
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         socket.removeListener('data', onData);
         socket.removeListener('error', onError);
         socket.removeListener('close', onClose);

@@ -67,7 +67,10 @@ export type DaemonEvent =
   | { type: 'error'; reason: string };
 
 export interface DaemonStats {
+  /** Sessions past the handshake. */
   sessions: number;
+  /** Connections, in the handshake or past it. */
+  connections: number;
   groups: Array<[string, number]>;
   messagesIn: number;
   deliveries: number;
@@ -369,7 +372,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   }
 
   getStats(): DaemonStats {
-    return { sessions: this.sessions.size, groups: this.table.summary(), ...this.stats };
+    return { sessions: this.sessions.size, connections: this.all.size, groups: this.table.summary(), ...this.stats };
   }
 
   /** Session names with their queued bytes, for SIGUSR1. */

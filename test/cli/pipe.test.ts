@@ -4,7 +4,8 @@
  * `spread-pipe tail`, SIGTERM drain, and stdin draining with no daemon.
  */
 import { describe, expect, it } from 'vitest';
-import { feedStdin, startCli, startDaemon, waitFor } from '../helpers.js';
+import path from 'node:path';
+import { feedStdin, startCli, startDaemon, tempDir, waitFor } from '../helpers.js';
 
 describe('spread-pipe (pipe mode)', () => {
   it.each([
@@ -97,6 +98,21 @@ describe('spread-pipe (pipe mode)', () => {
     const m = /exit: read=(\d+) .*dropped: queue-full=(\d+) lost-in-flight=0 unsent-at-exit=(\d+)/.exec(err)!;
     expect(Number(m[1])).toBe(100_000);
     expect(Number(m[2]) + Number(m[3])).toBe(100_000);
+  });
+
+  // Regression: the dial loop outlived close() and a connect that never got an
+  // answer held the process (forever with --ack --spool: the unacknowledged lines
+  // kept the loop going). Apache would wait on the old logger at each restart.
+  it.each([[[] as string[]], [['--ack', '--spool', 'SPOOL']]])('exits at the drain timeout when the daemon accepts but never answers (%j)', async (extra) => {
+    const { spec, daemon } = await startDaemon();
+    daemon.faults.hang = true;
+    const args = extra.map((a) => (a === 'SPOOL' ? path.join(tempDir(), 'spool') : a));
+    const pub = startCli(['-g', 'g', '-s', spec, '--connect-timeout', '600000', '--drain-timeout', '300', ...args]);
+    await feedStdin(pub, 'a\nb\n', false);
+    await waitFor(() => daemon.getStats().connections === 1);
+    pub.child.stdin!.end();
+    expect(await pub.exited).toBe(0);
+    expect(pub.stderr()).toMatch(/exit: read=2 /);
   });
 
   it('prints counters on SIGUSR1', async () => {
