@@ -126,6 +126,11 @@ export class DaemonSession implements Member {
 
   resume(): void {
     this.socket.resume();
+    // A hang just ended: the client gets a whole timeout to finish, not what was left of one.
+    if (this.phase === 'connect' || this.phase === 'auth') {
+      clearTimeout(this.handshakeTimer);
+      this.armHandshakeTimer();
+    }
   }
 
   /** Drop the session: nothing more is read or sent. */
@@ -172,8 +177,11 @@ export class DaemonSession implements Member {
     }
     if (this.phase === 'closed') return;
     this.acc = this.acc.length ? Buffer.concat([this.acc, b]) : b;
-    if (this.acc.length > MAX_HANDSHAKE_BYTES) return this.close(`${this.acc.length} handshake bytes: not a Spread client`);
+    // Parse first: a client may send its first requests right behind the handshake in one chunk.
     this.handshake();
+    if ((this.phase === 'connect' || this.phase === 'auth') && this.acc.length > MAX_HANDSHAKE_BYTES) {
+      this.close(`${this.acc.length} handshake bytes: not a Spread client`);
+    }
   }
 
   private handshake(): void {
