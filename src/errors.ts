@@ -42,6 +42,8 @@ export const ErrorCodes = {
   SPOOL: 'SP_ERR_SPOOL',
   /** The daemon cannot listen: address in use, or a live daemon already owns the unix socket. */
   LISTEN: 'SP_ERR_LISTEN',
+  /** A --write file or --write-split directory that cannot be written. */
+  WRITE: 'SP_ERR_WRITE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,6 +1,7 @@
 /**
  * `spread-pipe --daemon`: the built-in Spread daemon and its log writer.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
@@ -12,6 +13,7 @@ import { parseCidr } from '../cidr.js';
 import { DEFAULT_MAX_OPEN_FILES, LogWriter } from '../writer.js';
 import { WriteDedup } from '../write-dedup.js';
 import { parseSize } from './size.js';
+import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
 function parseListen(text: string): ListenSpec {
   if (text.startsWith('/')) return { path: text };
@@ -30,6 +32,20 @@ function checkDaemonName(name: string): string {
   const ok = name.length >= 1 && name.length < MAX_PROC_NAME && [...name].every((c) => isNameByte(c.charCodeAt(0)));
   if (!ok) throw new UsageError(`bad --name "${name}": 1..${MAX_PROC_NAME - 1} characters from '$' to '~', not '#'`);
   return name;
+}
+
+function checkWritable(target: string, isDir: boolean): void {
+  try {
+    if (isDir) {
+      fs.mkdirSync(target, { recursive: true });
+      fs.accessSync(target, fs.constants.W_OK | fs.constants.X_OK);
+    } else {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.closeSync(fs.openSync(target, 'a', 0o644));
+    }
+  } catch (e) {
+    throw new SpreadPipeError(ErrorCodes.WRITE, `cannot write ${isDir ? '--write-split directory' : '--write file'} ${target}: ${errorMessage(e)}`, { cause: e });
+  }
 }
 
 function parseAssignment(opt: string, text: string): [string, string] {
@@ -86,6 +102,10 @@ export async function run(args: string[]): Promise<number> {
     if (r.undone || r.truncated.length) log(`${journal}: ${r.undone} write(s) found unfinished after a crash; their lines will be taken again${r.truncated.length ? ` (cut back: ${r.truncated.join(', ')})` : ''}`);
     return t;
   };
+  // Files and directories are tried before listening: a typo or a permission stops the start
+  // with one line, instead of every message failing later.
+  for (const [, file] of writes) checkWritable(file, false);
+  for (const [, dir] of splits) checkWritable(dir, true);
   // Journals are read before listening: a broken one stops the start, not a running daemon.
   const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`${file}.seen`) : undefined] as const);
   const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(path.join(dir, '.seen')) : undefined] as const);

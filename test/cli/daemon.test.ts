@@ -114,6 +114,18 @@ describe('spread-pipe --daemon (process)', () => {
     await expect(SpreadClient.connect({ daemon: `${port2}@::1`, name: 'six' })).rejects.toMatchObject({ spreadCode: -9 });
   });
 
+  it.each([['--write', 'g=FILE/x.log'], ['--write-split', 'g=FILE/dir'], ['--no-dedup', '--write', 'g=FILE/x.log']])(
+    'exits 1 with one line before listening when %s %s cannot be written',
+    async (...args) => {
+      // A regular file where a directory must be: refused even for root.
+      const file = path.join(tempDir(), 'plain-file');
+      fs.writeFileSync(file, '');
+      const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args.map((a) => a.replace('FILE', file))], { stdin: 'ignore' });
+      expect(await p.exited).toBe(1);
+      expect(p.stderr()).toMatch(/^spread-pipe: cannot write --write(-split directory| file) .*plain-file.*(ENOTDIR|EEXIST)\n$/);
+    },
+  );
+
   it('SIGUSR1 lists sessions, groups and counters', async () => {
     const d = await startDaemonProcess();
     const a = await client(d.spec, 'alice');
