@@ -122,7 +122,7 @@ describe('spread-pipe --daemon (process)', () => {
       fs.writeFileSync(file, '');
       const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args.map((a) => a.replace('FILE', file))], { stdin: 'ignore' });
       expect(await p.exited).toBe(1);
-      expect(p.stderr()).toMatch(/^spread-pipe: cannot write --write(-split directory| file) .*plain-file.*(ENOTDIR|EEXIST)\n$/);
+      expect(p.stderr()).toMatch(/^spread-pipe: cannot write --write(-split directory| file) .*plain-file.*(ENOTDIR|EEXIST).*\n$/);
     },
   );
 
