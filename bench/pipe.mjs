@@ -1,0 +1,444 @@
+#!/usr/bin/env node
+/**
+ * Pipe-mode benchmark (issues 3 and 7), run on demand, never in CI:
+ *
+ *   npm run bench:pipe                        # builds, then runs every case
+ *   N=200000 RUNS=5 CASES=line,ack node bench/pipe.mjs
+ *   LINES_FILE=lines.txt node bench/pipe.mjs  # e.g. ../shared/baseline/gen-lines.py 200000 > lines.txt
+ *
+ * Every process is the product: `spread-pipe` (pipe mode, the publisher),
+ * `spread-pipe --daemon` (the built-in daemon, fresh per run), and
+ * `spread-pipe tail` writing to a file (the subscriber). The bench process
+ * only watches: `cat` feeds stdin through a FIFO and tail receives.
+ *
+ * Throughput cases (one row each; runs interleaved case by case so that
+ * ratios between rows are paired on this noisy machine):
+ *   line       1 line per message (default options); output compared byte for byte
+ *   batch      --batch
+ *   ack        --ack (the daemon's copy is the acknowledgement)
+ *   ack-spool  --ack --spool DIR (a fresh spool directory per run)
+ *   ext        EXT_PUB, an external publisher measured the same way, e.g. the C
+ *              libspread publisher of ../shared/baseline (built outside the project):
+ *                EXT_PUB='/path/sp-linepub -s {spec} -g {group} -P {host}' \
+ *                EXT_ENV='LD_LIBRARY_PATH=/path/spread/lib' npm run bench:pipe
+ *              {spec} {group} {host} are filled in; it must send `{host} LINE\n`.
+ * Overload cases (10x the queue's capacity poured in):
+ *   hung       the daemon is SIGSTOPped throughout
+ *   slow       the daemon runs 10 ms in every 100 (SIGSTOP/SIGCONT)
+ *
+ * DAEMON=PORT@HOST uses a daemon already running (e.g. a real Spread) instead
+ * of a fresh built-in one; its CPU is then not measured.
+ *
+ * Publisher CPU is /proc/PID/stat from after start-up (a warm-up line has
+ * reached the subscriber) to the last line at the subscriber, so it is the
+ * cost per line; start-up CPU is printed on its own. writes/line is
+ * /proc/PID/io syscw (write/writev; sendto/sendmsg are not counted there, so
+ * a libspread publisher shows 0: strace puts it at 2 sendto per line).
+ * Peak RSS is VmHWM, read while the process lives.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist', 'main.js');
+const N = Number(process.env.N ?? 200_000);
+const RUNS = Number(process.env.RUNS ?? 3);
+const EXT_PUB = process.env.EXT_PUB;
+const CASES = (process.env.CASES ?? `line,batch,ack,ack-spool${EXT_PUB ? ',ext' : ''},hung,slow`).split(',');
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const GROUP = 'bench';
+const HOST = 'web1';
+const TAG = `${HOST} `;
+/** Pipe mode's default --queue-lines; the overload cases pour in ten times this. */
+const QUEUE_LINES = 100_000;
+const OVERLOAD_FACTOR = 10;
+
+const THROUGHPUT = {
+  line: { args: [], what: 'spread-pipe' },
+  batch: { args: ['--batch'], what: 'spread-pipe --batch' },
+  ack: { args: ['--ack'], what: 'spread-pipe --ack' },
+  'ack-spool': { args: ['--ack', '--spool', '{spool}'], what: 'spread-pipe --ack --spool DIR' },
+  ext: { ext: true, what: 'EXT_PUB' },
+};
+
+/** Baseline (../shared/baseline/README.md: 2-core VM, real Spread 5.0.1, C publisher sp-linepub, medians of 5 runs of 200k lines). */
+const BASELINE = [
+  'baseline (../shared/baseline, C sp-linepub -> real Spread 5.0.1 -> sp-sink, 200k lines):',
+  '  1 line/msg: 49.4k lines/s, publisher 0.20 CPU s/100k, 2 sendto/line, 2.0 MB;  -b 32: 498k lines/s, 0.01 CPU s/100k',
+];
+
+if (!fs.existsSync(CLI)) {
+  console.error('build first: npm run build');
+  process.exit(2);
+}
+for (const c of CASES) {
+  if (!THROUGHPUT[c] && c !== 'hung' && c !== 'slow') {
+    console.error(`unknown case ${c}`);
+    process.exit(2);
+  }
+}
+if (CASES.includes('ext') && !EXT_PUB) {
+  console.error('case ext needs EXT_PUB');
+  process.exit(2);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-'));
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) {
+    try {
+      process.kill(c.pid, 'SIGCONT');
+      c.kill('SIGKILL');
+    } catch {}
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+});
+process.on('SIGINT', () => process.exit(130));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function track(c) {
+  children.add(c);
+  c.exited = new Promise((r) => c.on('exit', (code, sig) => (children.delete(c), r(code ?? sig))));
+  c.err = '';
+  c.stderr?.on('data', (b) => (c.err += b));
+  return c;
+}
+
+function start(args, stdio, nodeFlags = []) {
+  return track(spawn(process.execPath, [...nodeFlags, CLI, ...args], { stdio }));
+}
+
+async function waitUntil(check, ms, what, proc) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${proc ? `; its stderr: ${proc.err.slice(-500)}` : ''}`);
+    await sleep(2);
+  }
+}
+
+/** /proc reads give NaN once the process is gone (or a zombie without memory), never throw. */
+function procRead(pid, file) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function cpu(pid) {
+  const f = procRead(pid, 'stat');
+  if (!f) return NaN;
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / TICK; // utime + stime
+}
+
+function status(pid, key) {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(procRead(pid, 'status'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function syscw(pid) {
+  const m = /^syscw: (\d+)/m.exec(procRead(pid, 'io'));
+  return m ? Number(m[1]) : NaN;
+}
+
+// ---- input ------------------------------------------------------------------
+
+/** Deterministic Apache combined lines, ~240 bytes on average like the baseline's gen-lines.py. */
+function generate(n) {
+  let s = 1;
+  const rnd = (k) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), (s >>> 8) % k);
+  const pick = (a) => a[rnd(a.length)];
+  const agents = [
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+    'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0',
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1',
+    'curl/8.4.0',
+    'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+  ];
+  const words = ['index', 'product', 'item', 'view', 'list', 'article', 'cart', 'search', 'feed', 'about'];
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const ip = `${1 + rnd(223)}.${rnd(256)}.${rnd(256)}.${1 + rnd(254)}`;
+    const p = `/${pick(['', 'shop/', 'blog/', 'api/v1/', 'static/'])}${pick(words)}/${pick(words)}${rnd(3) ? '' : `?id=${rnd(99999)}&page=${rnd(50)}`}`;
+    const ref = rnd(7) ? `"https://www.example.com/${pick(words)}.html"` : '"-"';
+    out.push(
+      `${ip} - - [14/Nov/2023:22:${String(rnd(60)).padStart(2, '0')}:${String(rnd(60)).padStart(2, '0')} +0000] "GET ${p} HTTP/1.1" ${pick([200, 200, 200, 304, 404])} ${rnd(30000)} ${ref} "${pick(agents)}"\n`,
+    );
+  }
+  return Buffer.from(out.join(''), 'latin1');
+}
+
+function loadInput() {
+  if (process.env.LINES_FILE) {
+    const data = fs.readFileSync(process.env.LINES_FILE);
+    const n = data.reduce((k, b) => k + (b === 0x0a ? 1 : 0), 0);
+    return { data, n };
+  }
+  return { data: generate(N), n: N };
+}
+
+function tagged(data) {
+  const tag = Buffer.from(TAG);
+  const parts = [];
+  for (let i = 0; i < data.length; ) {
+    const nl = data.indexOf(0x0a, i);
+    parts.push(tag, data.subarray(i, nl + 1));
+    i = nl + 1;
+  }
+  return Buffer.concat(parts);
+}
+
+// ---- processes ----------------------------------------------------------------
+
+async function startDaemon() {
+  if (process.env.DAEMON) return { d: undefined, spec: process.env.DAEMON };
+  const d = start(['--daemon', '--name', 'localhost', '--no-unix', '--listen', '127.0.0.1:0'], ['ignore', 'ignore', 'pipe']);
+  const port = await waitUntil(() => /listening on 127\.0\.0\.1:(\d+)/.exec(d.err)?.[1], 10_000, 'the daemon', d);
+  return { d, spec: `${port}@127.0.0.1` };
+}
+
+async function stop(...procs) {
+  for (const c of procs) if (c && c.exitCode === null && c.signalCode === null) (process.kill(c.pid, 'SIGCONT'), c.kill('SIGTERM'));
+  await Promise.all(procs.map((c) => c?.exited));
+}
+
+async function startTail(spec, file) {
+  const fd = fs.openSync(file, 'w');
+  const t = start(['tail', '-g', GROUP, '-s', spec, '--membership'], ['ignore', fd, 'pipe']);
+  fs.closeSync(fd);
+  await waitUntil(() => fs.readFileSync(file, 'latin1').includes('# membership'), 10_000, 'tail to join', t);
+  return { t, offset: fs.statSync(file).size };
+}
+
+/**
+ * Start a publisher with stdin from a FIFO that the bench holds open, push
+ * a warm-up line through, and return a `pour(files)` that lets `cat` feed it.
+ */
+async function startPublisher(spec, kase, arrived) {
+  const fifo = path.join(work, `in-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  execFileSync('mkfifo', [fifo]);
+  const wfd = fs.openSync(fifo, fs.constants.O_RDWR); // does not wait for a reader; keeps the FIFO open
+  const rfd = fs.openSync(fifo, fs.constants.O_RDONLY);
+  let p;
+  if (kase.ext) {
+    const fill = (s) => s.replaceAll('{spec}', spec).replaceAll('{group}', GROUP).replaceAll('{host}', HOST);
+    const env = { ...process.env };
+    for (const kv of (process.env.EXT_ENV ?? '').split(' ').filter(Boolean)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+    const [cmd, ...args] = fill(EXT_PUB).split(' ').filter(Boolean);
+    p = track(spawn(cmd, args, { stdio: [rfd, 'ignore', 'pipe'], env }));
+  } else {
+    const spool = path.join(work, `spool-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const args = kase.args.map((a) => (a === '{spool}' ? spool : a));
+    // PUB_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside the publisher.
+    const flags = process.env.PUB_NODE_FLAGS ? process.env.PUB_NODE_FLAGS.split(' ') : [];
+    p = start(['-g', GROUP, '-s', spec, '-h', HOST, ...args], [rfd, 'ignore', 'pipe'], flags);
+  }
+  fs.closeSync(rfd);
+  fs.writeSync(wfd, 'warm-up\n');
+  await waitUntil(arrived, 10_000, 'the warm-up line', p);
+  const startupCpu = cpu(p.pid);
+  return {
+    p,
+    startupCpu,
+    pour(files) {
+      const c = track(spawn('cat', files, { stdio: ['ignore', wfd, 'inherit'] }));
+      fs.closeSync(wfd); // cat is the only writer now: its exit is the publisher's EOF
+      return c;
+    },
+  };
+}
+
+// ---- one run ------------------------------------------------------------------
+
+async function throughput(name, inputFile, expected, n) {
+  const kase = THROUGHPUT[name];
+  const { d, spec } = await startDaemon();
+  const out = path.join(work, `out-${name}`);
+  const { t, offset } = await startTail(spec, out);
+  const warm = Buffer.from(`${TAG}warm-up\n`);
+  const size = () => fs.statSync(out).size - offset;
+  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length);
+  const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
+  const w0 = syscw(p.pid);
+  // The publisher may exit (at EOF, everything sent) before the subscriber has it all: keep its last figures.
+  const last = { cpu: cpu0.p, w: w0, hwm: status(p.pid, 'VmHWM') };
+  const sample = () => {
+    const c = cpu(p.pid);
+    const w = syscw(p.pid);
+    const hwm = status(p.pid, 'VmHWM');
+    // A zombie still has a stat file but no memory: take all three together or none.
+    if (Number.isFinite(c) && Number.isFinite(w) && Number.isFinite(hwm)) Object.assign(last, { cpu: c, w, hwm });
+  };
+  const t0 = process.hrtime.bigint();
+  pour([inputFile]);
+  await waitUntil(
+    () => {
+      sample();
+      return size() >= warm.length + expected.length;
+    },
+    300_000,
+    'all lines at the subscriber',
+    p,
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const dt = { d: d ? cpu(d.pid) - cpu0.d : NaN, t: cpu(t.pid) - cpu0.t };
+  while (p.exitCode === null && p.signalCode === null) {
+    sample();
+    await sleep(2);
+  }
+  const got = fs.readFileSync(out).subarray(offset + warm.length);
+  await stop(t, d);
+  return {
+    linesPerSec: n / secs,
+    pubCpu: ((last.cpu - cpu0.p) * 1e5) / n,
+    startupCpu,
+    writesPerLine: (last.w - w0) / n,
+    rssMB: last.hwm,
+    dmnCpu: (dt.d * 1e5) / n,
+    tailCpu: (dt.t * 1e5) / n,
+    exact: got.equals(expected),
+  };
+}
+
+async function overload(kind, inputFile, n) {
+  const { d, spec } = await startDaemon();
+  if (!d) throw new Error('the overload cases need the built-in daemon (unset DAEMON)');
+  const out = path.join(work, `out-${kind}`);
+  const { t, offset } = await startTail(spec, out);
+  const { p, pour } = await startPublisher(spec, THROUGHPUT.line, () => fs.statSync(out).size > offset);
+  const rssIdle = status(p.pid, 'VmRSS');
+  let duty;
+  process.kill(d.pid, 'SIGSTOP');
+  if (kind === 'slow') {
+    // Runs 10 ms in every 100: a daemon (and subscriber behind it) that takes a tenth of what comes.
+    let tick = 0;
+    duty = setInterval(() => {
+      tick = (tick + 1) % 10;
+      process.kill(d.pid, tick === 0 ? 'SIGCONT' : 'SIGSTOP');
+    }, 10);
+  }
+  const cpu0 = cpu(p.pid);
+  const t0 = Date.now();
+  const reps = Math.ceil((OVERLOAD_FACTOR * QUEUE_LINES) / n);
+  const cat = pour(Array(reps).fill(inputFile));
+  const total = reps * n + 1;
+  const samples = [];
+  let read = 0;
+  let hwm = NaN;
+  let cpu1 = NaN;
+  while (read < total) {
+    process.kill(p.pid, 'SIGUSR1');
+    await sleep(50);
+    const all = [...p.err.matchAll(/counters: read=(\d+)/g)];
+    if (all.length) read = Number(all.at(-1)[1]);
+    samples.push({ read, rss: status(p.pid, 'VmRSS') });
+    hwm = status(p.pid, 'VmHWM');
+    cpu1 = cpu(p.pid);
+    if (Date.now() - t0 > 120_000) throw new Error(`overload: read only ${read} of ${total}`);
+  }
+  const readSecs = (Date.now() - t0) / 1000;
+  clearInterval(duty);
+  process.kill(d.pid, 'SIGCONT');
+  await cat.exited;
+  p.kill('SIGTERM');
+  await p.exited;
+  await stop(t, d);
+  const at = (x) => samples.find((s) => s.read >= x * QUEUE_LINES)?.rss ?? NaN;
+  const exit = /exit: (.*)/.exec(p.err)?.[1] ?? '(no exit line)';
+  const drops = /queue-full=(\d+)/.exec(exit)?.[1] ?? '?';
+  return { total, linesPerSec: total / readSecs, cpuPer100k: ((cpu1 - cpu0) * 1e5) / total, rssIdle, rss1x: at(1), rss10x: samples.at(-1).rss, hwm, drops };
+}
+
+// ---- main -------------------------------------------------------------------
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+function cell(xs, d = 2, k = 1) {
+  const f = xs.filter(Number.isFinite);
+  if (!f.length) return '-';
+  if (f.length === 1) return fmt(f[0] / k, d);
+  return `${fmt(median(f) / k, d)} [${fmt(Math.min(...f) / k, d)}-${fmt(Math.max(...f) / k, d)}]`;
+}
+function table(head, rows) {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${w.map((x, i) => (i === 0 ? `${'-'.repeat(x + 1)}-` : `${'-'.repeat(x + 1)}:`)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+}
+
+const { data, n } = loadInput();
+const inputFile = path.join(work, 'lines.txt');
+fs.writeFileSync(inputFile, data);
+const expected = tagged(data);
+console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
+console.log(`publisher -> ${process.env.DAEMON ? `daemon ${process.env.DAEMON}` : 'spread-pipe --daemon (fresh per run)'} -> spread-pipe tail > file; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
+if (EXT_PUB) console.log(`ext = ${EXT_PUB}`);
+console.log('');
+
+const names = CASES.filter((c) => THROUGHPUT[c]);
+const results = Object.fromEntries(names.map((c) => [c, []]));
+for (let i = 0; i < RUNS; i++) for (const c of names) results[c].push(await throughput(c, inputFile, expected, n));
+
+if (names.length) {
+  const col = (c, k) => results[c].map((r) => r[k]);
+  const ref = names.includes('line') ? 'line' : undefined;
+  // Paired with the same run of the reference row, so a busy moment on the machine hits both.
+  const ratio = (c, k) => (ref ? cell(results[c].map((r, i) => r[k] / results[ref][i][k]), 2) : '-');
+  table(
+    ['case', 'exact', 'lines/s', 'x line', 'pub CPU/100k', 'x line', 'start-up CPU s', 'writes/line', 'pub peak RSS MB', 'dmn CPU/100k', 'tail CPU/100k'],
+    names.map((c) => [
+      THROUGHPUT[c].what,
+      results[c].every((r) => r.exact) ? 'yes' : 'NO',
+      `${cell(col(c, 'linesPerSec'), 1, 1000)}k`,
+      ratio(c, 'linesPerSec'),
+      cell(col(c, 'pubCpu')),
+      ratio(c, 'pubCpu'),
+      cell(col(c, 'startupCpu')),
+      cell(col(c, 'writesPerLine'), 4),
+      cell(col(c, 'rssMB'), 1),
+      cell(col(c, 'dmnCpu')),
+      cell(col(c, 'tailCpu')),
+    ]),
+  );
+  console.log('');
+  for (const l of BASELINE) console.log(l);
+  console.log('');
+}
+
+const overloads = CASES.filter((c) => c === 'hung' || c === 'slow');
+if (overloads.length) {
+  const ov = Object.fromEntries(overloads.map((c) => [c, []]));
+  for (let i = 0; i < RUNS; i++) for (const c of overloads) ov[c].push(await overload(c, inputFile, n));
+  const col = (c, k) => ov[c].map((r) => r[k]);
+  const oneX = results.line?.map((r) => r.rssMB);
+  console.log(
+    `Overload: ${OVERLOAD_FACTOR}x the queue (--queue-lines ${QUEUE_LINES}) poured in = ${ov[overloads[0]][0].total} lines; hung = daemon SIGSTOPped, slow = daemon runs 10 ms in every 100`,
+  );
+  table(
+    ['case', 'stdin lines/s', 'pub CPU/100k', 'RSS MB idle', 'RSS at 1x', 'RSS at 10x', '10x / 1x', 'peak RSS MB', 'peak / line case', 'dropped'],
+    overloads.map((c) => [
+      c,
+      `${cell(col(c, 'linesPerSec'), 0, 1000)}k`,
+      cell(col(c, 'cpuPer100k')),
+      cell(col(c, 'rssIdle'), 1),
+      cell(col(c, 'rss1x'), 1),
+      cell(col(c, 'rss10x'), 1),
+      cell(ov[c].map((r) => r.rss10x / r.rss1x)),
+      cell(col(c, 'hwm'), 1),
+      oneX ? cell(ov[c].map((r, i) => r.hwm / oneX[Math.min(i, oneX.length - 1)])) : '-',
+      ov[c].map((r) => r.drops).join(','),
+    ]),
+  );
+  console.log('RSS at 1x/10x: VmRSS once 1x/10x the queue capacity has been read; peak: VmHWM; peak / line case: against the line row above (1x load).');
+}
