@@ -255,8 +255,25 @@ export class Publisher extends EventEmitter {
   private pump(): void {
     const c = this.client;
     if (!c || this.blocked) return;
-    const limit = SAFE_MESSAGE_BODY_LEN;
     const r = this.reliable;
+    if (!r && !this.opts.batch && this.queue instanceof LineQueue) {
+      // One line per message: the queue hands out where each line lies, nothing is built per line.
+      try {
+        this.queue.drain((route, block, off, len, lines) => {
+          const ok = c.sendRange(route, block, off, off + len);
+          this.counters.messagesSent++;
+          this.counters.linesSent += lines;
+          this.counters.bytesSent += len;
+          this.linesPerMessage.push(lines);
+          if (!ok) this.blocked = true;
+          return ok;
+        });
+      } catch {
+        // The session closed under us: the message stays first in the queue for the next one.
+      }
+      return;
+    }
+    const limit = SAFE_MESSAGE_BODY_LEN;
     // With --ack our private group is one more destination.
     const extraGroups = r ? 1 : 0;
     for (let e: Entry | undefined = this.queue.peek(); e; e = this.queue.peek()) {

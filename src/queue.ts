@@ -129,6 +129,33 @@ export class LineQueue<R> {
   }
 
   /**
+   * Hand messages from the front to `send` as (block, offset, length), no
+   * view or object made per message (the publisher's hot path), until it
+   * returns false or the queue is empty. A message leaves the queue once
+   * `send` returns; one whose `send` throws stays first.
+   */
+  drain(send: (route: R, block: Buffer, off: number, len: number, lines: number) => boolean): void {
+    for (;;) {
+      if (this.front.length) {
+        const m = this.front[this.front.length - 1]!;
+        const ok = send(m.route, m.body, 0, m.size, m.lines);
+        this.shift();
+        if (!ok) return;
+        continue;
+      }
+      if (this.n === 0) return;
+      const h = this.head;
+      const len = this.lens[h]!;
+      const lines = this.counts[h]!;
+      const ok = send(this.routes[h]!, this.bufs[h]!, this.offs[h]!, len, lines);
+      this.bytesHeld -= len;
+      this.linesHeld -= lines;
+      this.release();
+      if (!ok) return;
+    }
+  }
+
+  /**
    * Take the first message and the ones after it with the same route, up
    * to `maxBytes` and `maxLines` in all, as one body: a view when they lie
    * next to each other in one block (they do unless a block ended between

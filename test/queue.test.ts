@@ -108,4 +108,33 @@ describe('LineQueue', () => {
     expect(q.clear()).toBe(1000);
     expect(q.bytes).toBe(0);
   });
+
+  it('drain hands out each message where it lies, in order, put-back ones first, and stops when told', () => {
+    const q = new LineQueue<string>(10_000, 1 << 30, 'drop-newest');
+    const want: string[] = [];
+    // Enough to span several blocks, so some messages sit at the start of a fresh one.
+    for (let i = 0; q.bytes < 2 * QUEUE_BLOCK_BYTES; i++) {
+      q.pushLine(Buffer.from('h '), line(i, 100), i % 2 ? 'odd' : 'even');
+      want.push(`${i % 2 ? 'odd' : 'even'}:h ${line(i, 100)}\n`);
+    }
+    q.unshift(q.shift()!);
+    const got: string[] = [];
+    const take = (stopAt: number) => (route: string, block: Buffer, off: number, len: number, lines: number) => {
+      expect(lines).toBe(1);
+      got.push(`${route}:${block.toString('latin1', off, off + len)}`);
+      return got.length !== stopAt;
+    };
+    q.drain(take(5));
+    expect(got).toHaveLength(5);
+    expect(q.length).toBe(want.length - 5);
+    expect(() =>
+      q.drain(() => {
+        throw new Error('session gone');
+      }),
+    ).toThrow('session gone');
+    expect(q.length).toBe(want.length - 5);
+    q.drain(take(-1));
+    expect(got).toEqual(want);
+    expect([q.lines, q.bytes, q.length]).toEqual([0, 0, 0]);
+  });
 });

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { SpreadClient, type SpreadEvent, DEFAULT_NAME_RETRIES } from '../../src/spread/client.js';
+import { SpreadClient, type SpreadEvent, DEFAULT_NAME_RETRIES, prepareSend } from '../../src/spread/client.js';
 import { AGREED_MESS, ENDIAN_MARKER, FIFO_MESS, KILL_MESS, SELF_DISCARD, SAFE_MESSAGE_BODY_LEN } from '../../src/spread/constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from '../../src/spread/decoder.js';
 import { encodeAccept, encodeAuthList, encodeMessage, encodeRejectCode } from '../../src/spread/encode.js';
@@ -605,6 +605,41 @@ describe('SpreadClient writes', () => {
     expect(c.messagesSent).toBe(N);
     expect(c.unsentMessages).toBe(0);
     frames = [];
+  });
+
+  it('sendRange over many turns, routes and write-buffer reuse: the same bytes as encodeMessage, in order', async () => {
+    let peer: Peer | undefined;
+    const fd = await fakeDaemon([
+      async (p) => {
+        await handshake(p);
+        peer = p;
+        await p.closed('end');
+      },
+    ]);
+    const c = await SpreadClient.connect({ daemon: fd.spec, name: 'range', writeBufferSize: 4096 });
+    defer(() => c.destroy());
+    const routes = [
+      { p: prepareSend('logs', { service: FIFO_MESS }), groups: ['logs'], type: FIFO_MESS, messType: 0 },
+      { p: prepareSend(['a', 'bb'], { messType: -2, selfDiscard: true }), groups: ['a', 'bb'], type: AGREED_MESS | SELF_DISCARD, messType: -2 },
+    ];
+    const rand = prng(7);
+    const src = Buffer.from(Array.from({ length: 9000 }, () => Math.floor(rand() * 256)));
+    const want: Buffer[] = [];
+    for (let turn = 0; turn < 40; turn++) {
+      for (let i = 0; i < 30; i++) {
+        const r = routes[Math.floor(rand() * 2)]!;
+        const start = Math.floor(rand() * 4000);
+        // Mostly short, now and then longer than the 4 KiB write buffer.
+        const end = start + (rand() < 0.05 ? 5000 : Math.floor(rand() * 300));
+        c.sendRange(r.p, src, start, end);
+        want.push(encodeMessage(r.type, c.privateGroup, r.groups, src.subarray(start, end), { messType: r.messType }));
+      }
+      // Let writes complete so the next turn fills write buffers the socket gave back.
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const all = Buffer.concat(want);
+    await waitFor(() => peer && peer.buf.length >= all.length, 10_000, `${all.length} bytes at the daemon`);
+    expect(peer!.buf.equals(all)).toBe(true);
   });
 
   it('multicast returns false past highWaterMark; drain follows once the daemon reads', async () => {
