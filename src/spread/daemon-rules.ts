@@ -3,7 +3,7 @@
  * conversion it applies before forwarding (4.2), kept apart from the session
  * bookkeeping so they can be read against the protocol text.
  */
-import { ENDIAN_MARKER, HEADER_SIZE, JOIN_MESS, KILL_MESS, LEAVE_MESS, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS } from './constants.js';
+import { ENDIAN_MARKER, HEADER_SIZE, JOIN_MESS, KILL_MESS, LEAVE_MESS, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_MESS } from './constants.js';
 import type { Frame } from './decoder.js';
 import { validateGroupName } from './address.js';
 
@@ -49,4 +49,26 @@ export function toLittleEndianHeader(raw: Buffer): Buffer {
   out.writeInt32LE(raw.readInt32BE(36), 36);
   out.writeInt32LE(raw.readInt32BE(44), 44);
   return out;
+}
+
+/**
+ * The hot path's view of checkRequest: true only for a request that
+ * checkRequest passes and that needs no conversion — a little-endian data
+ * message (one delivery bit, no request or REJECT bit, at least one group)
+ * from this session (`sender`: its private group's bytes) with a hint in
+ * range. Everything else goes through the Frame path and checkRequest.
+ */
+export function isPlainMulticast(b: Buffer, off: number, sender: Uint8Array): boolean {
+  const t = b.readUInt32LE(off);
+  if (((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER) return false;
+  const svc = t & REGULAR_MESS;
+  if (svc === 0 || (svc & (svc - 1)) !== 0 || t & (JOIN_MESS | LEAVE_MESS | KILL_MESS | REJECT_MESS)) return false;
+  if (b.readInt32LE(off + 36) < 1) return false;
+  const h = b.readUInt32LE(off + 40);
+  if (((h & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER || ((h & ~ENDIAN_MARKER) & ~0x00ffff00) !== 0) return false;
+  // The sender field up to its NUL must be the private group.
+  const n = sender.length;
+  const s = off + 4;
+  for (let i = 0; i < n; i++) if (b[s + i] !== sender[i]) return false;
+  return n === MAX_GROUP_NAME || b[s + n] === 0;
 }

@@ -5,8 +5,10 @@
  * gathers a turn's messages into one write and enforces the byte budget.
  */
 import type net from 'node:net';
-import { DAEMON_VERSION, HEADER_SIZE, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
+import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
+import { RequestFramer } from './daemon-framer.js';
+import { isPlainMulticast } from './daemon-rules.js';
 import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
@@ -14,6 +16,9 @@ import { errorMessage } from '../errors.js';
 
 /** PROTOCOL.md 9: num_groups 0..100, data_len 0..144000, data_len + 32 x num_groups <= 143952, decided on the header. */
 const REQUEST_LIMITS = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
+
+/** Bytes per write request; see writeBacklog(). */
+const MAX_WRITE = 1024 * 1024;
 
 /** Longer than any real handshake (3 + 2 + 10 + 90 bytes): more is not a Spread client. */
 const MAX_HANDSHAKE_BYTES = 4096;
@@ -27,6 +32,11 @@ export interface SessionHost {
   /** Claim a private name; returns the private group, or a reject code. */
   register(s: DaemonSession, name: string): string | number;
   request(s: DaemonSession, f: Frame): void;
+  /**
+   * The hot path: a request isPlainMulticast passed, as `buf[off, end)`, with
+   * its destinations. Returns false if it needs the Frame path after all.
+   */
+  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): boolean;
   /** A request broke PROTOCOL.md 9: the session is dropped silently (to the client) and reported. */
   refused(s: DaemonSession, reason: string): void;
   /** The handshake completed. */
@@ -63,9 +73,30 @@ export class DaemonSession implements Member {
   private muted = false;
   private acc: Buffer = Buffer.alloc(0);
   private request: ConnectRequestParsed | undefined;
+  /** Request boundaries; plain multicasts are forwarded from the bytes, the rest go to `decoder`. */
+  private readonly framer: RequestFramer;
+  /** Only ever given whole requests, so it holds no partial state. */
   private readonly decoder: MessageDecoder;
+  /** The private group's bytes, to check a request's sender field without decoding it. */
+  private senderBytes: Uint8Array = new Uint8Array(0);
+  /** The destinations of the last plain multicast, decoded, and their bytes: publishers repeat them. */
+  private lastGroups: string[] = [];
+  private lastGroupBytes: Uint8Array[] = [];
+  /** This turn's output, written by flushOut(). */
   private out: Buffer[] = [];
   private outBytes = 0;
+  /** Earlier turns' output waiting for the write in progress. */
+  private backlog: Buffer[] = [];
+  private backlogBytes = 0;
+  private writing = false;
+  /**
+   * Output not yet in `out`: a run `runBuf[runStart, runEnd)`, grown while
+   * deliveries are contiguous (consecutive requests of one chunk), so that a
+   * turn's output is a few ranges to concatenate rather than one per message.
+   */
+  private runBuf: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -76,6 +107,11 @@ export class DaemonSession implements Member {
   ) {
     this.remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     this.decoder = new MessageDecoder((f) => this.onFrame(f), REQUEST_LIMITS);
+    this.framer = new RequestFramer(
+      (buf, off, end) => this.onRequest(buf, off, end),
+      (bad) => this.decoder.write(bad),
+      REQUEST_LIMITS,
+    );
     this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`));
@@ -86,39 +122,93 @@ export class DaemonSession implements Member {
     return this.phase === 'open' && !this.muted;
   }
 
-  /** Bytes queued toward this client and not yet taken by the kernel. */
+  /** Bytes queued toward this client and not yet taken by the kernel (up to one write request's worth). */
   get queued(): number {
-    return this.outBytes + this.socket.writableLength;
+    return this.outBytes + this.backlogBytes + this.socket.writableLength;
   }
 
   /** Queue bytes for the client; written with the rest of this turn's output by flushOut(). */
   deliver(buf: Buffer): void {
+    this.deliverRange(buf, 0, buf.length);
+  }
+
+  /** deliver() of `buf[start, end)`, without making a Buffer of it. */
+  deliverRange(buf: Buffer, start: number, end: number): void {
     if (this.phase !== 'open' || this.muted) return;
     if (this.outBytes === 0) this.host.pending(this);
-    this.out.push(buf);
-    this.outBytes += buf.length;
+    this.outBytes += end - start;
     this.messagesOut++;
+    if (buf === this.runBuf && start === this.runEnd) {
+      this.runEnd = end;
+      return;
+    }
+    if (this.runBuf) this.out.push(this.runBuf.subarray(this.runStart, this.runEnd));
+    this.runBuf = buf;
+    this.runStart = start;
+    this.runEnd = end;
   }
 
   /**
-   * One write for everything queued this turn: one syscall instead of one per
-   * message. What the kernel does not take stays in the socket's queue; past
-   * the budget the client is behind for good and is cut off. (A turn's own
-   * output does not count: it is what was read in that turn, bounded, and
-   * usually taken by the kernel at once.)
+   * The turn's output goes to the session's backlog: ranges that are most of
+   * a chunk read from a publisher as they are, small ones copied together, so
+   * that a queued range never keeps alive a chunk much larger than itself.
+   * Past the budget the client is behind for good and is cut off. (A turn's
+   * own output does not count: it is what was read in that turn, bounded,
+   * and usually taken by the kernel at once.)
    */
   flushOut(): void {
     if (this.outBytes === 0 || this.phase !== 'open' || this.muted) return;
-    const buf = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    const pieces = this.out;
+    pieces.push(this.runBuf!.subarray(this.runStart, this.runEnd));
     this.out = [];
+    this.runBuf = null;
+    let small: Buffer[] = [];
+    for (const p of pieces) {
+      if (!keepable(p)) {
+        small.push(p);
+        continue;
+      }
+      if (small.length) this.backlog.push(small.length === 1 ? Buffer.from(small[0]!) : Buffer.concat(small));
+      small = [];
+      this.backlog.push(p);
+    }
+    if (small.length) this.backlog.push(small.length === 1 ? Buffer.from(small[0]!) : Buffer.concat(small));
+    this.backlogBytes += this.outBytes;
     this.outBytes = 0;
-    this.socket.write(buf);
-    const queued = this.socket.writableLength;
+    this.writeBacklog();
+    const queued = this.queued;
     if (queued > this.budget) {
       this.muted = true;
       this.host.overflow(this, queued);
     }
   }
+
+  /**
+   * One write request at a time, of at most MAX_WRITE bytes (a writev of the
+   * backlog's first buffers: one syscall, not one per message). The socket's
+   * writableLength counts a request whole until the kernel has taken all of
+   * it, so letting Node merge a long backlog into one request would count
+   * bytes the client already has against its budget, and cut off a client
+   * that keeps up.
+   */
+  private writeBacklog(): void {
+    if (this.writing || this.backlogBytes === 0 || this.phase !== 'open') return;
+    let n = 0;
+    let bytes = 0;
+    while (n < this.backlog.length && (n === 0 || bytes + this.backlog[n]!.length <= MAX_WRITE)) bytes += this.backlog[n++]!.length;
+    const batch = this.backlog.splice(0, n);
+    this.backlogBytes -= bytes;
+    this.writing = true;
+    if (n > 1) this.socket.cork();
+    for (let i = 0; i < n - 1; i++) this.socket.write(batch[i]!);
+    this.socket.write(batch[n - 1]!, this.onWritten);
+    if (n > 1) this.socket.uncork();
+  }
+
+  private readonly onWritten = (err?: Error | null): void => {
+    this.writing = false;
+    if (!err) this.writeBacklog();
+  };
 
   pause(): void {
     this.socket.pause();
@@ -140,6 +230,9 @@ export class DaemonSession implements Member {
     this.phase = 'closed';
     this.out = [];
     this.outBytes = 0;
+    this.runBuf = null;
+    this.backlog = [];
+    this.backlogBytes = 0;
     clearTimeout(this.handshakeTimer);
     this.socket.destroy();
     this.host.closed(this, reason, graceful, wasOpen, false);
@@ -169,7 +262,7 @@ export class DaemonSession implements Member {
   private onData(b: Buffer): void {
     if (this.phase === 'open') {
       try {
-        this.decoder.write(b);
+        this.framer.write(b);
       } catch (e) {
         this.host.refused(this, errorMessage(e));
       }
@@ -198,6 +291,7 @@ export class DaemonSession implements Member {
         return this.reject(claimed, claimed === REJECT_NOT_UNIQUE ? `private name "${r.name}" already in use` : 'refused');
       }
       this.privateGroup = claimed;
+      this.senderBytes = Buffer.from(claimed, 'latin1');
       this.request = r;
       this.acc = this.acc.subarray(r.consumed);
       this.membership = r.membership;
@@ -236,4 +330,47 @@ export class DaemonSession implements Member {
     this.messagesIn++;
     this.host.request(this, f);
   }
+
+  /** One whole request, `buf[off, end)`. */
+  private onRequest(buf: Buffer, off: number, end: number): void {
+    if (this.phase !== 'open' || this.muted) return;
+    if (isPlainMulticast(buf, off, this.senderBytes) && this.host.forward(this, buf, off, end, this.destinations(buf, off))) {
+      this.messagesIn++;
+      return;
+    }
+    this.decoder.write(buf.subarray(off, end));
+  }
+
+  /** The group names of a request, decoded only when they differ from the last request's. */
+  private destinations(b: Buffer, off: number): string[] {
+    const n = b.readInt32LE(off + 36);
+    const known = this.lastGroupBytes;
+    if (known.length === n) {
+      let same = true;
+      for (let i = 0; same && i < n; i++) same = nameIs(b, off + HEADER_SIZE + i * MAX_GROUP_NAME, known[i]!);
+      if (same) return this.lastGroups;
+    }
+    const groups = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const at = off + HEADER_SIZE + i * MAX_GROUP_NAME;
+      let e = at;
+      while (e < at + MAX_GROUP_NAME && b[e] !== 0) e++;
+      groups[i] = b.toString('latin1', at, e);
+    }
+    this.lastGroups = groups;
+    this.lastGroupBytes = groups.map((g) => Buffer.from(g, 'latin1'));
+    return groups;
+  }
+}
+
+/** The 32-byte name field at `at` holds `name` (up to its NUL). */
+function nameIs(b: Buffer, at: number, name: Uint8Array): boolean {
+  const n = name.length;
+  for (let i = 0; i < n; i++) if (b[at + i] !== name[i]) return false;
+  return n === MAX_GROUP_NAME || b[at + n] === 0;
+}
+
+/** Worth writing without a copy: large, and at least half of the memory it keeps alive. */
+function keepable(p: Buffer): boolean {
+  return p.length >= 16384 && p.length * 2 >= p.buffer.byteLength;
 }

@@ -314,33 +314,47 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     s.close(`bad request: ${reason}`);
   }
 
+  /** The hot path (SessionHost.forward): a checked plain multicast, forwarded as it came. */
+  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): boolean {
+    // Taps take a decoded Frame.
+    if (this.taps.size) for (const g of groups) if (this.taps.get(g)?.length) return false;
+    this.stats.messagesIn++;
+    this.stats.bytesIn += end - off;
+    this.route(s, buf, off, end, buf.readUInt32LE(off), groups, undefined);
+    return true;
+  }
+
   private multicast(s: DaemonSession, f: Frame): void {
     const out = f.bigEndianHeader ? toLittleEndianHeader(f.raw) : f.raw;
-    const skip = f.type & SELF_DISCARD ? s : undefined;
+    this.route(s, out, 0, out.length, f.type, f.groups, f);
+  }
+
+  /** Deliver `buf[off, end)` to the destinations' members once each (and to taps, given the Frame). */
+  private route(s: DaemonSession, buf: Buffer, off: number, end: number, type: number, groups: readonly string[], f: Frame | undefined): void {
+    const skip = type & SELF_DISCARD ? s : undefined;
     // Each session is stamped with the message's number, so that one listed in several
     // destinations gets one copy, without a per-message set.
     const mark = ++this.seq;
-    const groups = f.groups;
     for (let i = 0; i < groups.length; i++) {
       const g = groups[i]!;
       if (i > 0 && groups.indexOf(g) < i) continue; // listed twice: taps too see it once
       if (g.charCodeAt(0) === 0x23 /* # */) {
         const target = this.sessions.get(g);
-        if (target && target.open) this.send(target, out, mark, skip);
+        if (target && target.open) this.send(target, buf, off, end, mark, skip);
         continue;
       }
       const members = this.table.members(g);
-      if (members) for (const m of members) this.send(m as DaemonSession, out, mark, skip);
-      const taps = this.taps.get(g);
+      if (members) for (let j = 0; j < members.length; j++) this.send(members[j] as DaemonSession, buf, off, end, mark, skip);
+      const taps = f && this.taps.get(g);
       if (taps) for (const tap of taps) tap(f);
     }
   }
 
-  private send(m: DaemonSession, out: Buffer, mark: number, skip: Member | undefined): void {
+  private send(m: DaemonSession, buf: Buffer, off: number, end: number, mark: number, skip: Member | undefined): void {
     if (m.mark === mark) return;
     m.mark = mark;
     if (m === skip) return;
-    m.deliver(out);
+    m.deliverRange(buf, off, end);
     this.stats.deliveries++;
   }
 

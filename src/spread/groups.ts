@@ -14,11 +14,15 @@ export interface Member {
   readonly libraryMajor: number;
   readonly groups: Set<string>;
   deliver(buf: Buffer): void;
+  /** Deliver `buf[start, end)`: the daemon's hot path forwards requests in place. */
+  deliverRange(buf: Buffer, start: number, end: number): void;
 }
 
 interface Group {
   name: string;
   members: Map<string, Member>;
+  /** The members as an array for the per-message fan-out; rebuilt after a change. */
+  list: Member[] | null;
   counter: number;
 }
 
@@ -39,9 +43,11 @@ export class GroupTable {
     return this.groups.size;
   }
 
-  /** Members of `name`, or undefined when nobody is in it. */
-  members(name: string): Iterable<Member> | undefined {
-    return this.groups.get(name)?.members.values();
+  /** Members of `name`, or undefined when nobody is in it. Do not modify. */
+  members(name: string): readonly Member[] | undefined {
+    const g = this.groups.get(name);
+    if (!g) return undefined;
+    return (g.list ??= [...g.members.values()]);
   }
 
   /** Group names with their member counts, for the operator's SIGUSR1 report. */
@@ -53,11 +59,12 @@ export class GroupTable {
   join(m: Member, name: string): boolean {
     let g = this.groups.get(name);
     if (!g) {
-      g = { name, members: new Map(), counter: 0 };
+      g = { name, members: new Map(), list: null, counter: 0 };
       this.groups.set(name, g);
     }
     if (g.members.has(m.privateGroup)) return false;
     g.members.set(m.privateGroup, m);
+    g.list = null;
     m.groups.add(name);
     this.announce(g, 'join', m.privateGroup);
     return true;
@@ -67,6 +74,7 @@ export class GroupTable {
   leave(m: Member, name: string): boolean {
     const g = this.groups.get(name);
     if (!g || !g.members.delete(m.privateGroup)) return false;
+    g.list = null;
     m.groups.delete(name);
     if (m.membership) m.deliver(encodeSelfLeave(name));
     this.announce(g, 'leave', m.privateGroup);
@@ -79,6 +87,7 @@ export class GroupTable {
       const g = this.groups.get(name);
       if (!g) continue;
       g.members.delete(m.privateGroup);
+      g.list = null;
       this.announce(g, 'disconnect', m.privateGroup);
     }
     m.groups.clear();

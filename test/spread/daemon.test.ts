@@ -13,7 +13,7 @@ import { AGREED_MESS, FIFO_MESS, REJECT_QUOTA, SAFE_MESS } from '../../src/sprea
 import { encodeAuthChoice, encodeConnectRequest, encodeJoin, encodeMessage } from '../../src/spread/encode.js';
 import type { DaemonEvent } from '../../src/spread/daemon.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { defer, startDaemon, tempDir, waitFor } from '../helpers.js';
+import { defer, prng, randomChunks, startDaemon, tempDir, waitFor } from '../helpers.js';
 
 async function client(spec: string, name?: string, membership = true): Promise<{ c: SpreadClient; events: SpreadEvent[] }> {
   const c = await SpreadClient.connect({ daemon: spec, name, membership });
@@ -178,6 +178,43 @@ describe('SpreadDaemon with our client', () => {
       ['#e2#localhost', '#e3#localhost', '#e4#localhost', '#evil#localhost'].sort(),
     );
     expect(daemon.getStats().sessions).toBe(1);
+  });
+
+  it('forwards requests as they came: destinations changing, requests cut across reads, an impostor sender refused', async () => {
+    const { port, spec, daemon } = await startDaemon();
+    const events: DaemonEvent[] = [];
+    daemon.on('event', (e: DaemonEvent) => events.push(e));
+    const a = await client(spec, 'a', false);
+    const b = await client(spec, 'b', false);
+    a.c.join('g1');
+    b.c.join('g2');
+    await waitFor(() => daemon.getStats().groups.length === 2);
+    const me = '#raw#localhost';
+    const dests = [['g1'], ['g2'], ['g1', 'g2'], ['g2', 'g1', 'g2'], ['#a#localhost'], ['g1'], ['nobody', 'g2']];
+    const sent = Array.from({ length: 350 }, (_, i) => ({ to: dests[i % dests.length]!, text: `m${i} ${'x'.repeat(i % 50)}` }));
+    const bytes = Buffer.concat([
+      encodeConnectRequest({ membership: false, name: 'raw' }),
+      encodeAuthChoice(),
+      ...sent.map((m, i) => encodeMessage(i % 2 ? AGREED_MESS : FIFO_MESS, me, m.to, Buffer.from(m.text))),
+    ]);
+    const raw = net.connect({ host: '127.0.0.1', port });
+    defer(() => raw.destroy());
+    raw.on('error', () => {});
+    raw.resume();
+    await new Promise((r) => raw.once('connect', r));
+    const rand = prng(3);
+    for (const piece of randomChunks(bytes, rand, 700)) await new Promise((r) => raw.write(piece, r));
+    const want = (g: string): string[] => sent.filter((m) => m.to.includes(g) || (g === 'g1' && m.to.includes('#a#localhost'))).map((m) => m.text);
+    await waitFor(() => data(a.events).length === want('g1').length && data(b.events).length === want('g2').length);
+    expect(data(a.events)).toEqual(want('g1'));
+    expect(data(b.events)).toEqual(want('g2'));
+    expect(a.events.every((e) => e.kind === 'data' && e.frame.sender === me)).toBe(true);
+    // Speaking for someone else is refused, on the hot path as on the other.
+    raw.write(encodeMessage(AGREED_MESS, '#a#localhost', ['g1'], Buffer.from('forged')));
+    await waitFor(() => events.some((e) => e.type === 'protocol-error' && e.session === me && /is not this session/.test(e.reason)));
+    b.c.multicast('g1', Buffer.from('after'));
+    await waitFor(() => data(a.events).at(-1) === 'after');
+    expect(data(a.events)).not.toContain('forged');
   });
 
   it('serves 500 concurrent sessions', async () => {
