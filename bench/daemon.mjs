@@ -21,6 +21,11 @@
  *   - a subscriber joins the group, counts data messages and checks, per
  *     publisher, that the sequence numbers arrive 0, 1, 2, ... (none missing,
  *     none out of order, none twice).
+ * A publisher stays at most WINDOW lines (default 32768, ~8 MB) ahead of the
+ * slowest subscriber (counts relayed over IPC every 2048 messages), as a
+ * --ack publisher would: without it, publishers faster than the subscribers
+ * fill the daemon's per-session buffer (64 MiB) and the subscribers are cut
+ * off, which measures the subscribers and the buffer rather than the daemon.
  * Time runs from "go" (all clients connected and joined) to the last
  * subscriber's last message. lines/s = lines published per second, each
  * delivered to all M subscribers (deliveries/s = lines/s x M).
@@ -33,6 +38,7 @@
  *
  * Environment: LINES (total lines per case, default 300000), RUNS (3),
  * CASES (comma list of NxM, default 1x1,4x1,1x4,4x4), TIMEOUT_S (120),
+ * WINDOW (32768; 0 = none),
  * DAEMON, DAEMON_CMD, DAEMON_CWD, DAEMON_PID, COMPARE; TRACE=MS prints the
  * daemon's, first publisher's and first subscriber's CPU share every MS ms.
  */
@@ -48,6 +54,10 @@ const CONSTANTS = path.join(ROOT, 'dist', 'spread', 'constants.js');
 const SELF = fileURLToPath(import.meta.url);
 const GROUP = 'bench';
 const SEQ_DIGITS = 10;
+/** A subscriber reports its counts per publisher every this many messages. */
+const PROGRESS_EVERY = 2048;
+/** Lines a publisher may be ahead of the slowest subscriber; 0: no limit. */
+const WINDOW = Number(process.env.WINDOW ?? 32768);
 
 /** ../shared/baseline/README.md: real Spread 5.0.1, sp-linepub -> spread -> sp-sink, 1 line/msg, 200k lines, 5 runs. */
 const BASELINE = { linesPerSec: 49_400, cpuPer100k: 1.97, rssMB: 3.4 };
@@ -154,8 +164,9 @@ async function connect(daemon, membership) {
 }
 
 async function publisher() {
-  const [daemon, countArg, seedArg] = process.argv.slice(3);
+  const [daemon, countArg, seedArg, windowArg] = process.argv.slice(3);
   const count = Number(countArg);
+  const window = Number(windowArg) || Infinity;
   const { prepareSend } = await import(CLIENT);
   const { RELIABLE_MESS } = await import(CONSTANTS);
   const lines = makeLines(4096, Number(seedArg));
@@ -165,21 +176,33 @@ async function publisher() {
   });
   const prep = prepareSend(GROUP, { service: RELIABLE_MESS });
   process.send({ type: 'ready', name: client.privateGroup, bytes: lines.reduce((s, b) => s + b.length, 0) / lines.length });
+  let t0 = 0;
+  let seq = 0;
+  /** Lines every subscriber has received (relayed by the parent). */
+  let acked = 0;
+  let waitingAck = false;
+  const pump = () => {
+    while (seq < count) {
+      if (seq - acked >= window) return void (waitingAck = true);
+      const buf = lines[seq & 4095];
+      writeSeq(buf, seq++);
+      // send() copies the bytes into its write buffer: the line buffer can be reused at once.
+      if (!client.send(prep, buf)) return void client.once('drain', pump);
+    }
+    client.flush();
+    process.send({ type: 'sent', cpuTicks: cpuTicksSelf() - t0 });
+  };
   process.on('message', (m) => {
-    if (m.type !== 'go') return;
-    const t0 = cpuTicksSelf();
-    let seq = 0;
-    const pump = () => {
-      while (seq < count) {
-        const buf = lines[seq & 4095];
-        writeSeq(buf, seq++);
-        // send() copies the bytes into its write buffer: the line buffer can be reused at once.
-        if (!client.send(prep, buf)) return void client.once('drain', pump);
+    if (m.type === 'go') {
+      t0 = cpuTicksSelf();
+      pump();
+    } else if (m.type === 'ack') {
+      acked = Math.max(acked, m.n);
+      if (waitingAck && seq - acked < window) {
+        waitingAck = false;
+        pump();
       }
-      client.flush();
-      process.send({ type: 'sent', cpuTicks: cpuTicksSelf() - t0 });
-    };
-    pump();
+    }
   });
 }
 
@@ -192,7 +215,7 @@ async function subscriber() {
   let bad = 0;
   let t0 = 0;
   let firstBad = '';
-  client.on('close', (err) => process.send({ type: 'error', message: `subscriber closed: ${err?.message ?? 'by the daemon'} after ${received} messages` }));
+  client.on('close', (err) => process.send({ type: 'error', message: `subscriber closed: ${err?.message ?? 'by the daemon'} after ${received} messages (${bad} out of sequence${firstBad ? `, first: ${firstBad}` : ''})` }));
   client.on('message', (ev) => {
     if (ev.kind === 'membership') {
       if (ev.info.changedMember === client.privateGroup && ev.info.cause === 'join') process.send({ type: 'ready', name: client.privateGroup });
@@ -207,7 +230,8 @@ async function subscriber() {
       firstBad ||= `${f.sender}: got ${seq}, expected ${want}`;
     }
     next.set(f.sender, seq + 1);
-    if (++received === expected) {
+    if (++received % PROGRESS_EVERY === 0) process.send({ type: 'progress', counts: Object.fromEntries(next) });
+    if (received === expected) {
       let missing = 0;
       for (const n of next.values()) missing += Number(countArg) - n;
       process.send({ type: 'done', received, bad, missing, firstBad, senders: next.size, cpuTicks: cpuTicksSelf() - t0 });
@@ -351,6 +375,7 @@ function forkClient(args) {
   const inbox = [];
   let waiter;
   child.on('message', (m) => {
+    if (m.type === 'progress') return child.onProgress?.(m);
     inbox.push(m);
     waiter?.();
   });
@@ -391,10 +416,26 @@ async function runOnce(kind, pubs, subs, lines) {
     const subscribers = Array.from({ length: subs }, () => forkClient(['--subscriber', d.spec, String(pubs), String(perPub)]));
     clients.push(...subscribers);
     for (const s of subscribers) await s.expect('ready', deadline);
-    const publishers = Array.from({ length: pubs }, (_, i) => forkClient(['--publisher', d.spec, String(perPub), String(i + 1)]));
+    const publishers = Array.from({ length: pubs }, (_, i) => forkClient(['--publisher', d.spec, String(perPub), String(i + 1), String(WINDOW)]));
     clients.push(...publishers);
     let lineBytes = 0;
-    for (const p of publishers) lineBytes += (await p.expect('ready', deadline)).bytes / pubs;
+    for (const p of publishers) {
+      const ready = await p.expect('ready', deadline);
+      lineBytes += ready.bytes / pubs;
+      p.name = ready.name;
+      p.acked = 0;
+    }
+    // The window: each publisher learns how far the slowest subscriber has got with its lines.
+    const counts = subscribers.map(() => ({}));
+    subscribers.forEach((sub, k) => {
+      sub.onProgress = (m) => {
+        counts[k] = m.counts;
+        for (const p of publishers) {
+          const n = Math.min(...counts.map((c) => c[p.name] ?? 0));
+          if (n > p.acked) p.send({ type: 'ack', n: (p.acked = n) });
+        }
+      };
+    });
     const cpu0 = d.pid ? procTicks(d.pid) : NaN;
     const t0 = process.hrtime.bigint();
     const trace = process.env.TRACE ? traceCpu({ daemon: d.pid, pub: publishers[0].pid, sub: subscribers[0].pid }, Number(process.env.TRACE)) : undefined;
