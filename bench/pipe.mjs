@@ -31,7 +31,10 @@
  *
  * Publisher CPU is /proc/PID/stat from after start-up (a warm-up line has
  * reached the subscriber) to the last line at the subscriber, so it is the
- * cost per line; start-up CPU is printed on its own. writes/line is
+ * cost per line; start-up CPU is printed on its own. These rows give pipe
+ * mode a queue that holds the whole input (cat pours faster than any daemon
+ * takes; a libspread publisher blocks instead of queueing), so peak RSS there
+ * includes the backlog; the overload rows use the default, bounded queue. writes/line is
  * /proc/PID/io syscw (write/writev; sendto/sendmsg are not counted there, so
  * a libspread publisher shows 0: strace puts it at 2 sendto per line).
  * Peak RSS is VmHWM, read while the process lives.
@@ -221,7 +224,7 @@ async function startTail(spec, file) {
  * Start a publisher with stdin from a FIFO that the bench holds open, push
  * a warm-up line through, and return a `pour(files)` that lets `cat` feed it.
  */
-async function startPublisher(spec, kase, arrived) {
+async function startPublisher(spec, kase, arrived, extra) {
   const fifo = path.join(work, `in-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   execFileSync('mkfifo', [fifo]);
   const wfd = fs.openSync(fifo, fs.constants.O_RDWR); // does not wait for a reader; keeps the FIFO open
@@ -235,7 +238,7 @@ async function startPublisher(spec, kase, arrived) {
     p = track(spawn(cmd, args, { stdio: [rfd, 'ignore', 'pipe'], env }));
   } else {
     const spool = path.join(work, `spool-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-    const args = kase.args.map((a) => (a === '{spool}' ? spool : a));
+    const args = [...kase.args.map((a) => (a === '{spool}' ? spool : a)), ...(extra ?? [])];
     // PUB_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside the publisher.
     const flags = process.env.PUB_NODE_FLAGS ? process.env.PUB_NODE_FLAGS.split(' ') : [];
     p = start(['-g', GROUP, '-s', spec, '-h', HOST, ...args], [rfd, 'ignore', 'pipe'], flags);
@@ -264,7 +267,10 @@ async function throughput(name, inputFile, expected, n) {
   const { t, offset } = await startTail(spec, out);
   const warm = Buffer.from(`${TAG}warm-up\n`);
   const size = () => fs.statSync(out).size - offset;
-  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length);
+  // A queue that holds the whole input: cat pours faster than any daemon takes, and a drop would spoil the
+  // comparison (a libspread publisher blocks instead). The overload rows show the default, bounded queue.
+  const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20))];
+  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
   const w0 = syscw(p.pid);
   // The publisher may exit (at EOF, everything sent) before the subscriber has it all: keep its last figures.
@@ -278,10 +284,17 @@ async function throughput(name, inputFile, expected, n) {
   };
   const t0 = process.hrtime.bigint();
   pour([inputFile]);
+  let exitedAt = 0;
   await waitUntil(
     () => {
       sample();
-      return size() >= warm.length + expected.length;
+      if (size() >= warm.length + expected.length) return true;
+      // Gone and nothing more arriving for 5 s: lines were lost; say why rather than wait out the timeout.
+      if (p.exitCode !== null || p.signalCode !== null) {
+        exitedAt ||= Date.now();
+        if (Date.now() - exitedAt > 5000) throw new Error(`${kase.what}: ${size() - warm.length} of ${expected.length} bytes arrived; its stderr: ${p.err.slice(-600)}`);
+      }
+      return false;
     },
     300_000,
     'all lines at the subscriber',
