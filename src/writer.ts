@@ -57,6 +57,8 @@ export class LogWriter {
   /** Messages and bytes appended, by destination kind. */
   readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
   private readonly files = new Map<string, OpenFile>();
+  /** The last entry of `files` (most recently used): moving it to the end again is a no-op worth skipping per message. */
+  private newest: OpenFile | undefined;
   /** Per failing path: when it was last reported and what was lost since. */
   private readonly failing = new Map<string, { at: number; dropped: number }>();
   private scheduled = false;
@@ -130,6 +132,7 @@ export class LogWriter {
     const n = this.files.size;
     for (const f of this.files.values()) fs.closeSync(f.fd);
     this.files.clear();
+    this.newest = undefined;
     return n;
   }
 
@@ -137,8 +140,11 @@ export class LogWriter {
     let f = this.files.get(file);
     if (f) {
       // Map order is the LRU order: move to the end.
-      this.files.delete(file);
-      this.files.set(file, f);
+      if (f !== this.newest) {
+        this.files.delete(file);
+        this.files.set(file, f);
+        this.newest = f;
+      }
       return f;
     }
     if (this.files.size >= this.maxOpen) {
@@ -146,6 +152,7 @@ export class LogWriter {
       this.write(oldest!);
       fs.closeSync(oldest!.fd);
       this.files.delete(oldest!.path);
+      if (oldest === this.newest) this.newest = undefined;
       this.stats.closedForLimit++;
     }
     try {
@@ -157,6 +164,7 @@ export class LogWriter {
     }
     this.failing.delete(file);
     this.files.set(file, f);
+    this.newest = f;
     this.onEvent({ type: 'open', path: file });
     return f;
   }

@@ -72,3 +72,24 @@ export function isPlainMulticast(b: Buffer, off: number, sender: Uint8Array): bo
   for (let i = 0; i < n; i++) if (b[s + i] !== sender[i]) return false;
   return n === MAX_GROUP_NAME || b[s + n] === 0;
 }
+
+/**
+ * The Frame MessageDecoder makes of a request isPlainMulticast passed, from
+ * what the hot path already knows (the sender is the session's private
+ * group; `groups` its destinations): for taps, which take Frames.
+ */
+export function plainFrame(b: Buffer, off: number, end: number, sender: string, groups: readonly string[]): Frame {
+  const hint = (b.readUInt32LE(off + 40) & ~ENDIAN_MARKER) >>> 0;
+  return {
+    type: (b.readUInt32LE(off) & ~ENDIAN_MARKER) >>> 0,
+    sender,
+    groups: [...groups],
+    hint,
+    messType: (((hint >>> 8) & 0xffff) << 16) >> 16,
+    endianMismatch: false,
+    bigEndianHeader: false,
+    oldType: undefined,
+    data: b.subarray(off + HEADER_SIZE + groups.length * MAX_GROUP_NAME, end),
+    raw: b.subarray(off, end),
+  };
+}

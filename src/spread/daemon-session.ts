@@ -32,11 +32,8 @@ export interface SessionHost {
   /** Claim a private name; returns the private group, or a reject code. */
   register(s: DaemonSession, name: string): string | number;
   request(s: DaemonSession, f: Frame): void;
-  /**
-   * The hot path: a request isPlainMulticast passed, as `buf[off, end)`, with
-   * its destinations. Returns false if it needs the Frame path after all.
-   */
-  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): boolean;
+  /** The hot path: a request isPlainMulticast passed, as `buf[off, end)`, with its destinations. */
+  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): void;
   /** A request broke PROTOCOL.md 9: the session is dropped silently (to the client) and reported. */
   refused(s: DaemonSession, reason: string): void;
   /** The handshake completed. */
@@ -334,11 +331,9 @@ export class DaemonSession implements Member {
   /** One whole request, `buf[off, end)`. */
   private onRequest(buf: Buffer, off: number, end: number): void {
     if (this.phase !== 'open' || this.muted) return;
-    if (isPlainMulticast(buf, off, this.senderBytes) && this.host.forward(this, buf, off, end, this.destinations(buf, off))) {
-      this.messagesIn++;
-      return;
-    }
-    this.decoder.write(buf.subarray(off, end));
+    if (!isPlainMulticast(buf, off, this.senderBytes)) return this.decoder.write(buf.subarray(off, end));
+    this.messagesIn++;
+    this.host.forward(this, buf, off, end, this.destinations(buf, off));
   }
 
   /** The group names of a request, decoded only when they differ from the last request's. */

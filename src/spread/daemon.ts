@@ -26,7 +26,7 @@ import type { Frame } from './decoder.js';
 import { encodeRejectCode } from './encode.js';
 import { GroupTable, type Member } from './groups.js';
 import { DaemonSession, type SessionHost } from './daemon-session.js';
-import { checkRequest, toLittleEndianHeader } from './daemon-rules.js';
+import { checkRequest, plainFrame, toLittleEndianHeader } from './daemon-rules.js';
 import { type Cidr, cidrMatch } from '../cidr.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
@@ -315,13 +315,13 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   }
 
   /** The hot path (SessionHost.forward): a checked plain multicast, forwarded as it came. */
-  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): boolean {
-    // Taps take a decoded Frame.
-    if (this.taps.size) for (const g of groups) if (this.taps.get(g)?.length) return false;
+  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): void {
     this.stats.messagesIn++;
     this.stats.bytesIn += end - off;
-    this.route(s, buf, off, end, buf.readUInt32LE(off), groups, undefined);
-    return true;
+    // Taps (the log writer) take a Frame: made only for a group that has one.
+    let f: Frame | undefined;
+    if (this.taps.size) for (const g of groups) if (this.taps.get(g)?.length) f ??= plainFrame(buf, off, end, s.privateGroup, groups);
+    this.route(s, buf, off, end, buf.readUInt32LE(off), groups, f);
   }
 
   private multicast(s: DaemonSession, f: Frame): void {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RequestFramer } from '../../src/spread/daemon-framer.js';
-import { checkRequest, isPlainMulticast } from '../../src/spread/daemon-rules.js';
+import { checkRequest, isPlainMulticast, plainFrame } from '../../src/spread/daemon-rules.js';
 import { DAEMON_LIMITS, MessageDecoder, type RequestLimits } from '../../src/spread/decoder.js';
 import { encodeJoin, encodeKill, encodeMessage } from '../../src/spread/encode.js';
 import { AGREED_MESS, HEADER_SIZE, JOIN_MESS, MAX_MESSAGE_BODY_LEN, REJECT_MESS, RELIABLE_MESS, SAFE_MESS, SELF_DISCARD } from '../../src/spread/constants.js';
@@ -115,6 +115,19 @@ describe('isPlainMulticast', () => {
       wrongHint,
     ];
     for (const b of cases) expect(isPlainMulticast(b, 0, me)).toBe(false);
+  });
+
+  it('plainFrame is the Frame the decoder makes (what taps, i.e. the log writer, see)', () => {
+    for (const [type, groups, messType] of [
+      [RELIABLE_MESS, ['logs'], 0],
+      [SAFE_MESS | SELF_DISCARD, ['a', 'b', 'a'], -32768],
+      [AGREED_MESS, ['x'.repeat(31)], 32767],
+      [AGREED_MESS | 0x100000, ['logs'], -1],
+    ] as const) {
+      const b = Buffer.concat([Buffer.from('junk before'), encodeMessage(type, ME, groups, Buffer.from('a line\n'), { messType })]);
+      expect(isPlainMulticast(b, 11, me)).toBe(true);
+      expect(plainFrame(b, 11, b.length, ME, groups)).toEqual(decode(b.subarray(11)));
+    }
   });
 
   it('never passes a request checkRequest refuses (random mutations)', () => {
