@@ -32,7 +32,10 @@
  *
  * Daemon CPU (utime+stime from /proc/PID/stat over that window) is given per
  * 100k deliveries; peak RSS is VmHWM from /proc/PID/status, so per run only
- * when the daemon is started per run (built-in, or DAEMON_CMD). An external
+ * when the daemon is started per run (built-in, or DAEMON_CMD). The built-in
+ * daemon's figure is Node's ~58 MB at rest plus what it holds for
+ * subscribers, up to the window's worth (N x WINDOW lines); real Spread
+ * holds at most 1000 messages per session and cuts off the rest. An external
  * daemon's pid is found from its listening TCP port (/proc/net/tcp), or
  * given as DAEMON_PID.
  *
