@@ -269,7 +269,8 @@ async function throughput(name, inputFile, expected, n) {
   const size = () => fs.statSync(out).size - offset;
   // A queue that holds the whole input: cat pours faster than any daemon takes, and a drop would spoil the
   // comparison (a libspread publisher blocks instead). The overload rows show the default, bounded queue.
-  const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20))];
+  // Likewise a drain timeout long enough for a slow daemon to take the backlog after EOF.
+  const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
   const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
   const w0 = syscw(p.pid);
