@@ -136,6 +136,31 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<{ daemon: S
   return { daemon, port, spec: `${port}@127.0.0.1` };
 }
 
+/** A port nothing listens on right now (for "no daemon there" and for servers given a port). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as import('node:net').AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A SpreadClient that records every message event; destroyed after the test. */
+export async function connectClient(
+  spec: string,
+  name?: string,
+  membership = true,
+): Promise<{ c: import('../src/spread/client.js').SpreadClient; events: import('../src/spread/client.js').SpreadEvent[] }> {
+  const { SpreadClient } = await import('../src/spread/client.js');
+  const c = await SpreadClient.connect({ daemon: spec, name, membership });
+  defer(() => c.destroy());
+  const events: import('../src/spread/client.js').SpreadEvent[] = [];
+  c.on('message', (e) => events.push(e));
+  c.on('close', () => {});
+  return { c, events };
+}
+
 export interface DaemonProc {
   proc: Proc;
   port: number;

@@ -3,14 +3,13 @@
  * daemon, a daemon killed mid-stream and restarted, a hung daemon with
  * failover and fail-back, and the queue bound while nothing is reachable.
  */
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Publisher, type PublisherEvent } from '../src/publisher.js';
 import { SpreadClient, prepareSend, type SpreadEvent } from '../src/spread/client.js';
 import { SpreadDaemon } from '../src/spread/daemon.js';
 import { parseDaemonAddress } from '../src/spread/address.js';
 import { RELIABLE_MESS } from '../src/spread/constants.js';
-import { defer, startDaemon, startDaemonProcess, waitFor } from './helpers.js';
+import { defer, freePort, startDaemon, startDaemonProcess, waitFor } from './helpers.js';
 
 const route = prepareSend('logs', { service: RELIABLE_MESS });
 const line = (i: number): Buffer => Buffer.from(`web1 GET /${i} \u0000\u00ff ${'x'.repeat(i % 50)}\n`, 'latin1');
@@ -48,14 +47,6 @@ async function subscriber(spec: string): Promise<{ got: Buffer[]; reconnect: () 
   };
   await connect();
   return { got, reconnect: connect };
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 describe('Publisher', () => {

@@ -6,17 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpreadClient, type SpreadEvent } from '../../src/spread/client.js';
-import { type Proc, defer, startCli, startDaemonProcess, startProcess, tempDir, waitFor } from '../helpers.js';
+import { SpreadClient } from '../../src/spread/client.js';
+import { type Proc, connectClient, defer, startCli, startDaemonProcess, startProcess, tempDir, waitFor } from '../helpers.js';
 
-async function client(spec: string, name: string, membership = false): Promise<{ c: SpreadClient; events: SpreadEvent[] }> {
-  const c = await SpreadClient.connect({ daemon: spec, name, membership });
-  defer(() => c.destroy());
-  const events: SpreadEvent[] = [];
-  c.on('message', (e: SpreadEvent) => events.push(e));
-  c.on('close', () => {});
-  return { c, events };
-}
+const client = (spec: string, name: string, membership = false): ReturnType<typeof connectClient> => connectClient(spec, name, membership);
 
 /** The last value of a counter in the daemon's SIGUSR1 / exit `stats:` lines. */
 function stat(p: Proc, name: string): number {

@@ -9,21 +9,13 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
+import { CLI, freePort, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
 
 const APACHE = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
 const present = fs.existsSync(APACHE);
 // In CI apache2 is installed by .ci/run: a missing binary there is a failure, not a skip.
 const run = present || process.env.CI ? describe : describe.skip;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Start Apache in the foreground with `pipeArgs` as its piped logger; returns the base URL and paths. */
 async function startApache(pipeArgs: string[]): Promise<{ url: string; dir: string; stop: () => Promise<void> }> {

@@ -16,21 +16,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startBridge, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
+import { freePort, startBridge, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
 
 const NGINX = '/usr/sbin/nginx';
 const present = fs.existsSync(NGINX);
 // In CI nginx is installed by .ci/run: a missing binary there is a failure, not a skip.
 const run = present || process.env.CI ? describe : describe.skip;
 const asRoot = process.getuid?.() === 0;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** nginx in the foreground with a generated config; `syslog` is the syslog: access_log target. */
 async function startNginx(dir: string, syslog: string): Promise<{ url: string; accessLog: string; stop: () => Promise<void> }> {

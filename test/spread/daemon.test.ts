@@ -13,16 +13,7 @@ import { AGREED_MESS, FIFO_MESS, REJECT_QUOTA, SAFE_MESS } from '../../src/sprea
 import { encodeAuthChoice, encodeConnectRequest, encodeJoin, encodeMessage } from '../../src/spread/encode.js';
 import type { DaemonEvent } from '../../src/spread/daemon.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { defer, prng, randomChunks, startDaemon, tempDir, waitFor } from '../helpers.js';
-
-async function client(spec: string, name?: string, membership = true): Promise<{ c: SpreadClient; events: SpreadEvent[] }> {
-  const c = await SpreadClient.connect({ daemon: spec, name, membership });
-  defer(() => c.destroy());
-  const events: SpreadEvent[] = [];
-  c.on('message', (e: SpreadEvent) => events.push(e));
-  c.on('close', () => {});
-  return { c, events };
-}
+import { connectClient as client, defer, prng, randomChunks, startDaemon, tempDir, waitFor } from '../helpers.js';
 
 const data = (evs: SpreadEvent[]): string[] => evs.filter((e) => e.kind === 'data').map((e) => e.frame.data.toString());
 
