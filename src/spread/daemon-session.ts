@@ -89,7 +89,7 @@ export class DaemonSession implements Member {
   /**
    * Output not yet in `out`: a run `runBuf[runStart, runEnd)`, grown while
    * deliveries are contiguous (consecutive requests of one chunk), so that a
-   * turn's output is a few ranges to concatenate rather than one per message.
+   * turn's output is a few ranges rather than one per message.
    */
   private runBuf: Buffer | null = null;
   private runStart = 0;
@@ -149,9 +149,9 @@ export class DaemonSession implements Member {
    * The turn's output goes to the session's backlog: ranges that are most of
    * a chunk read from a publisher as they are, small ones copied together, so
    * that a queued range never keeps alive a chunk much larger than itself.
-   * Past the budget the client is behind for good and is cut off. (A turn's
-   * own output does not count: it is what was read in that turn, bounded,
-   * and usually taken by the kernel at once.)
+   * Past the budget the client is behind for good and is cut off. (Checked
+   * once the turn's output is handed to the socket, which usually takes it
+   * at once.)
    */
   flushOut(): void {
     if (this.outBytes === 0 || this.phase !== 'open' || this.muted) return;
