@@ -261,7 +261,8 @@ export class DaemonSession implements Member {
       try {
         this.framer.write(b);
       } catch (e) {
-        this.host.refused(this, errorMessage(e));
+        // Requests behind one that closed the session are not judged: it is reported once.
+        if (this.phase === 'open') this.host.refused(this, errorMessage(e));
       }
       return;
     }
