@@ -14,6 +14,13 @@ import { ErrorCodes, SpreadPipeError, isSpreadPipeError } from './errors.js';
 
 /** REJECT_NOT_UNIQUE refusals in a row before the stream takes a new name. @default 3 */
 export const DEFAULT_NAME_REFUSALS = 3;
+/**
+ * ms a session may hold unacknowledged lines without any ack coming back
+ * before it counts as down. A hung daemon (SIGSTOP, a stuck host) whose
+ * socket buffers swallow the whole window never trips the session's own
+ * stall timeout, which only sees bytes we could not write. @default 5000
+ */
+export const DEFAULT_ACK_TIMEOUT = 5000;
 
 export interface ReliableOptions {
   /** Lines unacknowledged at most. @default 8192 */
@@ -22,6 +29,8 @@ export interface ReliableOptions {
   windowBytes?: number;
   /** Stream name to go on with (kept in a spool); a new one otherwise. */
   name?: string;
+  /** @default 5000 */
+  ackTimeout?: number;
 }
 
 export interface Sent {
@@ -48,9 +57,14 @@ export class Reliable extends EventEmitter {
   /** Per route, the same route with our private group added (per session). */
   private withSelf = new WeakMap<PreparedSend, { groups: Buffer; numGroups: number; type: number }>();
   private selfField: Buffer | undefined;
+  private readonly ackTimeout: number;
+  /** When the current session last made progress: attached, acked, or sent into an empty window. */
+  private progressAt = 0;
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ReliableOptions = {}) {
     super();
+    this.ackTimeout = opts.ackTimeout ?? DEFAULT_ACK_TIMEOUT;
     this.window = new AckWindow<Sent>(opts.window ?? DEFAULT_ACK_WINDOW, opts.windowBytes ?? DEFAULT_ACK_BYTES);
     this.stream = opts.name !== undefined && isStreamName(opts.name) ? opts.name : newStreamName();
   }
@@ -115,6 +129,7 @@ export class Reliable extends EventEmitter {
     c.on('message', (ev: SpreadEvent) => {
       if (ev.kind === 'data' && ev.frame.sender === self) this.ack(ev.frame.messType, countLines(ev.frame.data));
     });
+    this.watchAcks(c);
     let ok = true;
     for (const e of this.window.pending()) {
       this.counters.resent += e.lines;
@@ -125,10 +140,28 @@ export class Reliable extends EventEmitter {
 
   /** Send one message of `lines` lines starting at id `first`; false past the session's high-water mark. */
   send(c: SpreadClient, route: PreparedSend, body: Buffer, first: number, lines: number): boolean {
+    if (this.window.size === 0) this.progressAt = Date.now();
     const ok = this.write(c, route, body, first);
     this.window.add(first, lines, body.length, { route, body });
     this.end = first + lines;
     return ok;
+  }
+
+  /** Close the session when lines wait for acks longer than ackTimeout; the publisher then fails over. */
+  private watchAcks(c: SpreadClient): void {
+    // One session at a time: the publisher drops a session's 'close' listeners when it leaves it (fail-back).
+    clearInterval(this.ackTimer);
+    this.progressAt = Date.now();
+    const ms = this.ackTimeout;
+    const timer = setInterval(() => {
+      if (!c.connected) clearInterval(timer);
+      else if (this.window.size > 0 && Date.now() - this.progressAt >= ms) {
+        clearInterval(timer);
+        c.destroy(new SpreadPipeError(ErrorCodes.STALLED, `daemon ${c.address.label} acknowledged nothing for ${ms} ms (${this.window.lines} lines waiting)`));
+      }
+    }, Math.max(50, Math.floor(ms / 4)));
+    timer.unref();
+    this.ackTimer = timer;
   }
 
   private write(c: SpreadClient, route: PreparedSend, body: Buffer, first: number): boolean {
@@ -151,6 +184,7 @@ export class Reliable extends EventEmitter {
       return;
     }
     this.counters.acked += e.lines;
+    this.progressAt = Date.now();
     const low = this.window.lowest;
     if (low !== before) this.emit('event', { type: 'acked', below: low ?? this.end!, lines: e.lines } satisfies ReliableEvent);
   }
