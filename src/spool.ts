@@ -144,6 +144,8 @@ export class Spool extends EventEmitter {
   private dirty = false;
   private syncing = false;
   private closed = false;
+  /** The write error last reported, until a write succeeds again. */
+  private failing: string | undefined;
 
   private constructor(
     readonly dir: string,
@@ -334,13 +336,14 @@ export class Spool extends EventEmitter {
       seg.size += n;
       this.diskBytes += n;
       this.dirty = true;
+      this.failing = undefined;
     } catch (e) {
       // What did not reach the file is missing there; the next append starts a new segment so
       // that ids stay right, and the reader counts the gap as corrupt.
       this.stats.writeErrors++;
       this.needRoll = true;
       this.resyncSize(seg);
-      this.emit('event', { type: 'error', message: `cannot write spool ${seg.file}: ${errorMessage(e)}` } satisfies SpoolEvent);
+      this.fail(`cannot write spool ${seg.file}: ${errorMessage(e)}`);
     }
     if (this.wbuf.length > WRITE_CHUNK * 2) this.wbuf = Buffer.allocUnsafe(WRITE_CHUNK * 2);
   }
@@ -490,11 +493,12 @@ export class Spool extends EventEmitter {
     if (old >= 0) fs.fdatasync(old, () => fs.close(old, () => {}));
     try {
       this.newSegment();
+      this.failing = undefined;
       this.syncDir();
     } catch (e) {
       this.needRoll = true;
       this.stats.writeErrors++;
-      this.emit('event', { type: 'error', message: `cannot start a spool segment in ${this.dir}: ${errorMessage(e)}` } satisfies SpoolEvent);
+      this.fail(`cannot start a spool segment in ${this.dir}: ${errorMessage(e)}`);
       throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot start a spool segment in ${this.dir}: ${errorMessage(e)}`, { cause: e });
     }
   }
@@ -536,6 +540,17 @@ export class Spool extends EventEmitter {
     if (this.rId < next.first) this.position(next.first);
   }
 
+  /**
+   * Report a write error once while it lasts: a broken disk fails every
+   * append, and one line per line read would flood the log. Every record lost
+   * is still counted (by the caller, or as corrupt when read).
+   */
+  private fail(message: string): void {
+    if (message === this.failing) return;
+    this.failing = message;
+    this.emit('event', { type: 'error', message } satisfies SpoolEvent);
+  }
+
   private writeCursor(): void {
     const b = Buffer.alloc(24);
     CUR_MAGIC.copy(b, 0);
@@ -547,7 +562,7 @@ export class Spool extends EventEmitter {
       this.persisted = this.committed;
     } catch (e) {
       this.stats.writeErrors++;
-      this.emit('event', { type: 'error', message: `cannot write spool cursor: ${errorMessage(e)}` } satisfies SpoolEvent);
+      this.fail(`cannot write spool cursor: ${errorMessage(e)}`);
     }
   }
 

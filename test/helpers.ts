@@ -359,3 +359,24 @@ export async function sendUnixDgram(file: string, datagrams: Buffer[]): Promise<
   c.close();
   if (errors.length) throw errors[0];
 }
+
+// ---- Failover, spool and fuzz tests (issue 7) -----------------------------------
+
+/** Like numberedLines, each line padded to about `width` bytes (lineNumbers still reads its number). */
+export function paddedLines(from: number, to: number, width: number): string {
+  let s = '';
+  for (let i = from; i < to; i++) {
+    const head = `${i} GET /${i} HTTP/1.1 `;
+    s += `${head}${'x'.repeat(Math.max(0, width - head.length - 1))}\n`;
+  }
+  return s;
+}
+
+/** Feed padded numbered lines in chunks, yielding between chunks (see feedLines). */
+export async function feedPaddedLines(p: Proc, from: number, to: number, width: number, chunk = 100): Promise<void> {
+  const stdin = p.child.stdin!;
+  for (let i = from; i < to; i += chunk) {
+    if (!stdin.write(paddedLines(i, Math.min(to, i + chunk), width))) await once(stdin, 'drain');
+    await new Promise((r) => setImmediate(r));
+  }
+}
