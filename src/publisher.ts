@@ -145,7 +145,8 @@ export class Publisher extends EventEmitter {
       : new LineQueue<PreparedSend>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (lines) =>
           this.drop('queue-full', lines),
         );
-    if (opts.ack) this.reliable = this.startReliable(opts.ack === true ? {} : opts.ack);
+    // A daemon that takes our bytes but orders none of them is as down as one that takes none.
+    if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT, ...(opts.ack === true ? {} : opts.ack) });
     if (opts.spool) this.watchSpool(opts.spool);
     if (opts.spool && !this.reliable) this.flushes = new FlushTracker();
   }
@@ -369,7 +370,8 @@ export class Publisher extends EventEmitter {
       old.removeAllListeners('drain');
       void old.disconnect();
     }
-    void this.dial();
+    // Often called from attach() inside the dial loop, which would turn a direct call away.
+    setImmediate(() => void this.dial());
   }
 
   /** Lines of the most recent messages, to turn "messages lost with a session" into lines. */

@@ -381,7 +381,8 @@ export class SpreadClient extends EventEmitter {
   private writeCounted(buf: Buffer, messages: number): void {
     this.writing += messages;
     this.socket.write(buf, (err) => {
-      if (err) return;
+      // A destroyed socket calls back its cancelled writes without an error: they never left.
+      if (err || this.socket.destroyed) return;
       this.writing -= messages;
       // Written to the kernel: the whole write buffer (not a view of a bigger one) may be filled again.
       if (buf.byteOffset === 0 && buf.buffer.byteLength === this.writeBufferSize && this.spare.length < MAX_SPARE) {

@@ -25,7 +25,11 @@ async function until(p: Proc, pred: (err: string) => boolean, what: string, time
 
 describe('the disk spool full during a long outage', () => {
   // 256K holds about 4000 of these lines; 16k lines in the outage drop fewer ids than receivers allow to skip.
-  it.each([{ outage: 16_000, newStream: false }])('--ack --spool --spool-max 256K, $outage lines while the daemon is away: the oldest are dropped and counted, the newest arrive once, in order', async ({ outage, newStream }) => {
+  it.each([
+    { outage: 16_000, newStream: false },
+    // Regression: a stream rotated inside attach() was never dialed again (the dial loop was still running).
+    { outage: 40_000, newStream: true },
+  ])('--ack --spool --spool-max 256K, $outage lines while the daemon is away: the oldest are dropped and counted, the newest arrive once, in order', async ({ outage, newStream }) => {
     const total = BEFORE + outage + 1000;
     const dir = tempDir();
     const spool = path.join(tempDir(), 'spool');
