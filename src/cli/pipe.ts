@@ -55,7 +55,7 @@ export async function run(args: string[]): Promise<number> {
     .option('batch', { type: 'boolean', default: false, describe: 'pack queued lines into one message when a backlog exists' })
     .option('batch-bytes', { type: 'string', default: String(DEFAULT_BATCH_BYTES), describe: 'largest batched message (spreadlogd reads 8 KiB by default)' })
     .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT, describe: 'ms to connect and handshake' })
-    .option('stall-timeout', { type: 'number', default: DEFAULT_STALL_TIMEOUT, describe: 'ms a daemon may take none of our bytes before it counts as down' })
+    .option('stall-timeout', { type: 'number', default: DEFAULT_STALL_TIMEOUT, describe: 'ms a daemon may take none of our bytes (with --ack: acknowledge none) before it counts as down' })
     .option('failback-interval', { type: 'number', default: DEFAULT_FAILBACK_INTERVAL, describe: 'ms between tries of the first daemon while on another' })
     .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' })
     .option('report-interval', { type: 'number', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' })
