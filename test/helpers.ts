@@ -146,6 +146,58 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Wait until something accepts TCP connections on 127.0.0.1:port (a server started as a child process). */
+export async function waitForTcp(port: number, timeoutMs: number, what: () => string): Promise<void> {
+  const net = await import('node:net');
+  const accepts = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+  // The server's output is read when the wait fails, not when it starts (it says why then).
+  await waitFor(accepts, timeoutMs, `port ${port}`).catch((e: Error) => {
+    throw new Error(`${e.message}: ${what()}`);
+  });
+}
+
+/**
+ * GET `path(i)` for i in 0..n-1 over `concurrency` keep-alive connections;
+ * `after(i)` runs before the worker's next request. Returns the statuses by i.
+ */
+export async function httpRequests(opts: {
+  url: string;
+  n: number;
+  concurrency: number;
+  path: (i: number) => string;
+  headers: (i: number) => Record<string, string>;
+  after?: (i: number) => Promise<unknown>;
+}): Promise<number[]> {
+  const http = await import('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const status: number[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.n) {
+      const i = next++;
+      status[i] = await new Promise<number>((resolve, reject) => {
+        http
+          .get(`${opts.url}${opts.path(i)}`, { agent, headers: opts.headers(i) }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', reject);
+      });
+      await opts.after?.(i);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  agent.destroy();
+  return status;
+}
+
 /** A SpreadClient that records every message event; destroyed after the test. */
 export async function connectClient(
   spec: string,

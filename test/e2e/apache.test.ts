@@ -5,11 +5,9 @@
  * writes to a file; and Apache keeps serving with no daemon reachable.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, freePort, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
+import { CLI, freePort, httpRequests, startCli, startDaemon, startProcess, tempDir, waitFor, waitForTcp } from '../helpers.js';
 
 const APACHE = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
@@ -49,18 +47,7 @@ CustomLog "|${pipe}" combined
   );
   const httpd = startProcess(APACHE, ['-d', dir, '-f', path.join(dir, 'httpd.conf'), '-DFOREGROUND'], { stdin: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      }),
-    15_000,
-    `apache on ${port} (${httpd.stderr()})`,
-  );
+  await waitForTcp(port, 15_000, () => `apache: ${httpd.stderr()}`);
   return {
     url,
     dir,
@@ -71,26 +58,15 @@ CustomLog "|${pipe}" combined
   };
 }
 
-async function requests(url: string, n: number, concurrency: number): Promise<number[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const status: number[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      const i = next++;
-      status[i] = await new Promise<number>((resolve, reject) => {
-        http
-          .get(`${url}/${i % 10 === 0 ? '' : `r/${i}?q=${i}`}`, { agent, headers: { 'User-Agent': `e2e "agent" ${i}`, Referer: `http://ref/${i}` } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          })
-          .on('error', reject);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  agent.destroy();
-  return status;
+/** Requests whose lines differ: paths, query strings, quotes in the User-Agent, the front page. */
+function requests(url: string, n: number, concurrency: number): Promise<number[]> {
+  return httpRequests({
+    url,
+    n,
+    concurrency,
+    path: (i) => `/${i % 10 === 0 ? '' : `r/${i}?q=${i}`}`,
+    headers: (i) => ({ 'User-Agent': `e2e "agent" ${i}`, Referer: `http://ref/${i}` }),
+  });
 }
 
 run('Apache httpd with CustomLog "|spread-pipe ..."', () => {

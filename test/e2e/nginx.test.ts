@@ -11,12 +11,10 @@
  * README recommends is what is tested.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, startBridge, startCli, startDaemon, startProcess, tempDir, waitFor } from '../helpers.js';
+import { freePort, httpRequests, startBridge, startCli, startDaemon, startProcess, tempDir, waitForTcp } from '../helpers.js';
 
 const NGINX = '/usr/sbin/nginx';
 const present = fs.existsSync(NGINX);
@@ -52,18 +50,7 @@ http {
 `,
   );
   const p = startProcess(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdin: 'ignore' });
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      }),
-    15_000,
-    `nginx on ${port} (${p.stderr()} ${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''})`,
-  );
+  await waitForTcp(port, 15_000, () => `nginx: ${p.stderr()} ${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`);
   return {
     url: `http://127.0.0.1:${port}`,
     accessLog,
@@ -76,28 +63,15 @@ http {
 }
 
 /** Requests with what stresses a log line: quotes, backslashes, high bytes, a 20 KB URL, 404s. */
-async function requests(url: string, n: number, concurrency: number, after?: (i: number) => Promise<unknown>): Promise<number[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const status: number[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      const i = next++;
-      const p = i % 10 === 0 ? '/' : i % 50 === 7 ? `/long?${'x'.repeat(20_000)}&i=${i}` : `/r/${i}?q="${i}"&caf%C3%A9`;
-      status[i] = await new Promise<number>((resolve, reject) => {
-        http
-          .get(`${url}${p}`, { agent, headers: { 'User-Agent': `e2e "agent" \\ ${i} \u00e9`, Referer: `http://ref/${i}` } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          })
-          .on('error', reject);
-      });
-      await after?.(i);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  agent.destroy();
-  return status;
+function requests(url: string, n: number, concurrency: number, after?: (i: number) => Promise<unknown>): Promise<number[]> {
+  return httpRequests({
+    url,
+    n,
+    concurrency,
+    path: (i) => (i % 10 === 0 ? '/' : i % 50 === 7 ? `/long?${'x'.repeat(20_000)}&i=${i}` : `/r/${i}?q="${i}"&caf%C3%A9`),
+    headers: (i) => ({ 'User-Agent': `e2e "agent" \\ ${i} \u00e9`, Referer: `http://ref/${i}` }),
+    after,
+  });
 }
 
 async function tailOf(spec: string, group: string, count: number) {
