@@ -10,7 +10,7 @@ import { createSocket as createUnixSocket } from 'unix-dgram';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { DEFAULT_SOCKET_MODE, type SyslogSpec, SyslogListener, parseSocketMode, parseSyslogSpec, resolveGroup } from '../../src/syslog/listener.js';
-import { defer, tempDir, waitFor } from '../helpers.js';
+import { defer, sendUnixDgram, tempDir, waitFor } from '../helpers.js';
 
 type Got = Array<{ d: Buffer; source: SyslogSpec }>;
 
@@ -37,16 +37,6 @@ function sendUdp(label: string, datagrams: Buffer[]): Promise<void> {
       });
     }
   });
-}
-
-/** Send as nginx does: an unbound unix datagram socket, sendto() the path. */
-function sendUnix(file: string, datagrams: Buffer[]): void {
-  const c = createUnixSocket('unix_dgram');
-  const errors: Error[] = [];
-  c.on('error', (e: Error) => errors.push(e));
-  for (const d of datagrams) c.send(d, 0, d.length, file);
-  c.close();
-  if (errors.length) throw errors[0];
 }
 
 describe('parseSyslogSpec', () => {
@@ -127,7 +117,7 @@ describe('unix datagram sockets (nginx syslog:server=unix:)', () => {
     const { l, got } = await listen([`unix:${file}`]);
     expect(l.bound).toEqual([`unix:${file}`]);
     const sent = Array.from({ length: 5 }, (_, i) => Buffer.from(`<190>Jan  5 01:02:03 h viaunix: line ${i}`));
-    sendUnix(file, sent);
+    await sendUnixDgram(file, sent);
     await waitFor(() => got.length === sent.length, 5000, 'datagrams');
     expect(got.map((g) => g.d)).toEqual(sent);
     expect(got[0]!.source).toMatchObject({ kind: 'unix', path: file });
@@ -168,7 +158,7 @@ describe('unix datagram sockets (nginx syslog:server=unix:)', () => {
     dead.close(); // the file stays, nobody reads it
     expect(fs.lstatSync(file).isSocket()).toBe(true);
     const { got } = await listen([`unix:${file}`]);
-    sendUnix(file, [Buffer.from('<13>Jan  5 01:02:03 h t: after')]);
+    await sendUnixDgram(file, [Buffer.from('<13>Jan  5 01:02:03 h t: after')]);
     await waitFor(() => got.length === 1, 5000, 'datagram');
   });
 
@@ -177,7 +167,7 @@ describe('unix datagram sockets (nginx syslog:server=unix:)', () => {
     const file = path.join(dir, 'syslog.sock');
     const { got } = await listen([`unix:${file}`]);
     await expect(listen([`unix:${file}`])).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('in use') });
-    sendUnix(file, [Buffer.from('<13>Jan  5 01:02:03 h t: still mine')]);
+    await sendUnixDgram(file, [Buffer.from('<13>Jan  5 01:02:03 h t: still mine')]);
     await waitFor(() => got.length === 1, 5000, 'datagram to the first listener');
   });
 
