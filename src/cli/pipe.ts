@@ -109,13 +109,10 @@ export async function run(args: string[]): Promise<number> {
   };
   const splitter = new LineSplitter((line) => {
     const route = router.route(line);
-    if (publisher) {
-      // The hot path: the queue copies tag, line and LF into place, no body is built.
-      gaps?.saw(route);
-      publisher.pushLine(tag, line, route);
-    } else {
-      push(Buffer.concat([tag, line, NL]), route);
-    }
+    gaps?.saw(route);
+    // The hot path: the queue copies tag, line and LF into place, no body is built.
+    if (publisher) publisher.pushLine(tag, line, route);
+    else early.push(Buffer.concat([tag, line, NL]), route);
   }, maxLine);
   // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
   const syslog = sys && (await startSyslogInput(sys, { localHost: argv.host ?? os.hostname(), tag: argv.tag, maxLine, router, push, log, reportInterval: argv['report-interval'] }));
