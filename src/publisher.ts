@@ -262,10 +262,7 @@ export class Publisher extends EventEmitter {
       try {
         this.queue.drain((route, block, off, len, lines) => {
           const ok = c.sendRange(route, block, off, off + len);
-          this.counters.messagesSent++;
-          this.counters.linesSent += lines;
-          this.counters.bytesSent += len;
-          this.linesPerMessage.push(lines);
+          this.countSent(lines, len);
           if (!ok) this.blocked = true;
           return ok;
         });
@@ -320,15 +317,20 @@ export class Publisher extends EventEmitter {
         this.requeueFront({ body, route: e.route, lines, size: body.length, ...(e.id === undefined ? {} : { id: e.id }) });
         return;
       }
-      this.counters.messagesSent++;
-      this.counters.linesSent += lines;
-      this.counters.bytesSent += body.length;
-      this.linesPerMessage.push(lines);
+      this.countSent(lines, body.length);
       if (!ok) {
         this.blocked = true;
         return;
       }
     }
+  }
+
+  /** One message handed to the session. */
+  private countSent(lines: number, bytes: number): void {
+    this.counters.messagesSent++;
+    this.counters.linesSent += lines;
+    this.counters.bytesSent += bytes;
+    this.linesPerMessage.push(lines);
   }
 
   private startReliable(o: ReliableOptions): Reliable {
