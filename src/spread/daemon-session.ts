@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
-import { RequestFramer } from './daemon-framer.js';
+import { Framer } from './framer.js';
 import { isPlainMulticast } from './daemon-rules.js';
 import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
@@ -71,7 +71,7 @@ export class DaemonSession implements Member {
   private acc: Buffer = Buffer.alloc(0);
   private request: ConnectRequestParsed | undefined;
   /** Request boundaries; plain multicasts are forwarded from the bytes, the rest go to `decoder`. */
-  private readonly framer: RequestFramer;
+  private readonly framer: Framer;
   /** Only ever given whole requests, so it holds no partial state. */
   private readonly decoder: MessageDecoder;
   /** The private group's bytes, to check a request's sender field without decoding it. */
@@ -104,11 +104,7 @@ export class DaemonSession implements Member {
   ) {
     this.remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     this.decoder = new MessageDecoder((f) => this.onFrame(f), REQUEST_LIMITS);
-    this.framer = new RequestFramer(
-      (buf, off, end) => this.onRequest(buf, off, end),
-      (bad) => this.decoder.write(bad),
-      REQUEST_LIMITS,
-    );
+    this.framer = new Framer((buf, off, end) => this.onRequest(buf, off, end), REQUEST_LIMITS);
     this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
     socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`));

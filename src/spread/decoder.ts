@@ -14,7 +14,7 @@ import {
   MAX_MESSAGE_BODY_LEN,
   REJECT_MESS,
 } from './constants.js';
-import { ErrorCodes, SpreadPipeError } from '../errors.js';
+import { Framer, swap32 } from './framer.js';
 
 export interface Frame {
   /** Service bits in host order with the endian marker cleared. */
@@ -75,29 +75,10 @@ export function decodeHint(rawLE: number): { hint: number; messType: number; big
   return { hint: v, messType: (((v >>> 8) & 0xffff) << 16) >> 16, bigEndian };
 }
 
-export function swap32(v: number): number {
-  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
-}
-
-interface Header {
-  type: number;
-  numGroups: number;
-  dataLen: number;
-  bigEndian: boolean;
-  /** Bytes before the body: header, optional reject old type, group names. */
-  prefix: number;
-  total: number;
-}
+export { swap32 };
 
 export class MessageDecoder {
-  private readonly maxGroups: number;
-  private readonly maxDataLen: number;
-  private readonly maxBody: number;
-  /** Bytes of an unfinished header (< 52 bytes) or of an unfinished frame (exact size). */
-  private partial: Buffer | null = null;
-  private partialLen = 0;
-  private partialHeader: Header | null = null;
-  private failed: SpreadPipeError | null = null;
+  private readonly framer: Framer;
   /** Frames decoded so far. */
   frames = 0;
 
@@ -105,14 +86,16 @@ export class MessageDecoder {
     private readonly onFrame: (f: Frame) => void,
     limits: RequestLimits = {},
   ) {
-    this.maxGroups = limits.maxGroups ?? DAEMON_LIMITS.maxGroups;
-    this.maxDataLen = limits.maxDataLen ?? DAEMON_LIMITS.maxDataLen;
-    this.maxBody = limits.maxBody ?? Infinity;
+    this.framer = new Framer((b, off, end) => this.emit(b, off, end), {
+      maxGroups: limits.maxGroups ?? DAEMON_LIMITS.maxGroups,
+      maxDataLen: limits.maxDataLen ?? DAEMON_LIMITS.maxDataLen,
+      maxBody: limits.maxBody ?? Infinity,
+    });
   }
 
   /** Bytes held for an unfinished frame. */
   get buffered(): number {
-    return this.partialLen;
+    return this.framer.buffered;
   }
 
   /**
@@ -121,133 +104,42 @@ export class MessageDecoder {
    * the decoder is unusable afterwards (the stream is out of sync).
    */
   write(chunk: Buffer): void {
-    if (this.failed) throw this.failed;
-    let off = 0;
-    if (this.partial) {
-      off = this.fillPartial(chunk);
-      if (this.partial) return;
-    }
-    const len = chunk.length;
-    while (len - off >= HEADER_SIZE) {
-      const h = this.header(chunk, off, len - off);
-      if (h === null) break; // reject old type not yet here
-      if (len - off < h.total) {
-        this.startPartial(chunk, off, h);
-        return;
-      }
-      this.emit(chunk, off, h);
-      off += h.total;
-    }
-    if (off < len) this.startPartial(chunk, off, null);
+    this.framer.write(chunk);
   }
 
   /** Clear a partial frame (after the connection it belonged to ended). */
   reset(): void {
-    this.partial = null;
-    this.partialLen = 0;
-    this.partialHeader = null;
-    this.failed = null;
+    this.framer.reset();
   }
 
-  private header(b: Buffer, off: number, avail: number): Header | null {
+  /** One whole frame, `b[off, end)`, its header already checked by the framer. */
+  private emit(b: Buffer, off: number, end: number): void {
     const t = b.readUInt32LE(off);
     const bigEndian = ((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
     const type = ((bigEndian ? swap32(t) : t) & ~ENDIAN_MARKER) >>> 0;
     const numGroups = bigEndian ? b.readInt32BE(off + 36) : b.readInt32LE(off + 36);
-    const dataLen = bigEndian ? b.readInt32BE(off + 44) : b.readInt32LE(off + 44);
-    if (numGroups < 0 || numGroups > this.maxGroups) {
-      throw this.fail(`num_groups ${numGroups} outside 0..${this.maxGroups}`);
-    }
-    if (dataLen < 0 || dataLen > this.maxDataLen) {
-      throw this.fail(`data_len ${dataLen} outside 0..${this.maxDataLen}`);
-    }
-    if (dataLen + numGroups * MAX_GROUP_NAME > this.maxBody) {
-      throw this.fail(`data_len ${dataLen} + 32 x ${numGroups} groups over ${this.maxBody}`);
-    }
-    const extra = type & REJECT_MESS ? 4 : 0;
-    if (extra && avail < HEADER_SIZE + extra) return null;
-    const prefix = HEADER_SIZE + extra + numGroups * MAX_GROUP_NAME;
-    return { type, numGroups, dataLen, bigEndian, prefix, total: prefix + dataLen };
-  }
-
-  private fail(msg: string): SpreadPipeError {
-    this.failed = new SpreadPipeError(ErrorCodes.PROTOCOL, `bad Spread frame: ${msg}`);
-    this.partial = null;
-    this.partialLen = 0;
-    return this.failed;
-  }
-
-  private startPartial(chunk: Buffer, off: number, h: Header | null): void {
-    const n = chunk.length - off;
-    // Unknown size yet: room for the largest header (48 + reject old type).
-    this.partial = Buffer.allocUnsafe(h ? h.total : HEADER_SIZE + 4);
-    chunk.copy(this.partial, 0, off);
-    this.partialLen = n;
-    this.partialHeader = h;
-  }
-
-  /** Complete the partial frame from `chunk`; returns how many bytes of chunk were used. */
-  private fillPartial(chunk: Buffer): number {
-    let used = 0;
-    let p = this.partial!;
-    if (!this.partialHeader) {
-      const want = Math.min(HEADER_SIZE + 4 - this.partialLen, chunk.length);
-      chunk.copy(p, this.partialLen, 0, want);
-      const have = this.partialLen + want;
-      if (have < HEADER_SIZE) {
-        this.partialLen = have;
-        return chunk.length;
-      }
-      const h = this.header(p, 0, have);
-      if (h === null) {
-        this.partialLen = have;
-        return chunk.length;
-      }
-      const full = Buffer.allocUnsafe(h.total);
-      const keep = Math.min(have, h.total);
-      p.copy(full, 0, 0, keep);
-      used = keep - this.partialLen;
-      this.partial = p = full;
-      this.partialLen = keep;
-      this.partialHeader = h;
-    }
-    const h = this.partialHeader!;
-    const want = Math.min(h.total - this.partialLen, chunk.length - used);
-    chunk.copy(p, this.partialLen, used, used + want);
-    this.partialLen += want;
-    used += want;
-    if (this.partialLen === h.total) {
-      this.partial = null;
-      this.partialLen = 0;
-      this.partialHeader = null;
-      this.emit(p, 0, h);
-    }
-    return used;
-  }
-
-  private emit(b: Buffer, off: number, h: Header): void {
-    const extra = h.prefix - HEADER_SIZE - h.numGroups * MAX_GROUP_NAME;
     let oldType: number | undefined;
-    if (extra) {
-      const raw = h.bigEndian ? b.readUInt32BE(off + HEADER_SIZE) : b.readUInt32LE(off + HEADER_SIZE);
+    let g = off + HEADER_SIZE;
+    if (type & REJECT_MESS) {
+      const raw = bigEndian ? b.readUInt32BE(g) : b.readUInt32LE(g);
       oldType = (raw & ~ENDIAN_MARKER) >>> 0;
+      g += 4;
     }
-    const groups = new Array<string>(h.numGroups);
-    let g = off + HEADER_SIZE + extra;
-    for (let i = 0; i < h.numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readName(b, g);
+    const groups = new Array<string>(numGroups);
+    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readName(b, g);
     const hint = decodeHint(b.readUInt32LE(off + 40));
     this.frames++;
     this.onFrame({
-      type: h.type,
+      type,
       sender: readName(b, off + 4),
       groups,
       hint: hint.hint,
       messType: hint.messType,
       endianMismatch: hint.bigEndian,
-      bigEndianHeader: h.bigEndian,
+      bigEndianHeader: bigEndian,
       oldType,
-      data: b.subarray(off + h.prefix, off + h.total),
-      raw: b.subarray(off, off + h.total),
+      data: b.subarray(g, end),
+      raw: b.subarray(off, end),
     });
   }
 }

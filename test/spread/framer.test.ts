@@ -1,23 +1,22 @@
 /**
  * The daemon's hot path (bench/daemon.mjs): request boundaries found without
- * decoding (RequestFramer) must be MessageDecoder's, its errors the same, and
- * isPlainMulticast must never let through what checkRequest refuses.
+ * decoding (Framer) must be the frames MessageDecoder decodes, its errors the
+ * same, and isPlainMulticast must never let through what checkRequest refuses.
  */
 import { describe, expect, it } from 'vitest';
-import { RequestFramer } from '../../src/spread/daemon-framer.js';
+import { Framer, type FramerLimits } from '../../src/spread/framer.js';
 import { checkRequest, isPlainMulticast, plainFrame } from '../../src/spread/daemon-rules.js';
-import { DAEMON_LIMITS, MessageDecoder, type RequestLimits } from '../../src/spread/decoder.js';
+import { DAEMON_LIMITS, MessageDecoder } from '../../src/spread/decoder.js';
 import { encodeJoin, encodeKill, encodeMessage } from '../../src/spread/encode.js';
 import { AGREED_MESS, HEADER_SIZE, JOIN_MESS, MAX_MESSAGE_BODY_LEN, REJECT_MESS, RELIABLE_MESS, SAFE_MESS, SELF_DISCARD } from '../../src/spread/constants.js';
 import { prng, randomChunks } from '../helpers.js';
 
-const LIMITS: RequestLimits = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
+const LIMITS: FramerLimits = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
 const ME = '#pub#localhost';
 
 function frames(chunks: Buffer[]): Buffer[] {
   const out: Buffer[] = [];
-  const decoder = new MessageDecoder(() => {}, LIMITS);
-  const f = new RequestFramer((b, off, end) => out.push(Buffer.from(b.subarray(off, end))), (bad) => decoder.write(bad), LIMITS);
+  const f = new Framer((b, off, end) => out.push(Buffer.from(b.subarray(off, end))), LIMITS);
   for (const c of chunks) f.write(c);
   return out;
 }
@@ -46,7 +45,7 @@ function withOldType(b: Buffer): Buffer {
   return Buffer.concat([b.subarray(0, HEADER_SIZE), old, b.subarray(HEADER_SIZE)]);
 }
 
-describe('RequestFramer', () => {
+describe('Framer', () => {
   const stream = [
     encodeMessage(RELIABLE_MESS, ME, ['logs'], Buffer.from('a line\n')),
     encodeJoin(ME, 'logs'),
@@ -72,8 +71,7 @@ describe('RequestFramer', () => {
       expect(errorOf(() => frames([stream[0]!, h]))).toBe(expected);
       expect(errorOf(() => frames([Buffer.concat([stream[0]!, h.subarray(0, 20)]), h.subarray(20)]))).toBe(expected);
       // And ever after, as the decoder: the stream is out of sync.
-      const decoder = new MessageDecoder(() => {}, LIMITS);
-      const f = new RequestFramer(() => {}, (bad) => decoder.write(bad), LIMITS);
+      const f = new Framer(() => {}, LIMITS);
       expect(() => f.write(h)).toThrow(expected);
       expect(() => f.write(stream[0]!)).toThrow(expected);
     }

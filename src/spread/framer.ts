@@ -1,44 +1,55 @@
 /**
- * Frame boundaries of a client's request stream, for the daemon's hot path:
- * each complete request is handed over as a byte range of the chunk it came
- * in (a copy only for a request straddling chunks), so that a plain multicast
- * can be forwarded without decoding it into strings and objects. Boundaries
- * and limits are MessageDecoder's (PROTOCOL.md 4.1, 9); a header past the
- * limits is judged and worded by the generic decoder, so both paths fail alike.
+ * Frame boundaries of a Spread message stream (either direction), in the
+ * manner of nats.js core/src/parser.ts: `write(chunk)` may be called with
+ * any slicing of the stream, and each complete frame is handed over as a
+ * byte range of the chunk it came in; bytes are copied only for a frame that
+ * straddles chunks. Sizes are checked from the header before anything is
+ * buffered (PROTOCOL.md 4.1, 9), so memory is bounded by one frame within
+ * the limits. MessageDecoder decodes the ranges into Frames; the daemon's
+ * hot path forwards plain multicasts straight from them.
  */
 import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, REJECT_MESS } from './constants.js';
-import { DAEMON_LIMITS, type RequestLimits, swap32 } from './decoder.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** A complete frame: `buf[off, end)`. */
 export type FrameSink = (buf: Buffer, off: number, end: number) => void;
 
-export class RequestFramer {
-  private readonly maxGroups: number;
-  private readonly maxDataLen: number;
-  private readonly maxBody: number;
+export interface FramerLimits {
+  /** Largest num_groups accepted. */
+  maxGroups: number;
+  /** Largest data_len accepted. */
+  maxDataLen: number;
+  /** Largest data_len + 32 x num_groups; Infinity for no such bound. */
+  maxBody: number;
+}
+
+export function swap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
+}
+
+export class Framer {
   /** Bytes of an unfinished frame: its header so far, or the whole frame once its size is known. */
   private partial: Buffer | null = null;
   private partialLen = 0;
   /** Size of the partial frame; 0 while its header is incomplete. */
   private need = 0;
-  private failed: Error | null = null;
+  private failed: SpreadPipeError | null = null;
 
-  /**
-   * @param judge throws the generic decoder's error for a header past the limits
-   *              (given the bytes from that header on)
-   */
   constructor(
     private readonly onFrame: FrameSink,
-    private readonly judge: (bad: Buffer) => void,
-    limits: RequestLimits = {},
-  ) {
-    this.maxGroups = limits.maxGroups ?? DAEMON_LIMITS.maxGroups;
-    this.maxDataLen = limits.maxDataLen ?? DAEMON_LIMITS.maxDataLen;
-    this.maxBody = limits.maxBody ?? Infinity;
+    private readonly limits: FramerLimits,
+  ) {}
+
+  /** Bytes held for an unfinished frame. */
+  get buffered(): number {
+    return this.partialLen;
   }
 
-  /** Feed bytes; calls onFrame for every complete frame in order. Throws on a bad header, and ever after. */
+  /**
+   * Feed bytes; calls onFrame for every complete frame in order. Throws a
+   * SpreadPipeError with code SP_ERR_PROTOCOL on a header past the limits,
+   * and ever after: the stream is out of sync.
+   */
   write(chunk: Buffer): void {
     if (this.failed) throw this.failed;
     let off = 0;
@@ -56,25 +67,35 @@ export class RequestFramer {
     if (off < len) this.keep(chunk, off);
   }
 
-  /** Bytes of the frame after `off`'s 48-byte header, i.e. the header's total, checked against the limits. */
+  /** Forget a partial frame and a failure (after the connection they belonged to ended). */
+  reset(): void {
+    this.partial = null;
+    this.partialLen = 0;
+    this.need = 0;
+    this.failed = null;
+  }
+
+  /** The size of the frame whose 48-byte header is at `off`, checked against the limits. */
   private frameSize(b: Buffer, off: number): number {
     const t = b.readUInt32LE(off);
     const bigEndian = ((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
     const type = (bigEndian ? swap32(t) : t) >>> 0;
     const numGroups = bigEndian ? b.readInt32BE(off + 36) : b.readInt32LE(off + 36);
     const dataLen = bigEndian ? b.readInt32BE(off + 44) : b.readInt32LE(off + 44);
-    if (numGroups < 0 || numGroups > this.maxGroups || dataLen < 0 || dataLen > this.maxDataLen || dataLen + numGroups * MAX_GROUP_NAME > this.maxBody) {
-      this.partial = null;
-      this.partialLen = 0;
-      try {
-        this.judge(b.subarray(off));
-        this.failed = new SpreadPipeError(ErrorCodes.PROTOCOL, 'bad Spread frame: header past the limits');
-      } catch (e) {
-        this.failed = e as Error;
-      }
-      throw this.failed;
-    }
+    const { maxGroups, maxDataLen, maxBody } = this.limits;
+    if (numGroups < 0 || numGroups > maxGroups) throw this.fail(`num_groups ${numGroups} outside 0..${maxGroups}`);
+    if (dataLen < 0 || dataLen > maxDataLen) throw this.fail(`data_len ${dataLen} outside 0..${maxDataLen}`);
+    if (dataLen + numGroups * MAX_GROUP_NAME > maxBody) throw this.fail(`data_len ${dataLen} + 32 x ${numGroups} groups over ${maxBody}`);
+    // A REJECT_MESS carries the refused request's type after the header.
     return HEADER_SIZE + (type & REJECT_MESS ? 4 : 0) + numGroups * MAX_GROUP_NAME + dataLen;
+  }
+
+  private fail(msg: string): SpreadPipeError {
+    this.failed = new SpreadPipeError(ErrorCodes.PROTOCOL, `bad Spread frame: ${msg}`);
+    this.partial = null;
+    this.partialLen = 0;
+    this.need = 0;
+    return this.failed;
   }
 
   private keep(chunk: Buffer, off: number): void {
@@ -103,6 +124,7 @@ export class RequestFramer {
     this.partialLen += take;
     used += take;
     if (this.partialLen === this.need) {
+      // A fresh buffer per straddling frame: Frames handed out keep views of it.
       const p = this.partial!;
       const end = this.need;
       this.partial = null;
