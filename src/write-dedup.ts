@@ -5,8 +5,6 @@
  * a publisher sends again after the daemon was killed are not written twice.
  * Messages from plain senders pass through untouched and cost nothing here.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { DuplicateFilter, type SeenRange } from './dedup.js';
 import type { Frame } from './spread/decoder.js';
 import { type JournalRecovery, SeenJournal } from './seen-journal.js';
@@ -26,11 +24,13 @@ export interface DedupTarget {
 export class WriteDedup implements WriteHook {
   private readonly targets: DedupTarget[] = [];
 
-  /** A target whose state lives in `journalFile`; replays it now (may cut a torn last write of a log file). */
+  /**
+   * A target whose state lives in `journalFile`; replays it now (may cut a
+   * torn last write of a log file). Its directory must exist: none is made.
+   */
   add(journalFile: string): DedupTarget {
     const filter = new DuplicateFilter();
     filter.trackChanges();
-    fs.mkdirSync(path.dirname(journalFile), { recursive: true });
     const journal = SeenJournal.open(journalFile, filter);
     const t = { filter, journal, recovery: journal.recovery };
     this.targets.push(t);

@@ -53,6 +53,25 @@ export function safeFileName(tag: string): string {
   return s === '' ? '_' : s.replace(/^\./, '_');
 }
 
+/**
+ * open(2) for appending. Never `mkdir -p` (Node's recursive mkdirSync spins
+ * for ever on procfs, and a typo must not make directories): only `dir`, the
+ * one level the admin named, is made again when it is missing.
+ */
+function openAppend(file: string, dir: string | undefined): number {
+  try {
+    return fs.openSync(file, 'a', 0o644);
+  } catch (e) {
+    if (dir === undefined || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    try {
+      fs.mkdirSync(dir, { mode: 0o755 });
+    } catch {
+      throw e;
+    }
+    return fs.openSync(file, 'a', 0o644);
+  }
+}
+
 export class LogWriter {
   /** Messages and bytes appended, by destination kind. */
   readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
@@ -74,10 +93,12 @@ export class LogWriter {
    * Append a message to `file`, adding a newline only where it lacks one.
    * `note` goes to the write hook. `data` is kept, not copied, until the
    * flush at the end of this turn: its bytes must not change before then
-   * (socket chunks and decoded frames never do).
+   * (socket chunks and decoded frames never do). `dir`: the directory the
+   * admin named (--write-split), made again if it went away; no other
+   * directory is ever created.
    */
-  append(file: string, data: Buffer, note?: unknown): void {
-    const f = this.open(file);
+  append(file: string, data: Buffer, note?: unknown, dir?: string): void {
+    const f = this.open(file, dir);
     if (!f) {
       this.stats.dropped++;
       return;
@@ -107,7 +128,7 @@ export class LogWriter {
     let end = data.indexOf(0x20);
     if (end < 0) end = Math.min(data.length, data.indexOf(0x0a) < 0 ? data.length : data.indexOf(0x0a));
     const tag = safeFileName(data.toString('latin1', 0, Math.min(end, 256)));
-    this.append(path.join(dir, `${tag}.log`), data, note);
+    this.append(path.join(dir, `${tag}.log`), data, note, dir);
   }
 
   /** Write every buffered byte now (synchronously: called on SIGTERM before exit). */
@@ -136,7 +157,7 @@ export class LogWriter {
     return n;
   }
 
-  private open(file: string): OpenFile | undefined {
+  private open(file: string, dir?: string): OpenFile | undefined {
     let f = this.files.get(file);
     if (f) {
       // Map order is the LRU order: move to the end.
@@ -155,13 +176,15 @@ export class LogWriter {
       if (oldest === this.newest) this.newest = undefined;
       this.stats.closedForLimit++;
     }
+    let fd: number;
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      f = { path: file, fd: fs.openSync(file, 'a', 0o644), chunks: [], bytes: 0, messages: 0, notes: [] };
+      fd = openAppend(file, dir);
     } catch (e) {
-      this.failed(file, (e as Error).message, 1);
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(path.dirname(file));
+      this.failed(file, `${(e as Error).message}${missing ? ` (directory ${path.dirname(file)} does not exist)` : ''}`, 1);
       return undefined;
     }
+    f = { path: file, fd, chunks: [], bytes: 0, messages: 0, notes: [] };
     this.failing.delete(file);
     this.files.set(file, f);
     this.newest = f;

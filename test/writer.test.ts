@@ -20,6 +20,7 @@ describe('LogWriter', () => {
   it('appends each message once, adding a newline only where one is missing', () => {
     const dir = tempDir();
     const w = new LogWriter();
+    fs.mkdirSync(path.join(dir, 'sub'));
     const f = path.join(dir, 'sub', 'all.log');
     w.append(f, b('web1 GET /a 200'));
     w.append(f, b('web1 GET /b 200\n'));
@@ -137,5 +138,25 @@ describe('LogWriter', () => {
     w.close();
     expect(w.stats.dropped).toBe(10);
     expect(events.find((e) => e.type === 'error')).toMatchObject({ path: '/dev/full', dropped: 10 });
+  });
+
+  it('#11: makes no directory but the --write-split one, and never loops on a path under /proc', () => {
+    const dir = tempDir();
+    const events: WriterEvent[] = [];
+    const w = new LogWriter((e) => events.push(e));
+    // append(): a missing directory is reported, named, and not created.
+    w.append(path.join(dir, 'missing', 'x.log'), b('lost'));
+    expect(fs.existsSync(path.join(dir, 'missing'))).toBe(false);
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ message: expect.stringContaining(`directory ${path.join(dir, 'missing')} does not exist`) });
+    // appendSplit(): the directory named is made (one level), not its parents.
+    w.appendSplit(path.join(dir, 'hosts'), b('web1 GET /'));
+    w.appendSplit(path.join(dir, 'no', 'such', 'hosts'), b('web1 GET /'));
+    expect(fs.existsSync(path.join(dir, 'no'))).toBe(false);
+    // Node's recursive mkdir spins for ever here (ENOENT under /proc/sys); one attempt each.
+    w.appendSplit('/proc/sys/nope', b('web1 GET /'));
+    w.append('/proc/sys/nope/x.log', b('web1 GET /'));
+    w.close();
+    expect(read(path.join(dir, 'hosts', 'web1.log'))).toBe('web1 GET /\n');
+    expect(w.stats).toMatchObject({ messages: 1, dropped: 4 });
   });
 });

@@ -12,6 +12,7 @@ import { validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
 import { DEFAULT_MAX_OPEN_FILES, LogWriter } from '../writer.js';
 import { WriteDedup } from '../write-dedup.js';
+import { checkLogDir, checkLogFile } from '../write-paths.js';
 import { parseSize } from './size.js';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
@@ -34,17 +35,12 @@ function checkDaemonName(name: string): string {
   return name;
 }
 
-function checkWritable(target: string, isDir: boolean): void {
+/** Run a start-up check of a --write / --write-split path; its failure names the option. */
+function checked(opt: string, check: () => void): void {
   try {
-    if (isDir) {
-      fs.mkdirSync(target, { recursive: true });
-      fs.accessSync(target, fs.constants.W_OK | fs.constants.X_OK);
-    } else {
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.closeSync(fs.openSync(target, 'a', 0o644));
-    }
+    check();
   } catch (e) {
-    throw new SpreadPipeError(ErrorCodes.WRITE, `cannot write ${isDir ? '--write-split directory' : '--write file'} ${target}: ${errorMessage(e)}`, { cause: e });
+    throw new SpreadPipeError(ErrorCodes.WRITE, `${opt}: ${errorMessage(e)}`, { cause: e });
   }
 }
 
@@ -96,19 +92,25 @@ export async function run(args: string[]): Promise<number> {
     undefined,
     dedup,
   );
-  const target = (journal: string): ReturnType<WriteDedup['add']> => {
-    const t = dedup!.add(journal);
+  const target = (opt: string, journal: string, where: string): ReturnType<WriteDedup['add']> => {
+    let t: ReturnType<WriteDedup['add']>;
+    try {
+      t = dedup!.add(journal);
+    } catch (e) {
+      const verb = fs.existsSync(journal) ? 'cannot use' : 'cannot create';
+      throw new SpreadPipeError(ErrorCodes.WRITE, `${opt}: ${verb} the duplicate journal ${journal} (kept ${where} to drop --ack repeats; --no-dedup turns it off): ${errorMessage(e)}`, { cause: e });
+    }
     const r = t.recovery;
     if (r.undone || r.truncated.length) log(`${journal}: ${r.undone} write(s) found unfinished after a crash; their lines will be taken again${r.truncated.length ? ` (cut back: ${r.truncated.join(', ')})` : ''}`);
     return t;
   };
   // Files and directories are tried before listening: a typo or a permission stops the start
   // with one line, instead of every message failing later.
-  for (const [, file] of writes) checkWritable(file, false);
-  for (const [, dir] of splits) checkWritable(dir, true);
+  for (const [group, file] of writes) checked(`--write ${group}=${file}`, () => checkLogFile(file));
+  for (const [group, dir] of splits) checked(`--write-split ${group}=${dir}`, () => checkLogDir(dir));
   // Journals are read before listening: a broken one stops the start, not a running daemon.
-  const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`${file}.seen`) : undefined] as const);
-  const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(path.join(dir, '.seen')) : undefined] as const);
+  const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`--write ${group}=${file}`, `${file}.seen`, 'beside the file') : undefined] as const);
+  const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(`--write-split ${group}=${dir}`, path.join(dir, '.seen'), 'in the directory') : undefined] as const);
 
   const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer });
   try {

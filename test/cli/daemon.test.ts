@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SpreadClient } from '../../src/spread/client.js';
-import { type Proc, connectClient, defer, startCli, startDaemonProcess, startProcess, tempDir, waitFor } from '../helpers.js';
+import { type Proc, connectClient, defer, startCli, startDaemonProcess, startProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
 
 const client = (spec: string, name: string, membership = false): ReturnType<typeof connectClient> => connectClient(spec, name, membership);
 
@@ -115,9 +115,58 @@ describe('spread-pipe --daemon (process)', () => {
       fs.writeFileSync(file, '');
       const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args.map((a) => a.replace('FILE', file))], { stdin: 'ignore' });
       expect(await p.exited).toBe(1);
-      expect(p.stderr()).toMatch(/^spread-pipe: cannot write --write(-split directory| file) .*plain-file.*(ENOTDIR|EEXIST).*\n$/);
+      expect(p.stderr()).toMatch(/^spread-pipe: --write(-split)? g=.*plain-file.*: .*plain-file.*(is not a directory|ENOTDIR).*\n$/);
     },
   );
+
+  it.each([
+    [['--write-split', 'x=/proc/sys/nope']],
+    [['--write', 'x=/proc/sys/nope/x.log']],
+    [['--no-dedup', '--write-split', 'x=/proc/sys/nope']],
+    [['--no-dedup', '--write-split', 'x=/proc/sys']],
+    [['--write-split', 'x=/proc/version']],
+  ])('#11: %j cannot be made writable: exit 1 at once with one line naming the option, never listening (no mkdir spin)', async (args) => {
+    const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args], { stdin: 'ignore' });
+    // Before the fix, Node's recursive mkdir looped on ENOENT under /proc/sys for ever, printing nothing.
+    expect(await withTimeout(p.exited, 5000, `exit of --daemon ${args.join(' ')}`)).toBe(1);
+    const opt = args.at(-2)!;
+    expect(p.stderr()).toMatch(new RegExp(`^spread-pipe: ${opt} ${args.at(-1)!.replace(/[/.]/g, '\\$&')}: [^\n]+\n$`));
+    expect(p.stderr()).not.toMatch(/listening/);
+  });
+
+  it('#11: creates no parent directory the admin did not name, and says which one is missing', async () => {
+    const dir = tempDir();
+    const missing = path.join(dir, 'nonexistent-dir');
+    for (const args of [['--write', `x=${missing}/x.log`], ['--write-split', `x=${missing}/hosts`], ['--no-dedup', '--write', `x=${missing}/x.log`]]) {
+      const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', ...args], { stdin: 'ignore' });
+      expect(await withTimeout(p.exited, 5000, 'exit')).toBe(1);
+      expect(p.stderr()).toMatch(/^spread-pipe: [^\n]+\n$/);
+      expect(p.stderr()).toContain(`${args.at(-2)} ${args.at(-1)}: directory ${missing} does not exist`);
+      expect(fs.existsSync(missing)).toBe(false);
+    }
+    // The --write-split directory itself is created when its parent exists (one level, not more).
+    const hosts = path.join(dir, 'hosts');
+    const d = await startDaemonProcess(['--write-split', `x=${hosts}`]);
+    expect(fs.statSync(hosts).isDirectory()).toBe(true);
+    const pub = await client(d.spec, 'pub');
+    // Removed while running: made again for the next message, as at start.
+    fs.rmSync(hosts, { recursive: true });
+    pub.c.multicast('x', Buffer.from('web1 GET / 200'));
+    await waitFor(() => lines(path.join(hosts, 'web1.log')).length === 1);
+  });
+
+  it('#11: a duplicate journal that cannot be created is named as such, with --no-dedup as the way out', async () => {
+    const p = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', '--write', 'x=/proc/version'], { stdin: 'ignore' });
+    expect(await withTimeout(p.exited, 5000, 'exit')).toBe(1);
+    expect(p.stderr()).toMatch(
+      /^spread-pipe: --write x=\/proc\/version: cannot create the duplicate journal \/proc\/version\.seen \(kept beside the file to drop --ack repeats; --no-dedup turns it off\): ENOENT[^\n]*\n$/,
+    );
+    const split = tempDir();
+    fs.mkdirSync(path.join(split, '.seen')); // a directory where the journal goes
+    const q = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', '--write-split', `x=${split}`], { stdin: 'ignore' });
+    expect(await withTimeout(q.exited, 5000, 'exit')).toBe(1);
+    expect(q.stderr()).toContain(`spread-pipe: --write-split x=${split}: cannot use the duplicate journal ${split}/.seen (kept in the directory to drop --ack repeats; --no-dedup turns it off): EISDIR`);
+  });
 
   it('SIGUSR1 lists sessions, groups and counters', async () => {
     const d = await startDaemonProcess();
