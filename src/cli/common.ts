@@ -34,6 +34,9 @@ export function usage<T>(fn: () => T): T {
   }
 }
 
+/** At most one report line (drops, refused connections) per kind per this many ms: pipe mode and the daemon. @default 10000 */
+export const DEFAULT_REPORT_INTERVAL = 10_000;
+
 export const EPILOGUE = `Exit status: 0 done, 1 runtime failure, 2 usage error (nothing started).`;
 
 /** yargs fail handler: one clear line and exit 2 instead of yargs' help dump and exit 1. */

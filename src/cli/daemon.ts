@@ -4,10 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
+import { DEFAULT_REPORT_INTERVAL, EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
+import { DaemonReport } from './daemon-report.js';
 import { failUsage } from './common.js';
-import { type DaemonEvent, type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
-import { DEFAULT_SPREAD_PORT, MAX_PROC_NAME, UNIX_SOCKET_DIR, isNameByte, rejectCodeName } from '../spread/constants.js';
+import { type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
+import { DEFAULT_SPREAD_PORT, MAX_PROC_NAME, UNIX_SOCKET_DIR, isNameByte } from '../spread/constants.js';
 import { validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
 import { DEFAULT_MAX_OPEN_FILES, LogWriter } from '../writer.js';
@@ -62,6 +63,11 @@ export async function run(args: string[]): Promise<number> {
     .option('write', { alias: 'w', type: 'string', array: true, describe: 'GROUP=FILE: append every message to GROUP to FILE (repeatable)' })
     .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' })
     .option('write-split', { type: 'string', array: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR (repeatable)' })
+    .option('report-interval', {
+      type: 'number',
+      default: DEFAULT_REPORT_INTERVAL,
+      describe: 'ms per report of refused connections, dropped sessions and connects beyond the first lines (one line per kind)',
+    })
     .option('max-open-files', { type: 'number', default: DEFAULT_MAX_OPEN_FILES, describe: 'files --write-split keeps open at once; the least recently used is closed' })
     .example('$0', 'listen on 4803 and /tmp/4803')
     .example('$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server')
@@ -79,6 +85,8 @@ export async function run(args: string[]): Promise<number> {
   const splits = (argv['write-split'] ?? []).map((w) => parseAssignment('--write-split', String(w)));
   const name = usage(() => checkDaemonName(argv.name));
   if (sessionBuffer < MIN_SESSION_BUFFER) throw new UsageError(`bad --session-buffer "${argv['session-buffer']}": at least ${MIN_SESSION_BUFFER} bytes (one largest message and more)`);
+  const reportInterval = Number(argv['report-interval']);
+  if (!Number.isInteger(reportInterval) || reportInterval < 1) throw new UsageError(`bad --report-interval "${argv['report-interval']}": expected a positive integer (ms)`);
   const maxFiles = Number(argv['max-open-files']);
   if (!Number.isInteger(maxFiles) || maxFiles < 1) throw new UsageError(`bad --max-open-files "${argv['max-open-files']}": expected a positive integer`);
 
@@ -120,7 +128,8 @@ export async function run(args: string[]): Promise<number> {
     await daemon.close();
     throw e;
   }
-  daemon.on('event', (e: DaemonEvent) => log(describe(e)));
+  const events = new DaemonReport(log, reportInterval);
+  daemon.on('event', (e) => events.event(e));
   for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
   log(`daemon "${daemon.daemonName}" ready`);
@@ -157,25 +166,7 @@ export async function run(args: string[]): Promise<number> {
   await daemon.close();
   writer.close();
   dedup?.close();
+  events.flush();
   report(false);
   return EXIT_OK;
-}
-
-function describe(e: DaemonEvent): string {
-  switch (e.type) {
-    case 'listening':
-      return `listening on ${e.address}`;
-    case 'connect':
-      return `connect ${e.session} from ${e.remote} (library ${e.library}${e.membership ? ', membership' : ''})`;
-    case 'reject':
-      return `refused ${e.remote}: ${e.code ? `${rejectCodeName(e.code)} ` : ''}${e.reason}`;
-    case 'disconnect':
-      return `disconnect ${e.session}: ${e.reason}`;
-    case 'slow-session':
-      return `cut off slow session ${e.session}: ${e.queued} bytes queued`;
-    case 'protocol-error':
-      return `dropped ${e.session}: ${e.reason}`;
-    case 'error':
-      return `error: ${e.reason}`;
-  }
 }

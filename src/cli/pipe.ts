@@ -22,8 +22,8 @@ const NL = Buffer.from('\n');
 
 /** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
-/** At most one drop report line per this many ms. @default 10000 */
-export const DEFAULT_REPORT_INTERVAL = 10_000;
+export { DEFAULT_REPORT_INTERVAL } from './common.js';
+import { DEFAULT_REPORT_INTERVAL } from './common.js';
 
 const positive = (name: string, v: number | undefined, min = 1): number | undefined => {
   if (v === undefined) return undefined;

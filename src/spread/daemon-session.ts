@@ -13,6 +13,7 @@ import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
 import { errorMessage } from '../errors.js';
+import type { RejectCause } from './daemon.js';
 
 /** PROTOCOL.md 9: num_groups 0..100, data_len 0..144000, data_len + 32 x num_groups <= 143952, decided on the header. */
 const REQUEST_LIMITS = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
@@ -42,8 +43,8 @@ export interface SessionHost {
    * The session ended. `wasOpen` false: during the handshake (its name, if
    * claimed, is released); `rejected`: a reject code was sent and reported.
    */
-  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean): void;
-  rejected(s: DaemonSession, code: number, reason: string): void;
+  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean, cause: RejectCause): void;
+  rejected(s: DaemonSession, code: number, reason: string, cause: RejectCause): void;
   /** Backpressure: the session queued more than its budget; it is already muted. */
   overflow(s: DaemonSession, queued: number): void;
   /** The session has output for this turn; the host calls flushOut() once per turn. */
@@ -107,8 +108,8 @@ export class DaemonSession implements Member {
     this.framer = new Framer((buf, off, end) => this.onRequest(buf, off, end), REQUEST_LIMITS);
     this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
-    socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`));
-    socket.on('close', () => this.close(this.phase === 'open' ? 'connection closed by client' : 'connection closed during the handshake', this.phase === 'open'));
+    socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`, false, 'socket-error'));
+    socket.on('close', () => this.close(this.phase === 'open' ? 'connection closed by client' : 'connection closed during the handshake', this.phase === 'open', 'hung-up'));
   }
 
   get open(): boolean {
@@ -216,8 +217,8 @@ export class DaemonSession implements Member {
     }
   }
 
-  /** Drop the session: nothing more is read or sent. */
-  close(reason: string, graceful = false): void {
+  /** Drop the session: nothing more is read or sent. `cause` classifies an end inside the handshake. */
+  close(reason: string, graceful = false, cause: RejectCause = 'dropped'): void {
     if (this.phase === 'closed') return;
     const wasOpen = this.phase === 'open';
     this.phase = 'closed';
@@ -228,25 +229,25 @@ export class DaemonSession implements Member {
     this.backlogBytes = 0;
     clearTimeout(this.handshakeTimer);
     this.socket.destroy();
-    this.host.closed(this, reason, graceful, wasOpen, false);
+    this.host.closed(this, reason, graceful, wasOpen, false, cause);
   }
 
   private armHandshakeTimer(): void {
     this.handshakeTimer = setTimeout(() => {
       // The hang fault stands for a stopped daemon, which never times anyone out.
       if (this.host.hanging) return this.armHandshakeTimer();
-      this.close(`handshake not completed within ${this.handshakeTimeout} ms`);
+      this.close(`handshake not completed within ${this.handshakeTimeout} ms`, false, 'handshake-timeout');
     }, this.handshakeTimeout);
   }
 
   /** Handshake refusal: one signed byte, then close (what real daemons do). */
-  private reject(code: number, reason: string): void {
+  private reject(code: number, reason: string, cause: RejectCause): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
     this.socket.removeAllListeners('data');
-    this.host.rejected(this, code, reason);
-    this.host.closed(this, reason, false, false, true);
+    this.host.rejected(this, code, reason, cause);
+    this.host.closed(this, reason, false, false, true, cause);
     // Unread request bytes make the close a reset; the byte goes first and stays readable.
     this.socket.end(encodeRejectCode(code));
     this.host.linger(this.socket);
@@ -267,7 +268,7 @@ export class DaemonSession implements Member {
     // Parse first: a client may send its first requests right behind the handshake in one chunk.
     this.handshake();
     if ((this.phase === 'connect' || this.phase === 'auth') && this.acc.length > MAX_HANDSHAKE_BYTES) {
-      this.close(`${this.acc.length} handshake bytes: not a Spread client`);
+      this.close(`${this.acc.length} handshake bytes: not a Spread client`, false, 'not-spread');
     }
   }
 
@@ -277,12 +278,12 @@ export class DaemonSession implements Member {
       if (!r) return;
       if (r.kind === 'reject') {
         const v = `${this.acc[0]}.${this.acc[1]}`;
-        return this.reject(r.code, r.code === REJECT_VERSION ? `library version ${v} too old` : 'illegal private name');
+        return r.code === REJECT_VERSION ? this.reject(r.code, `library version ${v} too old`, 'version') : this.reject(r.code, 'illegal private name', 'illegal-name');
       }
       // Real daemons check the name before sending the auth list, so REJECT_NOT_UNIQUE replaces it.
       const claimed = this.host.register(this, r.name);
       if (typeof claimed === 'number') {
-        return this.reject(claimed, claimed === REJECT_NOT_UNIQUE ? `private name "${r.name}" already in use` : 'refused');
+        return claimed === REJECT_NOT_UNIQUE ? this.reject(claimed, `private name "${r.name}" already in use`, 'name-in-use') : this.reject(claimed, 'refused', 'dropped');
       }
       this.privateGroup = claimed;
       this.senderBytes = Buffer.from(claimed, 'latin1');
@@ -302,7 +303,7 @@ export class DaemonSession implements Member {
     if (this.phase === 'auth') {
       const a = parseAuthChoice(this.acc, this.host.authMethods);
       if (!a) return;
-      if (a.kind === 'reject') return this.reject(REJECT_AUTH, 'authentication method refused');
+      if (a.kind === 'reject') return this.reject(REJECT_AUTH, 'authentication method refused', 'auth');
       this.acc = this.acc.subarray(a.consumed);
       this.accept();
     }

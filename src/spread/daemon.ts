@@ -59,12 +59,34 @@ export type DaemonEvent =
   | { type: 'listening'; address: string }
   | { type: 'connect'; session: string; remote: string; library: string; membership: boolean }
   /** Refused or dropped before the handshake completed; code 0 when no reject byte was sent. */
-  | { type: 'reject'; remote: string; code: number; reason: string }
+  | { type: 'reject'; remote: string; code: number; reason: string; cause: RejectCause }
   | { type: 'disconnect'; session: string; reason: string; graceful: boolean }
   | { type: 'slow-session'; session: string; queued: number }
   | { type: 'protocol-error'; session: string; reason: string }
   /** Trouble that is not one session's: e.g. accept() failing for lack of descriptors. */
   | { type: 'error'; reason: string };
+
+/**
+ * Why a connection ended before its handshake completed, as a stable key
+ * (reports count them by it): refused before anything was read (`not-allowed`
+ * by --allow, `quota`, `fault`), refused by the handshake (`version`,
+ * `illegal-name`, `name-in-use`, `auth`), or dropped in it
+ * (`handshake-timeout`, `not-spread`: bytes no Spread client sends,
+ * `hung-up`, `socket-error`, `dropped`: the daemon closing).
+ */
+export type RejectCause =
+  | 'not-allowed'
+  | 'quota'
+  | 'fault'
+  | 'version'
+  | 'illegal-name'
+  | 'name-in-use'
+  | 'auth'
+  | 'handshake-timeout'
+  | 'not-spread'
+  | 'hung-up'
+  | 'socket-error'
+  | 'dropped';
 
 export interface DaemonStats {
   /** Sessions past the handshake. */
@@ -205,14 +227,14 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   private onConnection(sock: net.Socket, local: boolean): void {
     const remote = local ? 'unix' : `${sock.remoteAddress}:${sock.remotePort}`;
-    let refuse: [number, string] | undefined;
-    if (!local && this.opts.allow.length && !this.opts.allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) refuse = [REJECT_AUTH, 'address not allowed (--allow)'];
-    else if (this.all.size >= this.opts.maxSessions) refuse = [REJECT_QUOTA, `${this.all.size} sessions already`];
-    else if (this.faults.refuseHandshake !== false) refuse = [this.faults.refuseHandshake, 'refused by fault switch'];
+    let refuse: [number, string, RejectCause] | undefined;
+    if (!local && this.opts.allow.length && !this.opts.allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) refuse = [REJECT_AUTH, 'address not allowed (--allow)', 'not-allowed'];
+    else if (this.all.size >= this.opts.maxSessions) refuse = [REJECT_QUOTA, `${this.all.size} sessions already`, 'quota'];
+    else if (this.faults.refuseHandshake !== false) refuse = [this.faults.refuseHandshake, 'refused by fault switch', 'fault'];
     if (refuse) {
       // Before anything is read, as real daemons refuse over quota.
       this.stats.rejected++;
-      this.emit('event', { type: 'reject', remote, code: refuse[0], reason: refuse[1] } satisfies DaemonEvent);
+      this.emit('event', { type: 'reject', remote, code: refuse[0], reason: refuse[1], cause: refuse[2] } satisfies DaemonEvent);
       sock.on('error', () => {});
       sock.end(encodeRejectCode(refuse[0]));
       this.linger(sock);
@@ -250,19 +272,19 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.emit('event', { type: 'connect', session: s.privateGroup, remote: s.remote, library: `${v[0]}.${v[1]}.${v[2]}`, membership: s.membership } satisfies DaemonEvent);
   }
 
-  rejected(s: DaemonSession, code: number, reason: string): void {
+  rejected(s: DaemonSession, code: number, reason: string, cause: RejectCause): void {
     this.stats.rejected++;
-    this.emit('event', { type: 'reject', remote: s.remote, code, reason } satisfies DaemonEvent);
+    this.emit('event', { type: 'reject', remote: s.remote, code, reason, cause } satisfies DaemonEvent);
   }
 
-  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean): void {
+  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean, cause: RejectCause): void {
     this.all.delete(s);
     if (s.privateGroup && this.sessions.get(s.privateGroup) === s) this.sessions.delete(s.privateGroup);
     if (!wasOpen) {
       // Every session that ends in its handshake is reported once: timeouts, garbage, a client that hung up.
       if (!rejected) {
         this.stats.rejected++;
-        this.emit('event', { type: 'reject', remote: s.remote, code: 0, reason } satisfies DaemonEvent);
+        this.emit('event', { type: 'reject', remote: s.remote, code: 0, reason, cause } satisfies DaemonEvent);
       }
       return;
     }
@@ -382,7 +404,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   /** Cut every session at once, as a daemon crash would (tests). */
   dropAllSessions(): void {
-    for (const s of [...this.all]) s.close('dropped by fault switch');
+    for (const s of [...this.all]) s.close('dropped by fault switch', false, 'fault');
   }
 
   getStats(): DaemonStats {

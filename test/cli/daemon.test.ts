@@ -4,6 +4,7 @@
  * built-in writer with logrotate (SIGHUP) and a flush on SIGTERM.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SpreadClient } from '../../src/spread/client.js';
@@ -166,6 +167,43 @@ describe('spread-pipe --daemon (process)', () => {
     const q = startCli(['--daemon', '--listen', '127.0.0.1:0', '--no-unix', '--write-split', `x=${split}`], { stdin: 'ignore' });
     expect(await withTimeout(q.exited, 5000, 'exit')).toBe(1);
     expect(q.stderr()).toContain(`spread-pipe: --write-split x=${split}: cannot use the duplicate journal ${split}/.seen (kept in the directory to drop --ack repeats; --no-dedup turns it off): EISDIR`);
+  });
+
+  it('#11: a flood of refused connections and of sessions makes a bounded number of stderr lines, every one counted', async () => {
+    // One interval for the whole test: the counts come out at exit (SIGTERM flushes them).
+    const d = await startDaemonProcess(['--report-interval', '60000']);
+    // 50 peers that connect and hang up, 30 that send bytes no Spread client sends.
+    const peers: Promise<void>[] = [];
+    for (let i = 0; i < 80; i++) {
+      peers.push(
+        new Promise<void>((resolve) => {
+          const c = net.connect(d.port, '127.0.0.1', () => (i < 50 ? c.end() : c.write(Buffer.alloc(5000, 0x41))));
+          c.on('error', () => {});
+          c.resume(); // read the reject byte and the end
+          c.on('close', () => resolve());
+        }),
+      );
+    }
+    await Promise.all(peers);
+    await waitStat(d.proc, 'rejected', 80);
+    // 40 real sessions: 20 connect lines, the other 20 counted.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => client(d.spec, `s${i}`)));
+    await waitStat(d.proc, 'sessions', 40);
+    d.proc.kill('SIGTERM');
+    expect(await d.proc.exited).toBe(0);
+    const err = d.proc.stderr().split('\n');
+    const sum = (title: string): Record<string, number> => {
+      const m = err.map((l) => new RegExp(`^spread-pipe: ${title} in the last [\\d.]+ s: ([^(]*)`).exec(l)).filter((x) => x);
+      expect(m).toHaveLength(1);
+      return Object.fromEntries(m[0]![1]!.trim().split(' ').map((kv) => [kv.split('=')[0], Number(kv.split('=')[1])]));
+    };
+    const refused = err.filter((l) => /^spread-pipe: refused \d/.test(l));
+    // One line at once per cause (a hang-up, junk; a reset may show as socket-error), the rest counted.
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused.length).toBeLessThanOrEqual(3);
+    expect(refused.length + Object.values(sum('refused connections')).reduce((a, b) => a + b, 0)).toBe(80);
+    expect(err.filter((l) => /^spread-pipe: connect #s\d+#localhost/.test(l))).toHaveLength(20);
+    expect(sum('session lines not shown').connect).toBe(20);
   });
 
   it('SIGUSR1 lists sessions, groups and counters', async () => {
