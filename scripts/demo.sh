@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SPREAD_PIPE:-"node dist/main.js"}
+# What the demo runs must exist: build it when it is one of ours and missing.
+case "$BIN" in
+  "node dist/main.js") [ -f dist/main.js ] || npm run build ;;
+  dist/spread-pipe | ./dist/spread-pipe) [ -x dist/spread-pipe ] || { echo "== building the single executable (npm run build:sea)"; npm run build:sea; } ;;
+esac
 work=$(mktemp -d)
 daemon_pid=
 cleanup() {

@@ -24,6 +24,44 @@ describe('--version', () => {
   });
 });
 
+describe('README and demo (#11)', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+  it.runIf(fs.existsSync(SEA))("#11: README gives dist/spread-pipe's size as `ls -l` measures it (within 1%)", () => {
+    const m = /`dist\/spread-pipe`: ([\d.]+) MB/.exec(readme);
+    expect(m, 'README names the size as "`dist/spread-pipe`: NN.N MB"').not.toBeNull();
+    const mb = fs.statSync(SEA).size / 1e6;
+    expect(Math.abs(Number(m![1]) - mb) / mb).toBeLessThan(0.01);
+  });
+
+  it('#11: README says the daemon listens on all interfaces next to --allow, and that --write adds a missing newline', () => {
+    const allow = readme.split('\n- ').find((b) => b.includes('`--allow CIDR`'))!;
+    expect(allow).toMatch(/all interfaces/);
+    const write = readme.split('\n- ').find((b) => b.startsWith('`--write GROUP=FILE`'))!.replace(/\s+/g, ' ');
+    expect(write).toMatch(/adding a newline to a message that lacks one \(as `tail` does/);
+  });
+
+  it('#11: SPREAD_PIPE=dist/spread-pipe scripts/demo.sh builds the executable first when it is missing', async () => {
+    // A copy of what the demo needs, with an `npm` that records the call and "builds" a stand-in.
+    const dir = tempDir('spread-pipe-demo-');
+    for (const f of ['scripts/demo.sh', 'examples/access.log.sample']) {
+      fs.mkdirSync(path.join(dir, path.dirname(f)), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    }
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(
+      path.join(bin, 'npm'),
+      `#!/bin/sh\necho "$@" >> ${dir}/npm.calls\nmkdir -p dist && printf '#!/bin/sh\\nexec ${process.execPath} ${path.join(ROOT, 'dist', 'main.js')} "$@"\\n' > dist/spread-pipe && chmod 755 dist/spread-pipe\n`,
+      { mode: 0o755 },
+    );
+    const demo = startProcess(path.join(dir, 'scripts', 'demo.sh'), [], { cwd: dir, env: { SPREAD_PIPE: 'dist/spread-pipe', PATH: `${bin}:${process.env.PATH}` }, stdin: 'ignore' });
+    expect(await demo.exited).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'npm.calls'), 'utf8')).toBe('run build:sea\n');
+    expect(demo.stdout().toString()).toMatch(/== all 10 lines arrived\n$/);
+  });
+});
+
 run('dist/spread-pipe (single executable)', () => {
   it('prints its version and every help with no file next to it', async () => {
     // A copy far from the checkout: no package.json, no node_modules to fall back on.
