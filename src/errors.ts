@@ -28,6 +28,8 @@ export const ErrorCodes = {
   ILLEGAL_NAME: 'SP_ERR_ILLEGAL_NAME',
   /** data + 32 * groups over the limit; nothing was sent. */
   MESSAGE_TOO_LONG: 'SP_ERR_MESSAGE_TOO_LONG',
+  /** A message to more than 100 groups (real daemons drop the session); nothing was sent. */
+  TOO_MANY_GROUPS: 'SP_ERR_TOO_MANY_GROUPS',
   /** Bytes from the peer that break the protocol (bad lengths, bad handshake). */
   PROTOCOL: 'SP_ERR_PROTOCOL',
   /** The session is not connected (closed, or not yet open). */

@@ -3,7 +3,15 @@
  * reconnect, failover across daemons and fail-back to the first, stall
  * detection, optional adaptive batching, and counters for every line that
  * did not make it. `push` never blocks and never throws on a full queue: the
- * web server behind stdin must never wait for us.
+ * web server behind stdin must never wait for us. Under `onFull: 'block'` the
+ * queue takes what is pushed and emits `full`: the caller stops reading its
+ * input until `room` (a file replayed can wait; see queue.ts).
+ *
+ * A send that fails is never counted as sent. A session-level failure (the
+ * session closed or stalled under us) keeps the message for the next
+ * session; a message the protocol forbids (too long, too many groups, an
+ * illegal service) would fail on any session, so it is dropped, counted as
+ * `rejected`, and reported.
  */
 import { EventEmitter } from 'node:events';
 import { type DaemonAddress } from './spread/address.js';
@@ -12,7 +20,7 @@ import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
 import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, LineQueue, type OverflowPolicy } from './queue.js';
 import { DaemonList } from './servers.js';
 import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
-import { errorMessage } from './errors.js';
+import { type ErrorCode, ErrorCodes, errorMessage, isSpreadPipeError } from './errors.js';
 import { Reliable, type ReliableEvent, type ReliableOptions } from './reliable.js';
 import { type Spool, type SpoolEvent } from './spool.js';
 import { FlushTracker, SpoolQueue } from './spool-queue.js';
@@ -72,7 +80,19 @@ export interface Entry {
   readonly id?: number;
 }
 
-export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route' | 'spool-full' | 'spool-error' | 'unacked-at-exit';
+export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route' | 'spool-full' | 'spool-error' | 'unacked-at-exit' | 'rejected';
+
+/**
+ * Send errors that say the session, not the message, failed: the message is
+ * kept for the next session. Any other error thrown by a send (a message the
+ * protocol forbids, or one nobody foresaw) would fail again on every session:
+ * the message is dropped as `rejected` rather than retried forever.
+ */
+const TRANSIENT_SEND_ERRORS: ReadonlySet<ErrorCode> = new Set([ErrorCodes.CONNECTION_CLOSED, ErrorCodes.NOT_CONNECTED, ErrorCodes.STALLED, ErrorCodes.PROTOCOL, ErrorCodes.ABORTED]);
+
+export function isTransientSendError(e: unknown): boolean {
+  return isSpreadPipeError(e) && TRANSIENT_SEND_ERRORS.has(e.code);
+}
 
 export interface Counters {
   /** Lines accepted by push(). */
@@ -82,6 +102,8 @@ export interface Counters {
   messagesSent: number;
   bytesSent: number;
   dropped: Record<DropReason, number>;
+  /** --gap-notice lines queued by pushNotice(): not in accepted, linesSent or dropped. */
+  notices: number;
   connects: number;
   disconnects: number;
   failovers: number;
@@ -94,7 +116,10 @@ export type PublisherEvent =
   | { type: 'connect-failed'; daemon: string; error: string; retryInMs: number | false }
   | { type: 'disconnected'; daemon: string; error: string; lost: number }
   | { type: 'failback'; daemon: string }
-  | { type: 'drop'; reason: DropReason; lines: number }
+  | { type: 'drop'; reason: DropReason; lines: number; error?: string }
+  /** onFull 'block': the queue is full, stop reading input; 'room': read again. */
+  | { type: 'full' }
+  | { type: 'room' }
   | { type: 'gave-up'; error: string }
   /** --ack took a new stream name (see reliable.ts). */
   | { type: 'new-stream'; name: string; abandoned: number }
@@ -106,7 +131,8 @@ export class Publisher extends EventEmitter {
     linesSent: 0,
     messagesSent: 0,
     bytesSent: 0,
-    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0, 'spool-full': 0, 'spool-error': 0, 'unacked-at-exit': 0 },
+    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0, 'spool-full': 0, 'spool-error': 0, 'unacked-at-exit': 0, rejected: 0 },
+    notices: 0,
     connects: 0,
     disconnects: 0,
     failovers: 0,
@@ -132,6 +158,10 @@ export class Publisher extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
   private probing = false;
+  /** onFull 'block' and a memory queue: report full / room. */
+  private readonly blocks: boolean;
+  /** 'full' was emitted and 'room' not yet. */
+  private inputStopped = false;
   /** Lines per message sent, for the loss count when a session dies (messages -> lines). */
   private readonly batchBytes: number;
 
@@ -149,6 +179,12 @@ export class Publisher extends EventEmitter {
     if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT, ...(opts.ack === true ? {} : opts.ack) });
     if (opts.spool) this.watchSpool(opts.spool);
     if (opts.spool && !this.reliable) this.flushes = new FlushTracker();
+    this.blocks = opts.onFull === 'block' && this.queue instanceof LineQueue;
+  }
+
+  /** Under onFull 'block': the queue is full and input should wait for 'room'. */
+  get full(): boolean {
+    return this.blocks && (this.queue as LineQueue<PreparedSend>).full;
   }
 
   get connected(): boolean {
@@ -174,7 +210,31 @@ export class Publisher extends EventEmitter {
   push(body: Buffer, route: PreparedSend | undefined): void {
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
-    if (this.queue instanceof LineQueue) this.queue.push(body, route);
+    if (this.queue instanceof LineQueue) {
+      this.queue.push(body, route);
+      if (this.blocks) this.checkFull();
+    } else this.queue.push({ body, route, lines: 1, size: body.length });
+    this.schedulePump();
+  }
+
+  /**
+   * push() for input that cannot be told to wait (syslog datagrams): under
+   * onFull 'block' a full queue drops it (queue-full) as drop-newest would.
+   */
+  offer(body: Buffer, route: PreparedSend | undefined): void {
+    if (this.full) return this.noteDropped('queue-full', 1);
+    this.push(body, route);
+  }
+
+  /**
+   * Queue a line that is not input (a --gap-notice line): sent like any
+   * other, but counted in `notices`, not as a line accepted, sent or
+   * dropped, so that those add up to the input. With --ack it takes a line
+   * id and is acknowledged like a line; with --spool it is a spooled line.
+   */
+  pushNotice(body: Buffer, route: PreparedSend): void {
+    this.counters.notices++;
+    if (this.queue instanceof LineQueue) this.queue.push(body, route, 0);
     else this.queue.push({ body, route, lines: 1, size: body.length });
     this.schedulePump();
   }
@@ -189,7 +249,23 @@ export class Publisher extends EventEmitter {
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
     this.queue.pushLine(prefix, line, route);
+    if (this.blocks) this.checkFull();
     this.schedulePump();
+  }
+
+  private checkFull(): void {
+    if (!this.inputStopped && (this.queue as LineQueue<PreparedSend>).full) {
+      this.inputStopped = true;
+      this.emit('event', { type: 'full' } satisfies PublisherEvent);
+    }
+  }
+
+  /** After a pump: half empty again, input may go on. */
+  private checkRoom(): void {
+    if (this.inputStopped && (this.queue as LineQueue<PreparedSend>).roomy) {
+      this.inputStopped = false;
+      this.emit('event', { type: 'room' } satisfies PublisherEvent);
+    }
   }
 
   private schedulePump(): void {
@@ -204,16 +280,26 @@ export class Publisher extends EventEmitter {
 
   /**
    * Stop: send what is queued within `drainTimeout` ms, then disconnect
-   * cleanly. What could not be sent is counted as unsent-at-exit.
+   * cleanly. What could not be sent is counted as unsent-at-exit. With
+   * `whileSending` (the end of a file under onFull 'block', where nothing
+   * waits on us) the time runs from the last progress instead: a backlog
+   * that is going out is sent whole, a daemon that takes nothing is given up
+   * after `drainTimeout` ms.
    */
-  async close(drainTimeout: number): Promise<Counters> {
+  async close(drainTimeout: number, opts: { whileSending?: boolean } = {}): Promise<Counters> {
     this.closing = true;
     clearInterval(this.failbackTimer);
-    const deadline = Date.now() + drainTimeout;
+    let deadline = Date.now() + drainTimeout;
+    let progress = -1;
     await new Promise<void>((resolve) => {
       const check = (): void => {
         this.pump();
         const empty = this.queue.length === 0 && (!this.client || this.client.writableLength === 0) && !this.reliable?.window.size;
+        const done = this.counters.messagesSent + (this.client?.writableLength ?? 0) + (this.reliable?.counters.acked ?? 0);
+        if (opts.whileSending && done !== progress) {
+          progress = done;
+          deadline = Date.now() + drainTimeout;
+        }
         if (empty || Date.now() >= deadline) resolve();
         else setTimeout(check, 10);
       };
@@ -254,20 +340,32 @@ export class Publisher extends EventEmitter {
 
   /** Hand queued entries to the session until it pushes back. */
   private pump(): void {
+    this.pumpQueue();
+    if (this.blocks) this.checkRoom();
+  }
+
+  private pumpQueue(): void {
     const c = this.client;
     if (!c || this.blocked) return;
     const r = this.reliable;
     if (!r && !this.opts.batch && this.queue instanceof LineQueue) {
       // One line per message: the queue hands out where each line lies, nothing is built per line.
-      try {
-        this.queue.drain((route, block, off, len, lines) => {
-          const ok = c.sendRange(route, block, off, off + len);
-          this.countSent(lines, len);
-          if (!ok) this.blocked = true;
-          return ok;
-        });
-      } catch {
-        // The session closed under us: the message stays first in the queue for the next one.
+      const q = this.queue;
+      for (;;) {
+        try {
+          q.drain((route, block, off, len, lines) => {
+            const ok = c.sendRange(route, block, off, off + len);
+            this.countSent(lines, len);
+            if (!ok) this.blocked = true;
+            return ok;
+          });
+        } catch (err) {
+          // The session closed under us: the message stays first in the queue for the next one.
+          if (isTransientSendError(err)) break;
+          this.reject(q.shift()!.lines, err);
+          continue;
+        }
+        break;
       }
       return;
     }
@@ -298,7 +396,8 @@ export class Publisher extends EventEmitter {
           let size = body.length;
           for (
             let n: Entry | undefined = this.queue.peek();
-            n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines);
+            // A notice (no input lines) goes alone with --ack: its line id is its own.
+            n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines) && !(r && (e.lines === 0 || n.lines === 0));
             n = this.queue.peek()
           ) {
             parts.push(this.queue.shift()!.body);
@@ -310,12 +409,20 @@ export class Publisher extends EventEmitter {
       }
       let ok: boolean;
       try {
-        ok = r ? r.send(c, e.route, body, e.id ?? r.nextId(lines), lines) : c.send(e.route, body);
+        // With --ack a notice (no input lines) still takes one line id: receivers count its LF.
+        const idLines = lines || 1;
+        ok = r ? r.send(c, e.route, body, e.id ?? r.nextId(idLines), idLines) : c.send(e.route, body);
         if (this.flushes && e.id !== undefined) this.flushes.sent(e.id + lines);
       } catch (err) {
-        // The session closed under us: keep the entry for the next one.
-        this.requeueFront({ body, route: e.route, lines, size: body.length, ...(e.id === undefined ? {} : { id: e.id }) });
-        return;
+        if (isTransientSendError(err)) {
+          // The session closed under us: keep the entry for the next one.
+          this.requeueFront({ body, route: e.route, lines, size: body.length, ...(e.id === undefined ? {} : { id: e.id }) });
+          return;
+        }
+        // With --spool the record is done with: the spool must not send it again.
+        if (this.flushes && e.id !== undefined) this.flushes.sent(e.id + lines);
+        this.reject(lines, err);
+        continue;
       }
       this.countSent(lines, body.length);
       if (!ok) {
@@ -323,6 +430,12 @@ export class Publisher extends EventEmitter {
         return;
       }
     }
+  }
+
+  /** A message no session would take: drop it, counted, with why. */
+  private reject(lines: number, err: unknown): void {
+    this.counters.dropped.rejected += lines;
+    this.emit('event', { type: 'drop', reason: 'rejected', lines, error: errorMessage(err) } satisfies PublisherEvent);
   }
 
   /** One message handed to the session. */
@@ -413,6 +526,9 @@ export class Publisher extends EventEmitter {
       this.counters.linesSent -= lost;
       if (lost) this.drop('lost-in-flight', lost);
       this.emit('event', { type: 'disconnected', daemon: c.address.label, error: err ? errorMessage(err) : 'closed', lost } satisfies PublisherEvent);
+      // A daemon declared down (it stopped reading, or acknowledging) would most likely take our
+      // connect and never answer it: dial the next one now rather than after a connect timeout.
+      if (isSpreadPipeError(err, ErrorCodes.STALLED)) this.servers.next();
       if (!this.closing || this.hasWork()) void this.dial();
     });
     if (this.servers.onSecondary) this.startFailback();

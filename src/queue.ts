@@ -1,8 +1,11 @@
 /**
  * The bounded log buffer between input and the daemon, in the manner of
  * sonic-boom: bounded in lines and in bytes, with an explicit policy when
- * full, and every drop counted and reported through `onDrop`. Input is never
- * blocked: a full queue drops, it does not push back on the web server.
+ * full, and every drop counted and reported through `onDrop`. Under the
+ * drop policies input is never blocked: a full queue drops, it does not push
+ * back on the web server. Under `block` the queue reports `full` and its
+ * reader is expected to stop reading until there is room again (a file being
+ * replayed can wait; a web server cannot).
  *
  * Lines are copied into large append-only blocks and described by typed
  * arrays, not kept as one Buffer and one object each: a backlog of 100k
@@ -12,8 +15,27 @@
  * after the other are contiguous, so a batch is a view, not a copy.
  */
 
-export type OverflowPolicy = 'drop-newest' | 'drop-oldest';
-export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest'];
+export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'block';
+export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest', 'block'];
+
+/**
+ * The policy when none is given: `block` for input from a regular file (a log
+ * replayed after an outage can wait, nothing need be lost), `drop-newest` for
+ * a pipe (the web server writing it must never wait for us).
+ */
+export function defaultOnFull(stdinIsFile: boolean): OverflowPolicy {
+  return stdinIsFile ? 'block' : 'drop-newest';
+}
+
+/**
+ * Under `block`, lines past the limits still taken: what the reader had in
+ * hand (one read, e.g. 64 KiB of short lines) when the queue filled. Past the
+ * limits plus this, even `block` drops the newest (counted): a reader that
+ * does not stop cannot grow the queue without bound.
+ */
+export const BLOCK_SLACK_LINES = 65_536;
+/** @default 1 MiB */
+export const BLOCK_SLACK_BYTES = 1024 * 1024;
 
 /** @default 100000 */
 export const DEFAULT_QUEUE_LINES = 100_000;
@@ -75,6 +97,16 @@ export class LineQueue<R> {
 
   get bytes(): number {
     return this.bytesHeld;
+  }
+
+  /** At or past a limit: under `block`, the moment to stop reading. */
+  get full(): boolean {
+    return this.linesHeld >= this.maxLines || this.bytesHeld >= this.maxBytes;
+  }
+
+  /** At most half full in lines and bytes: under `block`, the moment to read again. */
+  get roomy(): boolean {
+    return this.linesHeld <= this.maxLines / 2 && this.bytesHeld <= this.maxBytes / 2;
   }
 
   /** Queue a copy of `body`. Returns false if it was the one dropped. */
@@ -215,6 +247,10 @@ export class LineQueue<R> {
   /** Make room for a message of `size` bytes and `lines` lines under the policy; false: drop it. */
   private admit(size: number, lines: number): boolean {
     if (size > this.maxBytes || lines > this.maxLines) return this.refuse(lines);
+    if (this.policy === 'block') {
+      if (this.linesHeld + lines > this.maxLines + BLOCK_SLACK_LINES || this.bytesHeld + size > this.maxBytes + BLOCK_SLACK_BYTES) return this.refuse(lines);
+      return true;
+    }
     while (this.linesHeld + lines > this.maxLines || this.bytesHeld + size > this.maxBytes) {
       if (this.policy === 'drop-newest') return this.refuse(lines);
       const old = this.shift()!;

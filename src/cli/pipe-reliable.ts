@@ -131,7 +131,8 @@ export class GapNotices {
     const route = this.fallback ?? this.lastRoute;
     if (!route) return;
     const line = this.tally.take(this.host);
-    if (line) this.publisher.push(line, route);
+    // Not an input line: counted as a notice, so read = sent_lines + dropped still holds.
+    if (line) this.publisher.pushNotice(line, route);
   }
 
   stop(): void {

@@ -3,13 +3,14 @@
  * stdin is read at full speed whatever the daemon does; each line becomes
  * `HOST SP LINE LF` in the publisher's bounded queue.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import yargs from 'yargs';
 import { EPILOGUE, EXIT_OK, PROGRAM, UsageError, log, usage } from './common.js';
 import { failUsage } from './common.js';
 import { parseSize } from './size.js';
 import { type Counters, DEFAULT_BATCH_BYTES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILBACK_INTERVAL, DEFAULT_STALL_TIMEOUT, Publisher, type PublisherEvent } from '../publisher.js';
-import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, OVERFLOW_POLICIES, type OverflowPolicy } from '../queue.js';
+import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, OVERFLOW_POLICIES, type OverflowPolicy, defaultOnFull } from '../queue.js';
 import { DEFAULT_MAX_LINE, LineSplitter } from '../reader.js';
 import { Router } from '../routing.js';
 import { parseDaemonAddress, validateDestination, validatePrivateName } from '../spread/address.js';
@@ -51,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
     .option('max-line', { type: 'string', default: String(DEFAULT_MAX_LINE), describe: 'longer lines are truncated (and counted)' })
     .option('queue-lines', { type: 'number', default: DEFAULT_QUEUE_LINES, describe: 'lines held while the daemon is slow or away' })
     .option('queue-bytes', { type: 'string', default: String(DEFAULT_QUEUE_BYTES), describe: 'bytes held while the daemon is slow or away (e.g. 32M)' })
-    .option('on-full', { choices: OVERFLOW_POLICIES as readonly string[], default: 'drop-newest', describe: 'which lines to drop when the queue is full' })
+    .option('on-full', { choices: OVERFLOW_POLICIES as readonly string[], describe: 'when the queue is full: drop the newest or oldest lines, or block: stop reading stdin until there is room (not datagrams) [default: block when stdin is a regular file, else drop-newest]' })
     .option('batch', { type: 'boolean', default: false, describe: 'pack queued lines into one message when a backlog exists' })
     .option('batch-bytes', { type: 'string', default: String(DEFAULT_BATCH_BYTES), describe: 'largest batched message (spreadlogd reads 8 KiB by default)' })
     .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT, describe: 'ms to connect and handshake' })
@@ -102,9 +103,10 @@ export async function run(args: string[]): Promise<number> {
   let publisher: Publisher | undefined;
   let gaps: GapNotices | undefined;
   const early = new EarlyLines(argv['queue-lines'], queueBytes);
+  // Datagrams: a socket cannot be told to wait, so under --on-full block a full queue still drops them.
   const push = (body: Buffer, route: ReturnType<Router['route']>): void => {
     gaps?.saw(route);
-    if (publisher) publisher.push(body, route);
+    if (publisher) publisher.offer(body, route);
     else early.push(body, route);
   };
   const splitter = new LineSplitter((line) => {
@@ -116,7 +118,10 @@ export async function run(args: string[]): Promise<number> {
   }, maxLine);
   // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
   const syslog = sys && (await startSyslogInput(sys, { localHost: argv.host ?? os.hostname(), tag: argv.tag, maxLine, router, push, log, reportInterval: argv['report-interval'] }));
-  const input = sys ? untilStopped(sys, () => readInput(splitter), log) : readInput(splitter);
+  const readsStdin = !sys || sys.stdin;
+  const onFull = (argv['on-full'] as OverflowPolicy | undefined) ?? defaultOnFull(readsStdin && stdinIsFile());
+  const stdinFlow = new InputFlow();
+  const input = sys ? untilStopped(sys, () => readInput(splitter, stdinFlow), log) : readInput(splitter, stdinFlow);
   let spool: Spool | undefined;
   if (rel.spool) spool = await openSpool(rel.spool, rel.spoolMax, argv['drain-timeout'] + SPOOL_LOCK_GRACE);
 
@@ -128,7 +133,7 @@ export async function run(args: string[]): Promise<number> {
     failbackInterval: argv['failback-interval'],
     queueLines: argv['queue-lines'],
     queueBytes,
-    onFull: argv['on-full'] as OverflowPolicy,
+    onFull,
     batch: argv.batch,
     batchBytes,
     ack: rel.ack,
@@ -136,7 +141,11 @@ export async function run(args: string[]): Promise<number> {
   });
   const pub = publisher;
   const report = new Reporter(publisher, splitter, argv['report-interval'], spool);
-  publisher.on('event', (e: PublisherEvent) => report.event(e));
+  publisher.on('event', (e: PublisherEvent) => {
+    if (e.type === 'full') stdinFlow.stop();
+    else if (e.type === 'room') stdinFlow.go();
+    else report.event(e);
+  });
   if (rel.gapNotice) {
     gaps = new GapNotices(publisher, argv.tag ? tag.toString('latin1', 0, tag.length - 1) : undefined, router.fallback, () => spool !== undefined || pub.queued.lines < argv['queue-lines'] / 2);
   }
@@ -150,29 +159,72 @@ export async function run(args: string[]): Promise<number> {
   splitter.end();
   gaps?.send();
   gaps?.stop();
-  await publisher.close(argv['drain-timeout']);
+  // At the end of a file under block nothing waits on us: send the whole backlog while it goes out.
+  await publisher.close(argv['drain-timeout'], { whileSending: onFull === 'block' && stdinFlow.ended });
   spool?.close();
   report.stop();
   log(`exit: ${report.summary()}`);
   return EXIT_OK;
 }
 
+/** fd 0 is a regular file (`< access.log.1`), not a pipe, socket or terminal. */
+function stdinIsFile(): boolean {
+  try {
+    return fs.fstatSync(0).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** --on-full block: stdin paused while the queue is full; stopped for good at SIGTERM/SIGINT. */
+class InputFlow {
+  ended = false;
+  private stdin: NodeJS.ReadStream | undefined;
+  private waiting = false;
+  private done = false;
+
+  attach(stdin: NodeJS.ReadStream): void {
+    this.stdin = stdin;
+    if (this.waiting) stdin.pause();
+  }
+
+  stop(): void {
+    this.waiting = true;
+    this.stdin?.pause();
+  }
+
+  go(): void {
+    this.waiting = false;
+    if (!this.done) this.stdin?.resume();
+  }
+
+  /** Read no more, whatever the queue says. */
+  finish(): void {
+    this.done = true;
+    this.stdin?.pause();
+  }
+}
+
 /** Read stdin into the splitter from now on; resolves at EOF, on a read error, or on SIGTERM/SIGINT. */
-function readInput(splitter: LineSplitter): Promise<void> {
+function readInput(splitter: LineSplitter, flow: InputFlow): Promise<void> {
   return new Promise<void>((resolve) => {
     const stdin = process.stdin;
     stdin.on('data', (chunk: Buffer) => splitter.write(chunk));
-    stdin.once('end', () => resolve());
+    flow.attach(stdin);
+    stdin.once('end', () => {
+      flow.ended = true;
+      resolve();
+    });
     stdin.once('error', (e) => {
       log(`stdin: ${e.message}`);
       resolve();
     });
     process.once('SIGTERM', () => {
-      stdin.pause();
+      flow.finish();
       resolve();
     });
     process.once('SIGINT', () => {
-      stdin.pause();
+      flow.finish();
       resolve();
     });
   });
@@ -184,6 +236,8 @@ class Reporter {
   private timer: NodeJS.Timeout | undefined;
   private down = false;
   private lastError = '';
+  /** Why the last message refused by the protocol rules was (told with the next drop report). */
+  private lastRejected = '';
 
   constructor(
     private readonly publisher: Publisher,
@@ -214,6 +268,7 @@ class Reporter {
         log(`giving up: ${e.error}`);
         break;
       case 'drop':
+        if (e.error) this.lastRejected = e.error;
         this.pending[e.reason] = (this.pending[e.reason] ?? 0) + e.lines;
         this.timer ??= setTimeout(() => this.flushDrops(), this.interval);
         break;
@@ -239,13 +294,15 @@ class Reporter {
     const d = Object.entries(c.dropped)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}${reliableSummary(this.publisher, this.spool)}`;
+    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} notices=${c.notices} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}${reliableSummary(this.publisher, this.spool)}`;
   }
 
   private flushDrops(): void {
     this.timer = undefined;
     const parts = Object.entries(this.pending).map(([k, v]) => `${k}=${v}`);
     this.pending = {};
-    if (parts.length) log(`dropped lines: ${parts.join(' ')}${this.down && this.lastError ? `; daemon unreachable (${this.lastError})` : ''}`);
+    const why = this.lastRejected ? `; rejected: ${this.lastRejected}` : '';
+    this.lastRejected = '';
+    if (parts.length) log(`dropped lines: ${parts.join(' ')}${why}${this.down && this.lastError ? `; daemon unreachable (${this.lastError})` : ''}`);
   }
 }

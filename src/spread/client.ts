@@ -12,6 +12,7 @@ import {
   AGREED_MESS,
   HEADER_SIZE,
   LIBRARY_VERSION,
+  MAX_GROUPS_PER_MESSAGE,
   REGULAR_MESS,
   SAFE_MESSAGE_BODY_LEN,
   SELF_DISCARD,
@@ -310,7 +311,12 @@ export class SpreadClient extends EventEmitter {
     this.checkOpen();
     const len = end - start;
     const bodyLen = len + p.groups.length;
-    if (bodyLen > this.maxLen) {
+    // What real daemons refuse by dropping the session (PROTOCOL.md 9) is refused here, sending nothing:
+    // a message the daemon took in and threw away would look sent.
+    if (bodyLen > this.maxLen || p.numGroups > MAX_GROUPS_PER_MESSAGE) {
+      if (p.numGroups > MAX_GROUPS_PER_MESSAGE) {
+        throw new SpreadPipeError(ErrorCodes.TOO_MANY_GROUPS, `message to ${p.numGroups} groups: Spread allows at most ${MAX_GROUPS_PER_MESSAGE}`);
+      }
       throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${len} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: -17 });
     }
     const size = HEADER_SIZE + bodyLen;
