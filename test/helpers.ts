@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(ROOT, 'dist', 'main.js');
@@ -362,6 +362,57 @@ export function lineNumbers(fileOrText: string, host: string, isText = false): n
 export function counter(stderr: string, name: string): number {
   const all = [...stderr.matchAll(new RegExp(`[ :]${name}=(\\d+)`, 'g'))];
   return all.length ? Number(all[all.length - 1]![1]) : NaN;
+}
+
+export interface ExitCounters {
+  read: number;
+  sentLines: number;
+  queued: number;
+  /** Lines dropped, by reason. */
+  dropped: Record<string, number>;
+  notices: number;
+  /** Lines taken from datagrams (--syslog), 0 without. */
+  syslogLines: number;
+  /** Lines a previous run left in the spool (--spool), 0 without. */
+  carried: number;
+}
+
+/**
+ * #11: the pipe-mode exit report adds up. Every line that came in (read from
+ * stdin, taken from datagrams, or left in the spool by a previous run) was
+ * sent, dropped for a counted reason, or is still queued:
+ * read + syslog lines + spool_carried = sent_lines + dropped (all reasons) + queued.
+ * Gap notices are counted apart (notices=N) and in none of these.
+ */
+export function expectCountersAddUp(stderr: string): ExitCounters {
+  const lines = stderr.split('\n');
+  const exit = lines.filter((l) => /exit: read=/.test(l)).pop();
+  expect(exit, `no exit report in: ${stderr.slice(-600)}`).toBeDefined();
+  const num = (name: string, text = exit!): number => {
+    const m = new RegExp(`[ :]${name}=(\\d+)`).exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const dropPart = /dropped: (.*?) notices=/.exec(exit!);
+  expect(dropPart, `no drop counters in: ${exit}`).not.toBeNull();
+  const dropped: Record<string, number> = {};
+  for (const kv of dropPart![1]!.split(' ')) {
+    const [k, v] = kv.split('=');
+    dropped[k!] = Number(v);
+  }
+  const syslogExit = lines.filter((l) => /exit: syslog /.test(l)).pop();
+  const c: ExitCounters = {
+    read: num('read'),
+    sentLines: num('sent_lines'),
+    queued: num('queued'),
+    dropped,
+    notices: num('notices'),
+    syslogLines: syslogExit ? num('lines', syslogExit) : 0,
+    carried: /spool_carried=/.test(exit!) ? num('spool_carried') : 0,
+  };
+  for (const [k, v] of Object.entries(c)) if (typeof v === 'number') expect(Number.isInteger(v), `${k} in: ${exit}`).toBe(true);
+  const droppedAll = Object.values(dropped).reduce((a, b) => a + b, 0);
+  expect(c.sentLines + droppedAll + c.queued, `sent_lines + dropped + queued != lines in: ${exit}`).toBe(c.read + c.syslogLines + c.carried);
+  return c;
 }
 
 // ---- Syslog bridge (issue 5) ---------------------------------------------------

@@ -140,11 +140,12 @@ export class GapNotices {
   }
 }
 
-/** The --ack / --spool part of the counters line. */
-export function reliableSummary(p: Publisher, spool: Spool | undefined): string {
+/** The --ack / --spool part of the counters line; `carried`: lines the spool held when opened. */
+export function reliableSummary(p: Publisher, spool: Spool | undefined, carried = 0): string {
   const parts: string[] = [];
   const r = p.reliable;
   if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} stream=${r.name}`);
-  if (spool) parts.push(`spool_unacked=${spool.unacked} spool_bytes=${spool.bytes}`);
+  // spool_carried: lines a previous run left in the spool, sent (or dropped) by this one besides what it read.
+  if (spool) parts.push(`spool_unacked=${spool.unacked} spool_bytes=${spool.bytes} spool_carried=${carried}`);
   return parts.length ? ` ${parts.join(' ')}` : '';
 }

@@ -124,6 +124,7 @@ export async function run(args: string[]): Promise<number> {
   const input = sys ? untilStopped(sys, () => readInput(splitter, stdinFlow), log) : readInput(splitter, stdinFlow);
   let spool: Spool | undefined;
   if (rel.spool) spool = await openSpool(rel.spool, rel.spoolMax, argv['drain-timeout'] + SPOOL_LOCK_GRACE);
+  const carried = spool?.unread ?? 0;
 
   publisher = new Publisher({
     daemons,
@@ -140,7 +141,7 @@ export async function run(args: string[]): Promise<number> {
     spool,
   });
   const pub = publisher;
-  const report = new Reporter(publisher, splitter, argv['report-interval'], spool);
+  const report = new Reporter(publisher, splitter, argv['report-interval'], spool, carried);
   publisher.on('event', (e: PublisherEvent) => {
     if (e.type === 'full') stdinFlow.stop();
     else if (e.type === 'room') stdinFlow.go();
@@ -244,6 +245,7 @@ class Reporter {
     private readonly splitter: LineSplitter,
     private readonly interval: number,
     private readonly spool?: Spool,
+    private readonly carried = 0,
   ) {}
 
   event(e: PublisherEvent): void {
@@ -294,7 +296,7 @@ class Reporter {
     const d = Object.entries(c.dropped)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} notices=${c.notices} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}${reliableSummary(this.publisher, this.spool)}`;
+    return `read=${this.splitter.lines} truncated=${this.splitter.truncated} sent_lines=${c.linesSent} sent_messages=${c.messagesSent} queued=${q.lines} dropped: ${d} notices=${c.notices} connects=${c.connects} failovers=${c.failovers} failbacks=${c.failbacks}${reliableSummary(this.publisher, this.spool, this.carried)}`;
   }
 
   private flushDrops(): void {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { feedStdin, startCli, startDaemon, tempDir, waitFor } from '../helpers.js';
+import { expectCountersAddUp, feedStdin, startCli, startDaemon, tempDir, waitFor } from '../helpers.js';
 
 describe('spread-pipe (pipe mode)', () => {
   it.each([
@@ -57,6 +57,7 @@ describe('spread-pipe (pipe mode)', () => {
       ]).toString('hex'),
     );
     expect(pub.stderr()).toMatch(/exit: read=4 truncated=0 sent_lines=4/);
+    expectCountersAddUp(pub.stderr());
   });
 
   it('sends the line alone with --no-tag, to several groups at once', async () => {
@@ -71,6 +72,8 @@ describe('spread-pipe (pipe mode)', () => {
     expect(await t2.exited).toBe(0);
     expect(t1.stdout().toString()).toMatch(/\nonly the line\n$/);
     expect(t2.stdout().toString()).toMatch(/\nonly the line\n$/);
+    expect(await pub.exited).toBe(0);
+    expectCountersAddUp(pub.stderr());
   });
 
   it('drains what is queued on SIGTERM, disconnects, and exits 0', async () => {
@@ -83,6 +86,7 @@ describe('spread-pipe (pipe mode)', () => {
     pub.kill('SIGTERM');
     expect(await pub.exited).toBe(0);
     expect(pub.stderr()).toMatch(/exit: read=3 .*sent_lines=3 .*unsent-at-exit=0/);
+    expectCountersAddUp(pub.stderr());
     expect(await tail.exited).toBe(0);
   });
 
@@ -98,6 +102,7 @@ describe('spread-pipe (pipe mode)', () => {
     const m = /exit: read=(\d+) .*dropped: queue-full=(\d+) lost-in-flight=0 unsent-at-exit=(\d+)/.exec(err)!;
     expect(Number(m[1])).toBe(100_000);
     expect(Number(m[2]) + Number(m[3])).toBe(100_000);
+    expectCountersAddUp(err);
   });
 
   // Regression: the dial loop outlived close() and a connect that never got an
@@ -113,6 +118,7 @@ describe('spread-pipe (pipe mode)', () => {
     pub.child.stdin!.end();
     expect(await pub.exited).toBe(0);
     expect(pub.stderr()).toMatch(/exit: read=2 /);
+    expectCountersAddUp(pub.stderr());
   });
 
   it('prints counters on SIGUSR1', async () => {
@@ -126,6 +132,7 @@ describe('spread-pipe (pipe mode)', () => {
     });
     pub.child.stdin!.end();
     expect(await pub.exited).toBe(0);
+    expectCountersAddUp(pub.stderr());
   });
 });
 
@@ -144,5 +151,7 @@ describe('spread-pipe tail', () => {
     await feedStdin(pub, 'hello\n');
     expect(await tail.exited).toBe(0);
     expect(tail.stdout().toString()).toMatch(/#pub1#localhost -> g: w hello\n$/);
+    expect(await pub.exited).toBe(0);
+    expectCountersAddUp(pub.stderr());
   });
 });

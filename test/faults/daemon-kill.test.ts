@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { counter, feedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
+import { counter, expectCountersAddUp, feedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 const N = 20_000;
 const range = (n: number): number[] => [...Array(n).keys()];
@@ -56,6 +56,7 @@ describe('daemon SIGKILLed and restarted mid-stream', () => {
       expect(counter(err, 'lost-in-flight')).toBe(0);
       expect(counter(err, 'connects')).toBeGreaterThanOrEqual(3);
       expect(counter(err, 'resent')).toBeGreaterThan(0);
+      expectCountersAddUp(err);
     }
     // The daemon did see repeats (resends after each kill) and dropped them.
     d.proc.kill('SIGUSR1');
@@ -83,5 +84,6 @@ describe('daemon SIGKILLed and restarted mid-stream', () => {
     const reported = ['queue-full', 'lost-in-flight', 'unsent-at-exit', 'no-route'].reduce((a, k) => a + counter(err, k), 0);
     expect(got.length).toBeLessThan(N);
     expect(got.length + reported).toBeLessThanOrEqual(N);
+    expectCountersAddUp(err);
   });
 });

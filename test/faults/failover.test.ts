@@ -20,7 +20,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { counter, feedLines, feedPaddedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor, type DaemonProc, type Proc } from '../helpers.js';
+import { counter, type DaemonProc, defer, expectCountersAddUp, feedLines, feedPaddedLines, lineNumbers, type Proc, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 const N = 15_000;
 const range = (n: number): number[] => [...Array(n).keys()];
@@ -98,6 +98,7 @@ describe('failover between two daemons mid-stream', () => {
     expect(counter(err, 'failovers')).toBeGreaterThanOrEqual(1);
     expect(counter(err, 'failbacks')).toBe(1);
     expect(a2.proc.child.exitCode).toBe(null);
+    expectCountersAddUp(err);
   });
 
   it('with --ack, A hung by SIGSTOP: the stall moves the publisher to B; A, resumed, writes what it held; nothing twice per file', async () => {
@@ -128,6 +129,7 @@ describe('failover between two daemons mid-stream', () => {
     for (const k of LOSSES) expect(counter(err, k), k).toBe(0);
     expect(counter(err, 'failovers')).toBe(1);
     expect(err).toMatch(/acknowledged nothing for \d+ ms/);
+    expectCountersAddUp(err);
   });
 
   it('without --ack, A SIGKILLed: no line twice, B goes on after A; the publisher reports no more than was lost', async () => {
@@ -155,6 +157,47 @@ describe('failover between two daemons mid-stream', () => {
     const reported = LOSSES.reduce((n, k) => n + counter(err, k), 0);
     expect(reported).toBeLessThanOrEqual(lost);
     expect(counter(err, 'failovers')).toBe(1);
+    expectCountersAddUp(err);
+  });
+
+  // #11 defect 14: after the stall the dial loop tried the hung daemon again, whose kernel takes the
+  // connect and whose process never answers it: a whole connect timeout before B was tried.
+  it.each([
+    { ack: true, from: 'the hang' },
+    { ack: false, from: 'the publisher declaring A down' },
+  ])('#11: A hung by SIGSTOP (ack=$ack): data at B within stall-timeout + 1.5 s of $from, with a 5 s connect timeout', async ({ ack }) => {
+    const { dirA, dirB, a, b } = await twoDaemons();
+    const fileA = path.join(dirA, 'web1.log');
+    const fileB = path.join(dirB, 'web1.log');
+    const STALL = 1000;
+    const p = startCli(['-g', 'logs', '-s', a.spec, '-s', b.spec, '-h', 'web1', ...(ack ? ['--ack'] : []), '--connect-timeout', '5000', '--stall-timeout', String(STALL), '--failback-interval', '600000', '--queue-bytes', '128M', '--drain-timeout', '15000']);
+    defer(() => void a.proc.kill('SIGCONT'));
+    await feedLines(p, 0, 1000, 100);
+    await waitFor(() => lineNumbers(fileA, 'web1').length >= 1000, 20_000, 'A writes');
+    a.proc.kill('SIGSTOP');
+    let since = Date.now();
+    let declared = ack;
+    // Lines keep coming, as from a web server; without --ack long ones, so that the socket
+    // buffers toward A fill and the session sees the stall.
+    let n = 1000;
+    while (lineNumbers(fileB, 'web1').length === 0) {
+      if (Date.now() - since > 20_000) throw new Error(`no data at B after 20 s; publisher's stderr: ${p.stderr().slice(-600)}`);
+      if (ack) await feedLines(p, n, n + 20, 20);
+      else await feedPaddedLines(p, n, n + 200, 2000, 200);
+      n += ack ? 20 : 200;
+      if (!declared && /lost \S+: daemon \S+ stopped reading/.test(p.stderr())) {
+        declared = true;
+        since = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const took = Date.now() - since;
+    expect(declared, p.stderr()).toBe(true);
+    expect(took, `ms from ${ack ? 'the hang' : 'A declared down'} to data at B`).toBeLessThan(STALL + 1500);
+    p.child.stdin!.end();
+    expect(await p.exited).toBe(0);
+    expect(counter(p.stderr(), 'failovers')).toBe(1);
+    expectCountersAddUp(p.stderr());
   });
 
   // Regression: unsentMessages missed the writes a destroyed socket cancelled (lost-in-flight too low).
@@ -193,5 +236,6 @@ describe('failover between two daemons mid-stream', () => {
     expect(inFlight).toBeGreaterThanOrEqual(lost);
     for (const k of LOSSES) if (k !== 'lost-in-flight') expect(counter(err, k), k).toBe(0);
     expect(counter(err, 'failovers')).toBe(1);
+    expectCountersAddUp(err);
   });
 });

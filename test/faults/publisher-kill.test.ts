@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { counter, feedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
+import { counter, expectCountersAddUp, feedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
@@ -41,6 +41,7 @@ describe('spread-pipe SIGKILLed and restarted with a spool', () => {
     const err = p2.stderr();
     expect(counter(err, 'spool_unacked')).toBe(0);
     expect(counter(err, 'unacked')).toBe(0);
+    expectCountersAddUp(err);
     // The writer saw lines twice (the cursor lags the acks) and dropped them.
     d.proc.kill('SIGUSR1');
     const stats = await d.proc.waitStderr((s) => /duplicates_dropped=\d+/.test(s));
@@ -70,5 +71,7 @@ describe('spread-pipe SIGKILLed and restarted with a spool', () => {
     p2.child.stdin!.end();
     expect(await p2.exited).toBe(0);
     expect(lineNumbers(out, 'web1')).toEqual(range(0, 2000));
+    expectCountersAddUp(p1.stderr());
+    expectCountersAddUp(p2.stderr());
   });
 });

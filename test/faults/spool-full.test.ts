@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { counter, feedLines, feedPaddedLines, lineNumbers, startCli, startDaemonProcess, tempDir, waitFor, type Proc } from '../helpers.js';
+import { counter, expectCountersAddUp, feedLines, feedPaddedLines, lineNumbers, type Proc, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 const BEFORE = 2000;
 
@@ -63,6 +63,7 @@ describe('the disk spool full during a long outage', () => {
     for (const k of ['queue-full', 'lost-in-flight', 'unsent-at-exit', 'spool-error', 'unacked-at-exit']) expect(counter(err, k), k).toBe(0);
     expect(counter(err, 'spool_unacked')).toBe(0);
     expect(/--ack: new stream name/.test(err)).toBe(newStream);
+    expectCountersAddUp(err);
   });
 
   it('a spool whose next segment cannot be created: one clear line, every line lost counted (spool-error), served again once it can', async () => {
@@ -91,6 +92,7 @@ describe('the disk spool full during a long outage', () => {
     expect(counter(err, 'spool-error')).toBe(3000 - 537);
     expect(counter(err, 'read')).toBe(got.length + counter(err, 'spool-error'));
     const reports = err.split('\n').filter((l) => /spool/.test(l) && !/counters|exit:/.test(l));
+    expectCountersAddUp(err);
     expect(reports).toEqual([`spread-pipe: spool: cannot start a spool segment in ${spool}: EISDIR: illegal operation on a directory, open '${blocker}'`]);
   });
 });
