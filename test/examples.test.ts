@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, feedStdin, sendUdp, sendUnixDgram, startBridge, startCli, startDaemon, tempDir, waitFor } from './helpers.js';
+import { CLI, expectCountersAddUp, feedStdin, ROOT, sendUdp, sendUnixDgram, startBridge, startCli, startDaemon, tempDir, waitFor } from './helpers.js';
 
 const EXAMPLES = path.join(ROOT, 'examples');
 const read = (name: string): string => fs.readFileSync(path.join(EXAMPLES, name), 'utf8');
@@ -43,6 +43,7 @@ describe('examples/apache-customlog.conf', () => {
       await feedStdin(proc, input);
       expect(await proc.exited, `${p.args.join(' ')}: ${proc.stderr()}`).toBe(0);
       expect(proc.stderr()).toMatch(new RegExp(`exit: read=${SAMPLE_LINES} .*sent_lines=${SAMPLE_LINES} `));
+      expectCountersAddUp(proc.stderr());
       await waitFor(() => daemon.getStats().messagesIn > before, 5000, `messages from ${p.args.join(' ')}`);
     }
   });
@@ -128,6 +129,7 @@ describe('examples/spread-pipe-daemon.service and logrotate.spread-pipe', () => 
       const p = startCli(['-g', group, '-s', spec, '-h', 'web1']);
       await feedStdin(p, `${line}\n`);
       expect(await p.exited).toBe(0);
+      expectCountersAddUp(p.stderr());
     };
     const file = path.join(dir, `${group}.log`);
     const split = path.join(dir, group, 'web1.log');

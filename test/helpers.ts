@@ -79,7 +79,7 @@ export interface Proc {
 }
 
 /** Start any command; it is killed (SIGKILL if SIGTERM is ignored) after the test. */
-export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' } = {}): Proc {
+export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: 'pipe' | 'ignore' | number } = {}): Proc {
   const child = spawn(cmd, args, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
@@ -111,8 +111,8 @@ export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.P
   };
 }
 
-/** Start the built CLI (`node dist/main.js ARGS`). Run `npm run build` first (npm test does). */
-export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore' } = {}): Proc {
+/** Start the built CLI (`node dist/main.js ARGS`); `stdin` may be an open file descriptor (`< file`). Run `npm run build` first (npm test does). */
+export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore' | number } = {}): Proc {
   return startProcess(process.execPath, [CLI, ...args], opts);
 }
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, sendUdp, sendUnixDgram, startCli, startProcess, tempDir } from './helpers.js';
+import { expectCountersAddUp, ROOT, sendUdp, sendUnixDgram, startCli, startProcess, tempDir } from './helpers.js';
 
 const SEA = path.join(ROOT, 'dist', 'spread-pipe');
 const PKG_VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -102,6 +102,7 @@ run('dist/spread-pipe (single executable)', () => {
     daemon.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
     expect(fs.readFileSync(file, 'utf8')).toBe(`${expected.join('\n')}\n`);
+    expectCountersAddUp(pub.stderr());
   });
 
   it('bridges nginx syslog datagrams over UDP and a unix socket (native addon inside the file)', async () => {
@@ -127,6 +128,7 @@ run('dist/spread-pipe (single executable)', () => {
     bridge.kill('SIGTERM');
     expect(await bridge.exited).toBe(0);
     expect(fs.existsSync(sock)).toBe(false);
+    expectCountersAddUp(bridge.stderr());
   });
 
   it("runs README's demo (npm run demo) on the executable", async () => {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, freePort, httpRequests, startCli, startDaemon, startProcess, tempDir, waitFor, waitForTcp } from '../helpers.js';
+import { CLI, expectCountersAddUp, freePort, httpRequests, startCli, startDaemon, startProcess, tempDir, waitFor, waitForTcp } from '../helpers.js';
 
 const APACHE = '/usr/sbin/apache2';
 const MODULES = '/usr/lib/apache2/modules';
@@ -86,6 +86,9 @@ run('Apache httpd with CustomLog "|spread-pipe ..."', () => {
     expect(got.every((l) => l.startsWith('web1 '))).toBe(true);
     // Same bytes as Apache's own file (order may differ between workers).
     expect(got.map((l) => l.slice(5)).sort()).toEqual([...fileLines].sort());
+    const errorLog = () => fs.readFileSync(path.join(apache.dir, 'error.log'), 'utf8');
+    await waitFor(() => /spread-pipe: exit: read=/.test(errorLog()), 10_000, 'the logger exit report');
+    expectCountersAddUp(errorLog());
   });
 
   it('keeps serving at full speed with no daemon reachable; the logger reports its drops', async () => {
@@ -102,5 +105,6 @@ run('Apache httpd with CustomLog "|spread-pipe ..."', () => {
     expect(errorLog()).toMatch(/spread-pipe: cannot reach/);
     const m = /exit: read=3000 .*dropped: queue-full=(\d+) lost-in-flight=0 unsent-at-exit=(\d+)/.exec(errorLog())!;
     expect(Number(m[1]) + Number(m[2])).toBe(3000);
+    expectCountersAddUp(errorLog());
   });
 });

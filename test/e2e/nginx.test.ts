@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, httpRequests, startBridge, startCli, startDaemon, startProcess, tempDir, waitForTcp } from '../helpers.js';
+import { expectCountersAddUp, freePort, httpRequests, startBridge, startCli, startDaemon, startProcess, tempDir, waitForTcp } from '../helpers.js';
 
 const NGINX = '/usr/sbin/nginx';
 const present = fs.existsSync(NGINX);
@@ -111,6 +111,7 @@ run('nginx access_log syslog: -> spread-pipe --syslog -> daemon -> tail', () => 
     expect([...got].sort()).toEqual([...file].sort());
     bridge.proc.kill('SIGTERM');
     expect(await bridge.proc.exited).toBe(0);
+    expectCountersAddUp(bridge.proc.stderr());
     expect(bridge.proc.stderr()).toMatch(new RegExp(`syslog datagrams=${N} lines=${N} truncated=0 refused=0`));
   });
 
@@ -142,6 +143,7 @@ run('nginx access_log syslog: -> spread-pipe --syslog -> daemon -> tail', () => 
     expect([...got].sort()).toEqual([...file].sort());
     bridge.proc.kill('SIGTERM');
     expect(await bridge.proc.exited).toBe(0);
+    expectCountersAddUp(bridge.proc.stderr());
     expect(fs.existsSync(sock)).toBe(false);
   });
 });

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { feedStdin, sendUdp, sendUnixDgram, startBridge, startCli, startDaemon, tempDir } from '../helpers.js';
+import { expectCountersAddUp, feedStdin, sendUdp, sendUnixDgram, startBridge, startCli, startDaemon, tempDir } from '../helpers.js';
 
 const L = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -65,6 +65,7 @@ describe('spread-pipe --syslog', () => {
     await b.proc.waitStderr((s) => /refused syslog datagrams: .*no-pri=1/.test(s));
     b.proc.kill('SIGTERM');
     expect(await b.proc.exited).toBe(0);
+    expectCountersAddUp(b.proc.stderr());
     expect(fs.existsSync(sock)).toBe(false);
     const err = b.proc.stderr();
     expect(err).toMatch(/exit: syslog datagrams=8 lines=5 truncated=0 refused=3 \(no-pri=1 binary=2\)/);
@@ -81,6 +82,7 @@ describe('spread-pipe --syslog', () => {
     expect(b.proc.child.exitCode).toBeNull();
     b.proc.kill('SIGTERM');
     expect(await b.proc.exited).toBe(0);
+    expectCountersAddUp(b.proc.stderr());
     expect(b.proc.stderr()).toMatch(/read=0 /);
   });
 
@@ -94,5 +96,6 @@ describe('spread-pipe --syslog', () => {
     expect((await web.lines()).sort()).toEqual(['h datagram', 'me a stdin line']);
     b.proc.kill('SIGTERM');
     expect(await b.proc.exited).toBe(0);
+    expectCountersAddUp(b.proc.stderr());
   });
 });
