@@ -9,6 +9,7 @@ import { SpreadClient, prepareSend, type SpreadEvent } from '../src/spread/clien
 import { SpreadDaemon } from '../src/spread/daemon.js';
 import { parseDaemonAddress } from '../src/spread/address.js';
 import { RELIABLE_MESS } from '../src/spread/constants.js';
+import { encodeHint, groupsField } from '../src/spread/encode.js';
 import { defer, freePort, startDaemon, startDaemonProcess, waitFor } from './helpers.js';
 
 const route = prepareSend('logs', { service: RELIABLE_MESS });
@@ -159,5 +160,78 @@ describe('Publisher', () => {
     expect(p.counters.dropped['queue-full']).toBe(100_000 - p.queued.lines);
     const c = await p.close(50);
     expect(c.dropped['unsent-at-exit']).toBe(Math.floor((64 * 1024) / 100));
+  });
+
+  it('#11: onFull block emits full when the queue fills and room once half of it is out; nothing dropped; datagrams (offer) still drop', async () => {
+    const port = await freePort();
+    const spec = `${port}@127.0.0.1`;
+    const { p, events } = publisher([spec], { queueLines: 100, onFull: 'block' });
+    p.start();
+    for (let i = 0; i < 99; i++) p.pushLine(Buffer.from('web1 '), Buffer.from(`l${i}`), route);
+    expect(events.some((e) => e.type === 'full')).toBe(false);
+    p.pushLine(Buffer.from('web1 '), Buffer.from('l99'), route);
+    expect(events.filter((e) => e.type === 'full')).toHaveLength(1);
+    expect(p.full).toBe(true);
+    // What the reader still had in hand is taken; a datagram is not.
+    for (let i = 100; i < 150; i++) p.push(line(i), route);
+    p.offer(line(150), route);
+    expect(p.queued.lines).toBe(150);
+    expect(p.counters.dropped['queue-full']).toBe(1);
+    const daemon = await SpreadDaemon.start({ name: 'localhost', listen: [{ host: '127.0.0.1', port }] });
+    defer(() => daemon.close());
+    await waitFor(() => events.some((e) => e.type === 'room'), 10_000, 'room');
+    await waitFor(() => p.counters.linesSent === 150, 10_000);
+    expect(p.full).toBe(false);
+    expect(events.filter((e) => e.type === 'full' || e.type === 'room').map((e) => e.type)).toEqual(['full', 'room']);
+    expect(p.counters.accepted).toBe(151);
+  });
+
+  // Before: the fast path counted the line sent and the daemon dropped the session on it
+  // (PROTOCOL.md 9); --ack and --batch requeued it forever, and nothing after it went out.
+  it.each([{ batch: false }, { batch: true }, { ack: true }])('#11: a message to 101 groups is dropped as rejected, never counted sent; the session and the lines after it go on (%j)', async (opts) => {
+    const { spec } = await startDaemon();
+    const sub = await subscriber(spec);
+    const { p, events } = publisher([spec], opts);
+    const names = Array.from({ length: 101 }, (_, i) => `g${i}`);
+    const wide = { type: RELIABLE_MESS, hint: encodeHint(0), groups: groupsField(names), numGroups: 101 };
+    p.start();
+    await waitFor(() => p.connected);
+    p.push(line(0), wide);
+    p.push(line(1), route);
+    await waitFor(() => sub.got.some((m) => m.equals(line(1))), 10_000, 'the next line');
+    expect(p.counters.linesSent).toBe(1);
+    expect(p.counters.dropped.rejected).toBe(1);
+    expect(p.counters.disconnects).toBe(0);
+    const drop = events.find((e) => e.type === 'drop' && e.reason === 'rejected');
+    expect(drop).toMatchObject({ lines: 1 });
+    expect(drop && 'error' in drop && drop.error).toMatch(/101 groups|one more group/);
+  });
+
+  it('#11: a message too long for any daemon is dropped as rejected, not retried forever', async () => {
+    const { spec } = await startDaemon();
+    const sub = await subscriber(spec);
+    const { p, events } = publisher([spec]);
+    p.start();
+    p.push(Buffer.alloc(150_000, 0x61), route);
+    p.push(line(1), route);
+    await waitFor(() => sub.got.some((m) => m.equals(line(1))), 10_000, 'the next line');
+    expect([p.counters.linesSent, p.counters.dropped.rejected, p.counters.disconnects]).toEqual([1, 1, 0]);
+    expect(events.find((e) => e.type === 'drop' && e.reason === 'rejected')).toMatchObject({ error: expect.stringMatching(/exceeds/) });
+  });
+
+  it.each([{ ack: false }, { ack: true }])('#11: a gap notice is sent like a line but counted as a notice, not as a line sent (%j)', async ({ ack }) => {
+    const { spec } = await startDaemon();
+    const sub = await subscriber(spec);
+    const { p } = publisher([spec], { ack });
+    p.start();
+    p.push(line(0), route);
+    p.pushNotice(Buffer.from('web1 spread-pipe: lost 3 lines (queue-full=3) between a and b\n'), route);
+    p.push(line(1), route);
+    await waitFor(() => sub.got.length === 3, 10_000);
+    expect(sub.got[1]!.toString()).toMatch(/spread-pipe: lost 3 lines/);
+    if (ack) await waitFor(() => p.reliable!.window.size === 0, 10_000, 'acks');
+    expect([p.counters.accepted, p.counters.linesSent, p.counters.notices]).toEqual([2, 2, 1]);
+    const c = await p.close(1000);
+    expect(Object.values(c.dropped).reduce((a, b) => a + b, 0)).toBe(0);
   });
 });

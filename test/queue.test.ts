@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineQueue, QUEUE_BLOCK_BYTES } from '../src/queue.js';
+import { BLOCK_SLACK_LINES, LineQueue, QUEUE_BLOCK_BYTES, defaultOnFull } from '../src/queue.js';
 
 const line = (i: number, size = 10): Buffer => Buffer.from(String(i).padStart(size - 1, '0') + '\n');
 const text = (q: LineQueue<string>): string[] => {
@@ -136,5 +136,43 @@ describe('LineQueue', () => {
     q.drain(take(-1));
     expect(got).toEqual(want);
     expect([q.lines, q.bytes, q.length]).toEqual([0, 0, 0]);
+  });
+
+  it('#11: block takes lines past the limits (what the reader had in hand), says full, then roomy at half; drops only past the slack', () => {
+    const dropped: number[] = [];
+    const q = new LineQueue<string>(10, 1000, 'block', (n) => dropped.push(n));
+    for (let i = 0; i < 9; i++) q.pushLine(Buffer.alloc(0), Buffer.from(`l${i}`), 'r');
+    expect(q.full).toBe(false);
+    q.pushLine(Buffer.alloc(0), Buffer.from('l9'), 'r');
+    expect(q.full).toBe(true);
+    // The rest of a read: taken, nothing dropped, order kept.
+    for (let i = 10; i < 25; i++) expect(q.push(Buffer.from(`l${i}\n`), 'r')).toBe(true);
+    expect([q.lines, q.dropped, dropped]).toEqual([25, 0, []]);
+    for (let i = 0; i < 19; i++) expect(q.shift()!.body.toString()).toBe(`l${i}\n`);
+    expect([q.full, q.roomy]).toEqual([false, false]);
+    q.shift();
+    expect([q.lines, q.roomy]).toEqual([5, true]);
+    // A reader that never stops: bounded all the same, the newest dropped and counted.
+    const r = new LineQueue<string>(10, 1 << 30, 'block', (n) => dropped.push(n));
+    for (let i = 0; i < 10 + BLOCK_SLACK_LINES + 5; i++) r.push(Buffer.from('x\n'), 'r');
+    expect(r.lines).toBe(10 + BLOCK_SLACK_LINES);
+    expect(r.dropped).toBe(5);
+    expect(dropped).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('#11: block is the default for a regular file on stdin, drop-newest for a pipe', () => {
+    expect(defaultOnFull(true)).toBe('block');
+    expect(defaultOnFull(false)).toBe('drop-newest');
+  });
+
+  it('#11: a message of no lines (a gap notice) is carried and sent but adds no line to the counts', () => {
+    const q = new LineQueue<string>(2, 1000, 'drop-newest');
+    q.push(Buffer.from('a\n'), 'r');
+    q.push(Buffer.from('notice\n'), 'r', 0);
+    q.push(Buffer.from('b\n'), 'r');
+    expect([q.lines, q.length]).toEqual([2, 3]);
+    const got: [string, number][] = [];
+    q.drain((_r, b, off, len, lines) => (got.push([b.toString('latin1', off, off + len), lines]), true));
+    expect(got).toEqual([['a\n', 1], ['notice\n', 0], ['b\n', 1]]);
   });
 });

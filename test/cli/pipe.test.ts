@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { expectCountersAddUp, feedStdin, startCli, startDaemon, tempDir, waitFor } from '../helpers.js';
+import fs from 'node:fs';
+import { expectCountersAddUp, feedStdin, freePort, numberedLines, startCli, startDaemon, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 describe('spread-pipe (pipe mode)', () => {
   it.each([
@@ -119,6 +120,28 @@ describe('spread-pipe (pipe mode)', () => {
     expect(await pub.exited).toBe(0);
     expect(pub.stderr()).toMatch(/exit: read=2 /);
     expectCountersAddUp(pub.stderr());
+  });
+
+  // Before, the notice counted as a line sent: read=1000 sent_lines=101 queue-full=900.
+  it('#11: a --gap-notice line is counted as a notice, not as a line read or sent: the counters add up', async () => {
+    const port = await freePort();
+    const pub = startCli(['-g', 'g', '-s', `${port}@127.0.0.1`, '-h', 'web1', '--queue-lines', '100', '--gap-notice', '--connect-timeout', '500']);
+    await feedStdin(pub, numberedLines(0, 1000), false);
+    await pub.waitStderr((s) => s.includes('cannot reach'));
+    await waitFor(async () => {
+      pub.kill('SIGUSR1');
+      await new Promise((r) => setTimeout(r, 50));
+      return /counters: read=1000 /.test(pub.stderr());
+    });
+    const out = path.join(tempDir(), 'g.log');
+    await startDaemonProcess(['--write', `g=${out}`], port);
+    const text = (): string => (fs.existsSync(out) ? fs.readFileSync(out, 'latin1') : '');
+    await waitFor(() => /web1 spread-pipe: lost 900 lines \(queue-full=900\)/.test(text()), 20_000, 'the gap notice');
+    pub.child.stdin!.end();
+    expect(await pub.exited).toBe(0);
+    const c = expectCountersAddUp(pub.stderr());
+    expect([c.read, c.sentLines, c.dropped['queue-full'], c.notices]).toEqual([1000, 100, 900, 1]);
+    await waitFor(() => text().split('\n').length === 102, 10_000, 'every line written');
   });
 
   it('prints counters on SIGUSR1', async () => {
