@@ -288,6 +288,8 @@ class Reporter {
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    // The exit line counts rejected lines but cannot say why: say it before.
+    if (this.lastRejected) this.flushDrops();
   }
 
   summary(): string {
