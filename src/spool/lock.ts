@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, SpreadPipeError, errorMessage } from './errors.js';
+import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
 function bootId(): string {
   try {

@@ -1,0 +1,81 @@
+/**
+ * The spool's bytes on disk (see ../spool.ts for the layout and why): the
+ * segment header and file names, and the payload of a record inside its
+ * frame (../record-frame.ts).
+ */
+import { FRAME_BAD, FRAME_HEADER, FRAME_INCOMPLETE, checkFrame } from '../record-frame.js';
+
+/** Largest payload accepted; anything longer in a file is corruption. */
+export const MAX_RECORD = 4 * 1024 * 1024;
+export const SEG_MAGIC = Buffer.from('spspool1', 'latin1');
+/** Magic and the first record's id (u64). */
+export const SEG_HEADER = 16;
+export const SEG_RE = /^(\d{16})\.spool$/;
+
+export const segName = (first: number): string => `${String(first).padStart(16, '0')}.spool`;
+
+export function writeU64(b: Buffer, off: number, v: number): void {
+  b.writeUInt32LE(v % 0x100000000, off);
+  b.writeUInt32LE(Math.floor(v / 0x100000000), off + 4);
+}
+
+export function readU64(b: Buffer, off: number): number {
+  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x100000000;
+}
+
+/** A segment's first 16 bytes: magic, then the id of its first record. */
+export function segmentHeader(first: number): Buffer {
+  const header = Buffer.alloc(SEG_HEADER);
+  SEG_MAGIC.copy(header, 0);
+  writeU64(header, 8, first);
+  return header;
+}
+
+/** Whether `buf` starts with the header of the segment whose first record is `first`. */
+export function isSegmentHeader(buf: Buffer, first: number): boolean {
+  return buf.length >= SEG_HEADER && buf.subarray(0, 8).equals(SEG_MAGIC) && readU64(buf, 8) === first;
+}
+
+/*
+ * A record's payload: u8 flags; if flags & 1, u16 route length and the route
+ * (latin1); then the data.
+ */
+
+/** Payload bytes of a record. */
+export function payloadLength(data: Buffer, route: string | undefined): number {
+  return 1 + (route === undefined ? 0 : 2 + Buffer.byteLength(route, 'latin1')) + data.length;
+}
+
+/** Write a record's payload at `q`; returns the offset past it. */
+export function writePayload(b: Buffer, q: number, data: Buffer, route: string | undefined): number {
+  b[q++] = route === undefined ? 0 : 1;
+  if (route !== undefined) {
+    b.writeUInt16LE(Buffer.byteLength(route, 'latin1'), q);
+    q += 2;
+    q += b.write(route, q, 'latin1');
+  }
+  return q + data.copy(b, q);
+}
+
+/**
+ * Parse one framed record at `off`. Undefined if incomplete before `limit`,
+ * 'bad' if corrupt. The data is a view into `buf`.
+ */
+export function parseRecord(buf: Buffer, off: number, limit: number): { data: Buffer; route: string | undefined; end: number } | 'bad' | undefined {
+  const end = checkFrame(buf, off, limit, MAX_RECORD);
+  if (end === FRAME_INCOMPLETE) return undefined;
+  if (end === FRAME_BAD) return 'bad';
+  const p = off + FRAME_HEADER;
+  const flags = buf[p]!;
+  let q = p + 1;
+  let route: string | undefined;
+  if (flags & 1) {
+    if (end - p < 3) return 'bad';
+    const rl = buf.readUInt16LE(q);
+    q += 2;
+    if (q + rl > end) return 'bad';
+    route = buf.toString('latin1', q, q + rl);
+    q += rl;
+  }
+  return { data: buf.subarray(q, end), route, end };
+}

@@ -1,0 +1,252 @@
+/**
+ * The spool's read end: records handed out in id order, from memory while
+ * the backlog fits the cache (the records just appended), from the segment
+ * files otherwise. Whatever cannot be read (the end of a segment short of
+ * the next one's first id, a bad record, the gap a failed write left) is
+ * passed by one routine, skipTo(), that counts the records it skips.
+ */
+import fs from 'node:fs';
+import { FRAME_HEADER } from '../record-frame.js';
+import { MAX_RECORD, SEG_HEADER, parseRecord } from './format.js';
+import type { Segment, SegmentList } from './segments.js';
+import type { SpoolRecord, SpoolSink } from './types.js';
+
+/** Bytes read from a segment at a time. */
+export const READ_CHUNK = 1024 * 1024;
+
+/** What the reader needs of the writer: where the records end, and their bytes on disk. */
+export interface WriteEnd {
+  readonly nextId: number;
+  readonly pending: number;
+  flush(): void;
+}
+
+interface Cached extends SpoolRecord {
+  /** Segment and offset just past this record, where the reader stands after it. */
+  seg: Segment;
+  end: number;
+}
+
+/** The records appended last, in order, up to a byte budget. */
+class RecordCache {
+  private items: Cached[] = [];
+  private head = 0;
+  private bytes = 0;
+  /** Appends after the cache filled up are on disk only, until the reader catches up. */
+  gap = false;
+
+  constructor(private readonly budget: number) {}
+
+  get empty(): boolean {
+    return this.head >= this.items.length;
+  }
+
+  push(id: number, data: Buffer, route: string | undefined, seg: Segment, end: number): void {
+    if (!this.gap && this.bytes + data.length <= this.budget) {
+      this.items.push({ id, data, route, seg, end });
+      this.bytes += data.length;
+    } else this.gap = true;
+  }
+
+  peek(): Cached | undefined {
+    return this.items[this.head];
+  }
+
+  /** Drop the first record. */
+  take(): void {
+    const c = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as Cached;
+    this.bytes -= c.data.length;
+    if (this.head >= 4096 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  clear(gap: boolean): void {
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.gap = gap;
+  }
+}
+
+export class SegmentReader {
+  /** The next record to hand out, and where it is on disk. */
+  private id = 0;
+  private seg: Segment | undefined;
+  private off = 0;
+  private fd = -1;
+  private fdFile = '';
+  private buf = Buffer.alloc(0);
+  /** Records handed out point into buf: the next read needs a new one. */
+  private bufUsed = false;
+  private readonly cache: RecordCache;
+
+  constructor(
+    private readonly segments: SegmentList,
+    private readonly writer: WriteEnd,
+    private readonly sink: SpoolSink,
+    memoryBytes: number,
+  ) {
+    this.cache = new RecordCache(memoryBytes);
+  }
+
+  /** Id of the next record read() hands out. */
+  get next(): number {
+    return this.id;
+  }
+
+  /** A record just appended, ending at `end` in `seg`: kept in memory while the budget allows. */
+  appended(id: number, data: Buffer, route: string | undefined, seg: Segment, end: number): void {
+    this.cache.push(id, data, route, seg, end);
+  }
+
+  /** Hand out up to `maxRecords` records (and about `maxBytes`) in order, from memory or disk. */
+  read(maxRecords: number, maxBytes = Infinity): SpoolRecord[] {
+    const out: SpoolRecord[] = [];
+    let bytes = 0;
+    while (out.length < maxRecords && bytes < maxBytes && this.id < this.writer.nextId) {
+      let c = this.cache.peek();
+      while (c && c.id < this.id) {
+        this.cache.take();
+        c = this.cache.peek();
+      }
+      if (c && c.id === this.id) {
+        this.cache.take();
+        out.push({ id: c.id, data: c.data, route: c.route });
+        bytes += c.data.length;
+        this.seg = c.seg;
+        this.off = c.end;
+        this.id++;
+        continue;
+      }
+      const until = c ? c.id : this.writer.nextId;
+      const before = this.id;
+      const got = this.readDisk(maxRecords - out.length, maxBytes - bytes, until);
+      if (got.length === 0 && this.id === before) {
+        // Nothing readable where records should be (a failed write): on to where data resumes.
+        this.skipTo(until, this.segments.startingAt(until), 'gap');
+        continue;
+      }
+      for (const r of got) {
+        out.push(r);
+        bytes += r.data.length;
+      }
+    }
+    if (this.id >= this.writer.nextId && this.cache.empty) this.cache.gap = false;
+    return out;
+  }
+
+  /** Read again from record `id`, from disk (after a restart of the consumer's session). */
+  rewind(id: number): void {
+    this.cache.clear(this.writer.nextId > id);
+    this.position(id);
+  }
+
+  /** The oldest segment, `removed`, was deleted: what was not read of it is gone. */
+  removed(removed: Segment): void {
+    const next = this.segments.oldest;
+    if (this.fdFile === removed.file) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+      this.fdFile = '';
+    }
+    for (let c = this.cache.peek(); c && c.id < next.first; c = this.cache.peek()) this.cache.take();
+    if (this.id < next.first) this.position(next.first);
+  }
+
+  /** Put the reader at record `id` (scanning its segment from the start). */
+  position(id: number): void {
+    const seg = this.segments.holding(id);
+    this.seg = seg;
+    this.off = SEG_HEADER;
+    this.id = seg.first;
+    if (id > seg.first) this.readDisk(id - seg.first, Infinity, id, true);
+    if (this.id < id) this.id = id;
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /**
+   * The one way past records that cannot be read: on to record `to`, at the
+   * start of segment `next` (else at the end of this one), counting the
+   * records skipped as corrupt. `why`: the end of a segment (an event only if
+   * records are missing there), a bad record (always an event), or the gap a
+   * failed write left (reported when the write failed).
+   */
+  private skipTo(to: number, next: Segment | undefined, why: 'end' | 'bad' | 'gap'): void {
+    const seg = this.seg!;
+    const missing = to - this.id;
+    if (missing > 0) this.sink.stats.corrupt += missing;
+    if (why === 'bad' || (why === 'end' && missing > 0)) {
+      this.sink.event({ type: 'corrupt', file: seg.file, records: missing, reason: why === 'bad' ? 'bad record (CRC or length)' : 'records missing at the end' });
+    }
+    if (next) {
+      this.seg = next;
+      this.off = SEG_HEADER;
+    } else this.off = Math.max(this.off, seg.size);
+    this.id = to;
+  }
+
+  /** Read records from disk at the reader, stopping before id `until`. */
+  private readDisk(maxRecords: number, maxBytes: number, until: number, discard = false): SpoolRecord[] {
+    const out: SpoolRecord[] = [];
+    let bytes = 0;
+    const cur = this.segments.newest;
+    while (out.length < maxRecords && bytes < maxBytes && this.id < until) {
+      const seg = this.seg!;
+      if (seg === cur && this.writer.pending > 0) this.writer.flush();
+      if (this.off >= seg.size) {
+        const next = this.segments.after(seg);
+        if (!next) break;
+        this.skipTo(next.first, next, 'end');
+        continue;
+      }
+      if (this.fdFile !== seg.file) {
+        if (this.fd >= 0) fs.closeSync(this.fd);
+        this.fd = fs.openSync(this.segments.pathOf(seg), 'r');
+        this.fdFile = seg.file;
+      }
+      const want = Math.min(seg.size - this.off, READ_CHUNK);
+      // A fresh buffer per read: the records handed out are views into it.
+      if (this.buf.length < FRAME_HEADER + MAX_RECORD || this.bufUsed) {
+        this.buf = Buffer.allocUnsafe(Math.max(want, discard ? 0 : READ_CHUNK));
+        this.bufUsed = false;
+      }
+      const got = fs.readSync(this.fd, this.buf, 0, Math.min(want, this.buf.length), this.off);
+      let off = 0;
+      let progressed = false;
+      while (out.length < maxRecords && bytes < maxBytes && this.id < until) {
+        const r = parseRecord(this.buf, off, got);
+        if (r === undefined) break;
+        if (r === 'bad') {
+          off = -1;
+          break;
+        }
+        if (!discard) {
+          this.bufUsed = true;
+          const rec: SpoolRecord = { id: this.id, data: r.data, route: r.route };
+          out.push(rec);
+          bytes += rec.data.length;
+          this.sink.stats.readFromDisk++;
+        }
+        this.id++;
+        off = r.end;
+        progressed = true;
+      }
+      if (off === -1 || (!progressed && (got < FRAME_HEADER || this.off + got >= seg.size))) {
+        // A bad record, or one running past the end of the segment: skip the rest of it.
+        const next = this.segments.after(seg);
+        this.skipTo(next ? next.first : this.writer.nextId, next, 'bad');
+        if (!next) break;
+        continue;
+      }
+      this.off += off;
+    }
+    return out;
+  }
+}

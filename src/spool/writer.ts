@@ -1,0 +1,202 @@
+/**
+ * The spool's write end: records framed into a buffer and written with one
+ * write(2) per event-loop turn (or per WRITE_CHUNK), the segment rolled when
+ * full (the old one synced in the background), fdatasync when asked; and at
+ * open, the torn tail of the newest segment cut off.
+ *
+ * A failed write leaves records missing from the file; the next append then
+ * starts a new segment, named by its first id, so that ids stay right and the
+ * reader counts the gap.
+ */
+import fs from 'node:fs';
+import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import { FRAME_HEADER, sealFrame } from '../record-frame.js';
+import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writePayload } from './format.js';
+import { type Segment, type SegmentList, syncDir } from './segments.js';
+import type { SpoolSink } from './types.js';
+
+/** Buffered appends are written once they reach this. */
+export const WRITE_CHUNK = 256 * 1024;
+
+export class SegmentWriter {
+  private fd = -1;
+  private id = 0;
+  private wbuf = Buffer.allocUnsafe(WRITE_CHUNK * 2);
+  private wlen = 0;
+  private flushScheduled = false;
+  private needRoll = false;
+  private dirty = false;
+  private syncing = false;
+
+  /** Recover the newest segment of `segments` and open it for appending (or start one). Ids go on from `minId` at least. */
+  constructor(
+    private readonly segments: SegmentList,
+    private readonly segmentBytes: number,
+    private readonly sink: SpoolSink,
+    minId: number,
+  ) {
+    // The newest segment may end in a torn record: find its last whole one, cut the rest.
+    while (segments.length) {
+      const last = segments.newest;
+      const count = this.recoverTail(last);
+      if (count >= 0) {
+        this.id = last.first + count;
+        break;
+      }
+      segments.removeNewest();
+    }
+    // All acknowledged and deleted at the last close: the cursor alone keeps the next id.
+    this.id = Math.max(this.id, minId);
+    if (segments.length === 0 || segments.newest.size >= segmentBytes) this.fd = segments.create(this.id);
+    else this.fd = fs.openSync(segments.pathOf(segments.newest), 'a');
+  }
+
+  /** Id the next record gets. */
+  get nextId(): number {
+    return this.id;
+  }
+
+  /** Bytes framed and not yet written. */
+  get pending(): number {
+    return this.wlen;
+  }
+
+  /** Where the last record framed ends in the newest segment, once written. */
+  get end(): number {
+    return this.segments.newest.size + this.wlen;
+  }
+
+  /**
+   * Before write(): the length of the record's frame, after rolling to a new
+   * segment if it does not fit in this one. Throws for a record over MAX_RECORD
+   * and when no segment can be started.
+   */
+  reserve(data: Buffer, route: string | undefined): number {
+    const payload = payloadLength(data, route);
+    if (payload > MAX_RECORD) throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `spool record of ${payload} bytes is over ${MAX_RECORD}`);
+    const frameLen = FRAME_HEADER + payload;
+    const seg = this.segments.newest;
+    if (this.needRoll || (seg.size + this.wlen + frameLen > this.segmentBytes && seg.size + this.wlen > SEG_HEADER)) this.roll();
+    return frameLen;
+  }
+
+  /** Frame a record into the buffer; returns its id. Call schedule() once the record is accounted for. */
+  write(data: Buffer, route: string | undefined): number {
+    const frameLen = FRAME_HEADER + payloadLength(data, route);
+    if (this.wlen + frameLen > this.wbuf.length) {
+      this.flush();
+      if (frameLen > this.wbuf.length) this.wbuf = Buffer.allocUnsafe(frameLen);
+    }
+    const start = this.wlen;
+    this.wlen = writePayload(this.wbuf, start + FRAME_HEADER, data, route);
+    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
+    return this.id++;
+  }
+
+  /** Write the buffer now if it holds a chunk, else at the end of this event-loop turn. */
+  schedule(): void {
+    if (this.wlen >= WRITE_CHUNK) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Write the buffered records now. */
+  flush(): void {
+    if (this.wlen === 0 || this.fd < 0) return;
+    const seg = this.segments.newest;
+    const n = this.wlen;
+    this.wlen = 0;
+    try {
+      let off = 0;
+      while (off < n) off += fs.writeSync(this.fd, this.wbuf, off, n - off);
+      this.segments.resize(seg, seg.size + n);
+      this.dirty = true;
+      this.sink.ok();
+    } catch (e) {
+      // What did not reach the file is missing there: the next append starts a new segment.
+      this.sink.stats.writeErrors++;
+      this.needRoll = true;
+      this.resyncSize(seg);
+      this.sink.fail(`cannot write spool ${seg.file}: ${errorMessage(e)}`);
+    }
+    if (this.wbuf.length > WRITE_CHUNK * 2) this.wbuf = Buffer.allocUnsafe(WRITE_CHUNK * 2);
+  }
+
+  /** Close the current segment (synced in the background) and start the next. */
+  roll(): void {
+    this.flush();
+    const old = this.fd;
+    this.fd = -1;
+    this.needRoll = false;
+    if (old >= 0) fs.fdatasync(old, () => fs.close(old, () => {}));
+    try {
+      this.fd = this.segments.create(this.id);
+      this.sink.ok();
+      syncDir(this.segments.dir);
+    } catch (e) {
+      this.needRoll = true;
+      this.sink.stats.writeErrors++;
+      const message = `cannot start a spool segment in ${this.segments.dir}: ${errorMessage(e)}`;
+      this.sink.fail(message);
+      throw new SpreadPipeError(ErrorCodes.SPOOL, message, { cause: e });
+    }
+  }
+
+  /** fdatasync in the background if anything was written since the last one. */
+  sync(): void {
+    if (!this.dirty || this.syncing || this.fd < 0) return;
+    this.dirty = false;
+    this.syncing = true;
+    fs.fdatasync(this.fd, () => {
+      this.syncing = false;
+    });
+  }
+
+  /** Flush, sync and close the current segment. */
+  close(): void {
+    this.flush();
+    if (this.fd < 0) return;
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch {
+      // Reported by the writes themselves.
+    }
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Validate the newest segment; cut a torn tail. Returns its record count, or -1 if its header is unusable. */
+  private recoverTail(seg: Segment): number {
+    const file = this.segments.pathOf(seg);
+    const buf = fs.readFileSync(file);
+    if (!isSegmentHeader(buf, seg.first)) return -1;
+    let off = SEG_HEADER;
+    let count = 0;
+    for (;;) {
+      const r = parseRecord(buf, off, buf.length);
+      if (r === undefined || r === 'bad') break;
+      off = r.end;
+      count++;
+    }
+    if (off < buf.length) {
+      this.sink.stats.tornBytes += buf.length - off;
+      fs.truncateSync(file, off);
+      this.sink.event({ type: 'corrupt', file: seg.file, records: 0, reason: `cut a torn tail of ${buf.length - off} bytes` });
+      this.segments.resize(seg, off);
+    }
+    return count;
+  }
+
+  private resyncSize(seg: Segment): void {
+    try {
+      this.segments.resize(seg, fs.fstatSync(this.fd).size);
+    } catch {
+      // Keep the old size; reads stop at the first bad record anyway.
+    }
+  }
+}
