@@ -13,14 +13,15 @@
  * costs nothing: the ids are not seen, the publisher resends them (the ack
  * leaves only after the write), and they are written once.
  *
- * Records are framed like the spool's (length, CRC-32); a torn last record
- * is ignored. Past COMPACT_BYTES the journal is rewritten as one snapshot of
+ * Records are framed as the spool's are (record-frame.ts: length, CRC-32 of
+ * length and payload); a torn last record is ignored. Journals written by
+ * 0.1.0, whose CRC covered the payload alone, are still read. Past COMPACT_BYTES the journal is rewritten as one snapshot of
  * the windows. Writes are write(2) without fsync: this covers a crash of the
  * daemon, as the log files themselves (written without fsync) do.
  */
 import fs from 'node:fs';
-import { crc32 } from './crc32.js';
 import { DuplicateFilter, type SeenRange } from './dedup.js';
+import { FRAME_HEADER, checkFrame, sealFrame } from './record-frame.js';
 
 /** Journal size that triggers a rewrite as a snapshot. @default 4 MiB */
 export const COMPACT_BYTES = 4 * 1024 * 1024;
@@ -45,9 +46,10 @@ export interface JournalRecovery {
   tornBytes: number;
 }
 
+/** Builds one record's payload after room for its frame header. */
 class Enc {
   buf = Buffer.allocUnsafe(256);
-  len = 0;
+  len = FRAME_HEADER;
   private need(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
@@ -77,13 +79,10 @@ class Enc {
     this.buf.set(b, this.len);
     this.len += b.byteLength;
   }
-  /** The record framed: u32 length, u32 CRC of the payload, payload. */
+  /** The record framed. */
   framed(): Buffer {
-    const out = Buffer.allocUnsafe(8 + this.len);
-    out.writeUInt32LE(this.len, 0);
-    out.writeUInt32LE(crc32(this.buf, 0, this.len), 4);
-    this.buf.copy(out, 8, 0, this.len);
-    return out;
+    sealFrame(this.buf, 0, this.len - FRAME_HEADER);
+    return this.buf.subarray(0, this.len);
   }
 }
 
@@ -198,15 +197,16 @@ export class SeenJournal {
     const writes: WriteRecord[] = [];
     let snapshot: Buffer | undefined;
     let off = 0;
-    while (off + 8 <= buf.length) {
-      const len = buf.readUInt32LE(off);
-      if (off + 8 + len > buf.length || crc32(buf, off + 8, off + 8 + len) !== buf.readUInt32LE(off + 4)) break;
-      const d = new Dec(buf.subarray(off + 8, off + 8 + len));
-      off += 8 + len;
+    for (;;) {
+      const end = checkFrame(buf, off, buf.length, undefined, true);
+      if (end < 0) break;
+      const payload = buf.subarray(off + FRAME_HEADER, end);
+      const d = new Dec(payload);
+      off = end;
       this.recovery.records++;
       const type = d.u8();
       if (type === SNAPSHOT) {
-        snapshot = buf.subarray(off - len, off);
+        snapshot = payload;
         writes.length = 0;
       } else if (type === WRITE) {
         const r: WriteRecord = { path: d.str(), ino: d.num(), before: d.num(), after: d.num(), changes: [] };

@@ -6,8 +6,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DuplicateFilter, type SeenRange } from '../src/dedup.js';
+import { FRAME_HEADER, checkFrame } from '../src/record-frame.js';
 import { SeenJournal } from '../src/seen-journal.js';
 import { Spool } from '../src/spool.js';
 import { ROOT, defer, tempDir } from './helpers.js';
@@ -138,5 +140,26 @@ describe('#12: files written by spread-pipe 0.1.0', () => {
     expect(j.recovery.tornBytes).toBeGreaterThan(0);
     expect(fs.statSync(file).size).toBe(size - 5 - j.recovery.tornBytes);
     expect(windows(f)).toEqual(windows(expectedFilter(JOURNAL_WRITES.slice(0, 3))));
+  });
+});
+
+describe('#12: the dedup journal on the one record framing', () => {
+  it('#12: records written today carry the CRC of length and payload (no legacy scope needed to read them)', () => {
+    const file = path.join(tempDir(), 'out.log.seen');
+    const fd = fs.openSync(path.join(path.dirname(file), 'out.log'), 'a');
+    defer(() => fs.closeSync(fd));
+    const j = SeenJournal.open(file, new DuplicateFilter());
+    j.record('/x/out.log', fd, 10, [{ stream: 'A', first: 1, count: 2 }]);
+    j.record('/x/out.log', fd, 10, [{ stream: 'A', first: 3, count: 2 }]);
+    j.close();
+    const buf = fs.readFileSync(file);
+    let off = 0;
+    let n = 0;
+    for (let end = checkFrame(buf, off, buf.length); end > 0; end = checkFrame(buf, off, buf.length)) {
+      expect(buf.readUInt32LE(off + 4)).toBe(zlib.crc32(buf.subarray(off + FRAME_HEADER, end), zlib.crc32(buf.subarray(off, off + 4))));
+      off = end;
+      n++;
+    }
+    expect([n, off]).toEqual([2, buf.length]);
   });
 });
