@@ -197,6 +197,8 @@ export class SegmentReader {
     const out: SpoolRecord[] = [];
     let bytes = 0;
     const cur = this.segments.newest;
+    /** Frame length to read at once, when a record is longer than READ_CHUNK. */
+    let whole = 0;
     while (out.length < maxRecords && bytes < maxBytes && this.id < until) {
       const seg = this.seg!;
       if (seg === cur && this.writer.pending > 0) this.writer.flush();
@@ -211,7 +213,7 @@ export class SegmentReader {
         this.fd = fs.openSync(this.segments.pathOf(seg), 'r');
         this.fdFile = seg.file;
       }
-      const want = Math.min(seg.size - this.off, READ_CHUNK);
+      const want = Math.min(seg.size - this.off, Math.max(READ_CHUNK, whole));
       // A fresh buffer per read: the records handed out are views into it.
       if (this.buf.length < FRAME_HEADER + MAX_RECORD || this.bufUsed) {
         this.buf = Buffer.allocUnsafe(Math.max(want, discard ? 0 : READ_CHUNK));
@@ -238,13 +240,19 @@ export class SegmentReader {
         off = r.end;
         progressed = true;
       }
-      if (off === -1 || (!progressed && (got < FRAME_HEADER || this.off + got >= seg.size))) {
-        // A bad record, or one running past the end of the segment: skip the rest of it.
+      if (off === -1 || (!progressed && (got < FRAME_HEADER || this.off + got >= seg.size || whole > 0))) {
+        // A bad record, or one running past the end of the segment (or of the file): skip the rest of it.
         const next = this.segments.after(seg);
         this.skipTo(next ? next.first : this.writer.nextId, next, 'bad');
         if (!next) break;
         continue;
       }
+      if (!progressed) {
+        // A record longer than one read: read it again, whole.
+        whole = FRAME_HEADER + this.buf.readUInt32LE(0);
+        continue;
+      }
+      whole = 0;
       this.off += off;
     }
     return out;

@@ -4,8 +4,10 @@
  * missing (the end of a segment short of the next one, a bad record, the gap
  * of a failed write) and says so once.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FRAME_HEADER, sealFrame } from '../../src/record-frame.js';
 import { SEG_HEADER, segName, segmentHeader, writePayload } from '../../src/spool/format.js';
@@ -13,7 +15,7 @@ import { SegmentReader, type WriteEnd } from '../../src/spool/reader.js';
 import { SegmentList } from '../../src/spool/segments.js';
 import { type SpoolEvent, type SpoolSink, newStats } from '../../src/spool/types.js';
 import { SegmentWriter } from '../../src/spool/writer.js';
-import { defer, tempDir } from '../helpers.js';
+import { ROOT, defer, tempDir } from '../helpers.js';
 
 type TestSink = SpoolSink & { events: SpoolEvent[] };
 const sink = (): TestSink => {
@@ -181,5 +183,29 @@ describe('SegmentReader', () => {
     r.removed(segments.removeOldest());
     expect(r.next).toBe(30);
     expect(readAll(r)).toEqual(range(30, 60));
+  });
+
+  it('#12: a record longer than one read (1 MiB) is read from disk, and skipped over at open, instead of hanging', () => {
+    // In a child process with a time limit: the old reader looped forever, synchronously.
+    const code = `
+      import { Spool } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/spool.js')).href)};
+      const dir = process.env.SPOOL_DIR;
+      let s = Spool.open(dir, { syncInterval: 0, memoryBytes: 0, cursorEvery: 1 });
+      s.append(Buffer.from('a\\n'));
+      s.append(Buffer.alloc(3 * 1024 * 1024, 0x42), 'g');
+      s.append(Buffer.from('b\\n'));
+      s.flush();
+      const first = s.read(10).map((r) => r.id + ':' + r.data.length + ':' + r.route);
+      s.commit(2);
+      s.close();
+      s = Spool.open(dir, { syncInterval: 0, memoryBytes: 0 });
+      const second = s.read(10).map((r) => r.id + ':' + r.data.length);
+      console.log(JSON.stringify({ first, second, corrupt: s.stats.corrupt }));
+      s.close();
+    `;
+    const p = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, SPOOL_DIR: tempDir() }, timeout: 30_000, encoding: 'utf8' });
+    expect(p.stderr).toBe('');
+    expect(p.status).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ first: ['0:2:undefined', `1:${3 * 1024 * 1024}:g`, '2:2:undefined'], second: ['2:2'], corrupt: 0 });
   });
 });
