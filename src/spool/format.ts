@@ -41,16 +41,16 @@ export function isSegmentHeader(buf: Buffer, first: number): boolean {
  * (latin1); then the data.
  */
 
-/** Payload bytes of a record. */
+/** Payload bytes of a record (latin1 is one byte per UTF-16 unit: route.length is its byte length). */
 export function payloadLength(data: Buffer, route: string | undefined): number {
-  return 1 + (route === undefined ? 0 : 2 + Buffer.byteLength(route, 'latin1')) + data.length;
+  return 1 + (route === undefined ? 0 : 2 + route.length) + data.length;
 }
 
 /** Write a record's payload at `q`; returns the offset past it. */
 export function writePayload(b: Buffer, q: number, data: Buffer, route: string | undefined): number {
   b[q++] = route === undefined ? 0 : 1;
   if (route !== undefined) {
-    b.writeUInt16LE(Buffer.byteLength(route, 'latin1'), q);
+    b.writeUInt16LE(route.length, q);
     q += 2;
     q += b.write(route, q, 'latin1');
   }
