@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * Spool benchmark (#12), run on demand, never in CI: the cost of the spool
+ * alone, in-process, per record.
+ *
+ *   npm run build && node bench/spool.mjs
+ *   BASE=/other/checkout/dist/spool.js node bench/spool.mjs   # side by side with another build
+ *
+ * Cases (records of ~200 bytes with a route, as pipe mode stores lines):
+ *   steady   append 512, read 512, commit: a publisher that keeps up (from memory)
+ *   backlog  append N, then read and commit them all (from disk, past the memory budget)
+ * Runs alternate between the builds so that ratios are paired on a noisy
+ * machine; median [min-max] CPU ns per record (user + system: append, flush,
+ * read, commit).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const N = Number(process.env.N ?? 300_000);
+const RUNS = Number(process.env.RUNS ?? 5);
+const builds = [['this', path.join(ROOT, 'dist/spool.js')]];
+if (process.env.BASE) builds.unshift(['base', path.resolve(process.env.BASE)]);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-spool-'));
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+
+const lines = Array.from({ length: 1024 }, (_, i) => Buffer.from(`web1 10.0.${i % 256}.${i % 7} - - [01/Dec/2026:08:00:00 +0000] "GET /pub/file-${i}.iso HTTP/1.1" 200 ${1000 + i * 37} "-" "Wget/1.21 (linux-gnu)" ${'x'.repeat(i % 40)}\n`));
+const ROUTE = '1e bench';
+/** CPU (user + system) since `t`, in ns: steadier than wall time on a shared machine. */
+const cpuNs = (t) => {
+  const d = process.cpuUsage(t);
+  return (d.user + d.system) * 1000;
+};
+
+function steady(Spool, dir) {
+  const s = Spool.open(dir, { syncInterval: 0 });
+  const t = process.cpuUsage();
+  for (let n = 0; n < N; ) {
+    for (let i = 0; i < 512; i++, n++) s.append(lines[n & 1023], ROUTE);
+    s.flush();
+    const got = s.read(512);
+    s.commit(got[got.length - 1].id + 1);
+  }
+  const ns = cpuNs(t);
+  if (s.stats.readFromDisk !== 0) throw new Error('steady read from disk');
+  s.close();
+  return ns / N;
+}
+
+function backlog(Spool, dir) {
+  const s = Spool.open(dir, { syncInterval: 0, maxBytes: 1024 * 1024 * 1024 });
+  const t = process.cpuUsage();
+  for (let n = 0; n < N; n++) s.append(lines[n & 1023], ROUTE);
+  s.flush();
+  let read = 0;
+  for (let got = s.read(512); got.length; got = s.read(512)) {
+    read += got.length;
+    s.commit(got[got.length - 1].id + 1);
+  }
+  const ns = cpuNs(t);
+  if (read !== N || s.stats.readFromDisk < N / 2) throw new Error(`backlog read ${read}, ${s.stats.readFromDisk} from disk`);
+  s.close();
+  return ns / N;
+}
+
+const cases = { steady, backlog };
+const mods = [];
+for (const [name, file] of builds) mods.push([name, (await import(pathToFileURL(file).href)).Spool]);
+const results = {};
+let k = 0;
+for (let r = 0; r < RUNS + 1; r++) {
+  for (const [c, fn] of Object.entries(cases)) {
+    for (const [name, Spool] of mods) {
+      const dir = path.join(work, `s${k++}`);
+      const ns = fn(Spool, dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (r > 0) (results[`${c} ${name}`] ??= []).push(ns); // the first round warms up
+    }
+  }
+}
+const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+console.log(`spool bench: ${N} records of ~${Math.round(lines.reduce((a, b) => a + b.length, 0) / lines.length)} B, ${RUNS} runs, node ${process.version}; CPU ns per record, median [min-max]`);
+for (const c of Object.keys(cases)) {
+  const row = mods.map(([name]) => {
+    const a = results[`${c} ${name}`];
+    return `${name} ${med(a).toFixed(0)} [${Math.min(...a).toFixed(0)}-${Math.max(...a).toFixed(0)}]`;
+  });
+  const ratio = mods.length === 2 ? `  this/base ${(med(results[`${c} this`]) / med(results[`${c} base`])).toFixed(2)}` : '';
+  console.log(`${c.padEnd(8)} ${row.join('   ')}${ratio}`);
+}
