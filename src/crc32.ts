@@ -1,5 +1,5 @@
 /**
- * CRC-32 (IEEE 802.3, the zlib/gzip one) for the spool's record frames.
+ * CRC-32 (IEEE 802.3, the zlib/gzip one) for record frames (record-frame.ts).
  *
  * Node has zlib.crc32 (20.15+, 22.2+), but each call into it costs about
  * 200 ns before the first byte, more than a whole short log line takes here,

@@ -15,9 +15,10 @@
  *
  * Records are framed as the spool's are (record-frame.ts: length, CRC-32 of
  * length and payload); a torn last record is ignored. Journals written by
- * 0.1.0, whose CRC covered the payload alone, are still read. Past COMPACT_BYTES the journal is rewritten as one snapshot of
- * the windows. Writes are write(2) without fsync: this covers a crash of the
- * daemon, as the log files themselves (written without fsync) do.
+ * 0.1.0, whose CRC covered the payload alone, are still read. Past
+ * COMPACT_BYTES the journal is rewritten as one snapshot of the windows.
+ * Writes are write(2) without fsync: this covers a crash of the daemon, as
+ * the log files themselves (written without fsync) do.
  */
 import fs from 'node:fs';
 import { DuplicateFilter, type SeenRange } from './dedup.js';
@@ -198,7 +199,7 @@ export class SeenJournal {
     let snapshot: Buffer | undefined;
     let off = 0;
     for (;;) {
-      const end = checkFrame(buf, off, buf.length, undefined, true);
+      const end = checkFrame(buf, off, buf.length, undefined, true); // 0.1.0's CRC scope too
       if (end < 0) break;
       const payload = buf.subarray(off + FRAME_HEADER, end);
       const d = new Dec(payload);
