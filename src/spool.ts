@@ -40,6 +40,7 @@ import { crc32 } from './crc32.js';
 import { ErrorCodes, SpreadPipeError, errorMessage } from './errors.js';
 import { CUR_MAGIC, FRAME, MAX_RECORD, READ_CHUNK, SEG_HEADER, SEG_MAGIC, SEG_RE, WRITE_CHUNK, frameCrc, parseFrame, readU64, segName, writeU64 } from './spool-format.js';
 import { lockSpool, unlockSpool } from './spool-lock.js';
+import { intOption } from './options.js';
 
 export { MAX_RECORD } from './spool-format.js';
 
@@ -65,6 +66,21 @@ export interface SpoolOptions {
   syncInterval?: number;
   /** @default 1024 */
   cursorEvery?: number;
+}
+
+/** The smallest bound: four of the smallest segments. @default 256 KiB */
+export const MIN_SPOOL_MAX = 4 * 64 * 1024;
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveSpoolOptions(o: SpoolOptions = {}): Required<SpoolOptions> {
+  const maxBytes = intOption('maxBytes', o.maxBytes, DEFAULT_SPOOL_MAX, { min: MIN_SPOOL_MAX, unit: 'bytes' });
+  return {
+    maxBytes,
+    segmentBytes: intOption('segmentBytes', o.segmentBytes, Math.max(64 * 1024, Math.min(DEFAULT_SEGMENT_BYTES, Math.floor(maxBytes / 8))), { min: 1, unit: 'bytes' }),
+    memoryBytes: intOption('memoryBytes', o.memoryBytes, DEFAULT_SPOOL_MEMORY, { min: 0, unit: 'bytes' }),
+    syncInterval: intOption('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, { min: 0, unit: 'milliseconds' }),
+    cursorEvery: intOption('cursorEvery', o.cursorEvery, DEFAULT_CURSOR_EVERY, { min: 1, unit: 'records' }),
+  };
 }
 
 export interface SpoolRecord {
@@ -167,10 +183,8 @@ export class Spool extends EventEmitter {
   }
 
   /** Open (creating it if needed) and lock a spool directory. Throws SPOOL_LOCKED or SPOOL. */
-  static open(dir: string, opts: SpoolOptions = {}): Spool {
-    if (opts.maxBytes !== undefined && !(opts.maxBytes >= 4 * 64 * 1024)) {
-      throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `spool bound ${opts.maxBytes} is below the minimum of 256 KiB`);
-    }
+  static open(dir: string, options: SpoolOptions = {}): Spool {
+    const opts = resolveSpoolOptions(options);
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
     } catch (e) {
