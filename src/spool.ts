@@ -186,9 +186,16 @@ export class Spool extends EventEmitter {
   static open(dir: string, options: SpoolOptions = {}): Spool {
     const opts = resolveSpoolOptions(options);
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+      // Not recursive: Node's recursive mkdir spins forever where a parent cannot hold directories
+      // (/proc), and a parent the admin did not name is not ours to create.
+      fs.mkdirSync(dir, { mode: 0o750 });
     } catch (e) {
-      throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot create spool directory ${dir}: ${errorMessage(e)}`, { cause: e });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        const why = code === 'ENOENT' ? `its parent directory ${path.dirname(path.resolve(dir))} does not exist or cannot hold directories` : errorMessage(e);
+        throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot create spool directory ${dir}: ${why}`, { cause: e });
+      }
+      if (!fs.statSync(dir).isDirectory()) throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot use ${dir} as the spool directory: it exists and is not a directory`);
     }
     lockSpool(dir);
     try {

@@ -143,7 +143,11 @@ export async function parseCommandLine(
   if (helped || argv.help) return undefined;
   const stray = (argv._ as unknown[]).map(String);
   if (stray.length) {
-    throw new UsageError(`unexpected argument "${stray[0]}": every option takes exactly one value (repeat the option for more; quote a value that has spaces)`);
+    // Name what it followed: the option whose value the user thought it continued.
+    const at = args.indexOf(stray[0]!);
+    const before = at > 0 ? args.slice(Math.max(0, at - 2), at).filter((a, i, all) => a.startsWith('-') || (i > 0 && all[i - 1]!.startsWith('-'))) : [];
+    const after = before.length ? ` after "${before.join(' ')}"` : '';
+    throw new UsageError(`unexpected argument "${stray[0]}"${after}: every option takes exactly one value (repeat the option for more; quote a value that has spaces)`);
   }
   for (const [name, o] of Object.entries(table)) {
     const v = argv[name];

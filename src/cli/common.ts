@@ -32,3 +32,13 @@ export const DEFAULT_REPORT_INTERVAL = 10_000;
 
 /** Where the other modes and the version are found, for every mode's --help. */
 export const MODES = `Modes: ${PROGRAM} [options] (pipe mode), ${PROGRAM} tail --help, ${PROGRAM} --daemon --help; ${PROGRAM} --version.`;
+
+/**
+ * Spread's `PORT` alone means the unix socket /tmp/PORT on this machine,
+ * which a web server rarely has: said once when it cannot be reached.
+ */
+export function localSocketHint(address: { kind: string; label: string }, given: boolean): string {
+  if (address.kind !== 'unix' || !/^\d+$/.test(address.label)) return '';
+  const p = address.label;
+  return ` (${given ? `-s ${p}` : `no -s was given, so the default ${p}`} means the unix socket /tmp/${p} on this machine; for a daemon on another machine give -s ${p}@HOST)`;
+}

@@ -3,7 +3,7 @@
  * adding a newline only where a message lacks one (how one watches the logs
  * with spuser today, without spuser's decoration).
  */
-import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
+import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, localSocketHint, log } from './common.js';
 import { type OptTable, parseCommandLine, usage } from './args.js';
 import { DEFAULT_CONNECT_TIMEOUT, SpreadClient, type SpreadClientOptions, type SpreadEvent, resolveClientOptions } from '../spread/client.js';
 import { type DaemonAddress, validateGroupName } from '../spread/address.js';
@@ -62,8 +62,9 @@ export async function run(args: string[]): Promise<number> {
   try {
     client = await SpreadClient.connect(cfg.client);
   } catch (e) {
-    if (cfg.defaultDaemon && isSpreadPipeError(e, ErrorCodes.COULD_NOT_CONNECT)) {
-      log(`${errorMessage(e)} (no -s was given: "${DEFAULT_DAEMON}" is the unix socket ${UNIX_SOCKET_DIR}/${DEFAULT_DAEMON} on this machine; for a daemon elsewhere give -s ${DEFAULT_DAEMON}@HOST)`);
+    const hint = isSpreadPipeError(e, ErrorCodes.COULD_NOT_CONNECT) ? localSocketHint(daemon, !cfg.defaultDaemon) : '';
+    if (hint) {
+      log(`${errorMessage(e)}${hint}`);
       return EXIT_FAILURE;
     }
     throw e;
