@@ -2,11 +2,12 @@
  * The checks every `resolve...Options()` is made of (nats.js parseOptions,
  * undici's constructors): fill a default, check a whole number against its
  * bounds, check a choice. A bad value throws an OptionError, a
- * SpreadPipeError with code INVALID_ARGUMENT that also says which option
+ * SpreadPipeError with code INVALID_ARGUMENT (or, for a name or address,
+ * the code of the check it failed: ILLEGAL_NAME, ILLEGAL_SPREAD) that also says which option
  * (the library's name for it) and, separately, what is wrong: the CLI then
  * names its own flag (`--connect-timeout`) instead of `connectTimeout`.
  */
-import { ErrorCodes, SpreadPipeError } from './errors.js';
+import { type ErrorCode, ErrorCodes, SpreadPipeError } from './errors.js';
 
 export class OptionError extends SpreadPipeError {
   constructor(
@@ -14,8 +15,10 @@ export class OptionError extends SpreadPipeError {
     readonly option: string,
     /** What is wrong, without the option's name: `must be at least 1, got 0`. */
     readonly detail: string,
+    /** INVALID_ARGUMENT, or the more precise code of the check it came from (ILLEGAL_NAME, ...). */
+    code: ErrorCode = ErrorCodes.INVALID_ARGUMENT,
   ) {
-    super(ErrorCodes.INVALID_ARGUMENT, `${option}: ${detail}`);
+    super(code, `${option}: ${detail}`);
     this.name = 'OptionError';
   }
 }
@@ -50,7 +53,7 @@ export function checked<T>(option: string, fn: () => T): T {
     return fn();
   } catch (e) {
     if (e instanceof OptionError) throw e;
-    if (e instanceof SpreadPipeError) throw new OptionError(option, e.message);
+    if (e instanceof SpreadPipeError) throw new OptionError(option, e.message, e.code);
     throw e;
   }
 }
@@ -60,7 +63,7 @@ export function renamed<T>(names: Readonly<Record<string, string>>, fn: () => T)
   try {
     return fn();
   } catch (e) {
-    if (e instanceof OptionError && names[e.option]) throw new OptionError(names[e.option]!, e.detail);
+    if (e instanceof OptionError && names[e.option]) throw new OptionError(names[e.option]!, e.detail, e.code);
     throw e;
   }
 }

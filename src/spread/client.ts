@@ -12,7 +12,6 @@ import {
   AGREED_MESS,
   HEADER_SIZE,
   LIBRARY_VERSION,
-  MAX_GROUPS_PER_MESSAGE,
   MAX_MESSAGE_BODY_LEN,
   REGULAR_MESS,
   SAFE_MESSAGE_BODY_LEN,
@@ -102,9 +101,6 @@ export interface PreparedSend {
 export function prepareSend(groups: string | readonly string[], opts: SendOptions = {}): PreparedSend {
   const list = typeof groups === 'string' ? [groups] : groups;
   list.forEach(validateDestination);
-  if (list.length > MAX_GROUPS_PER_MESSAGE) {
-    throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `${list.length} groups: Spread sends one message to at most ${MAX_GROUPS_PER_MESSAGE} groups`);
-  }
   const service = opts.service ?? AGREED_MESS;
   const delivery = service & REGULAR_MESS;
   if (delivery === 0 || (delivery & (delivery - 1)) !== 0) {
