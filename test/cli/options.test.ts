@@ -78,6 +78,7 @@ const DAEMON_BAD: Bad = {
   write: 'no-equals-sign',
   'write-split': 'jigdo=',
   'max-open-files': '0',
+  'report-interval': 'often',
 };
 
 function cases(mode: string, table: OptTable, bad: Bad, base: string[]): Case[] {
