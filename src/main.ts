@@ -4,9 +4,14 @@
  *   spread-pipe [options]            pipe mode: stdin lines (and --syslog) to Spread groups
  *   spread-pipe tail [options]       subscriber: print what arrives on groups
  *   spread-pipe --daemon [options]   built-in minimal Spread daemon
+ *
+ * Exit status: a UsageError (a bad command line) is 2 with one line; any
+ * other SpreadPipeError (a daemon unreachable, a port taken, a spool that
+ * cannot be written) is 1 with one line; anything else is a bug: 1 with its
+ * stack, never passed off as a usage error.
  */
 import { EXIT_FAILURE, EXIT_USAGE, UsageError, log } from './cli/common.js';
-import { errorMessage } from './errors.js';
+import { SpreadPipeError, errorMessage } from './errors.js';
 import { VERSION } from './version.js';
 
 type Mode = 'pipe' | 'tail' | 'daemon';
@@ -19,11 +24,12 @@ function pickMode(args: string[]): { mode: Mode; rest: string[] } {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  if (args[0] === '--version' || args[0] === '-V') {
+  const { mode, rest } = pickMode(args);
+  // Every mode answers --version (`spread-pipe tail --version`, `spread-pipe --daemon --version`).
+  if (rest.includes('--version') || rest.includes('-V')) {
     process.stdout.write(`spread-pipe ${VERSION}\n`);
     return 0;
   }
-  const { mode, rest } = pickMode(args);
   const mod =
     mode === 'tail' ? await import('./cli/tail.js') : mode === 'daemon' ? await import('./cli/daemon.js') : await import('./cli/pipe.js');
   return mod.run(rest);
@@ -34,7 +40,12 @@ main().then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    log(errorMessage(e));
-    process.exitCode = e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    if (e instanceof SpreadPipeError) {
+      log(errorMessage(e));
+      process.exitCode = e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    } else {
+      log(`internal error (please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exitCode = EXIT_FAILURE;
+    }
   },
 );

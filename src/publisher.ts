@@ -15,9 +15,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { type DaemonAddress } from './spread/address.js';
-import { type PreparedSend, SpreadClient } from './spread/client.js';
+import { DEFAULT_CONNECT_TIMEOUT, type PreparedSend, SpreadClient } from './spread/client.js';
 import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
-import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, LineQueue, type OverflowPolicy } from './queue.js';
+import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, LineQueue, type OverflowPolicy, resolveQueueOptions } from './queue.js';
+import { OptionError, checked, intOption, renamed } from './options.js';
+import { validatePrivateName } from './spread/address.js';
 import { DaemonList } from './servers.js';
 import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
 import { type ErrorCode, ErrorCodes, errorMessage, isSpreadPipeError } from './errors.js';
@@ -27,8 +29,8 @@ import { FlushTracker, SpoolQueue } from './spool-queue.js';
 
 const LF = Buffer.from('\n');
 
-/** @default 3000 */
-export const DEFAULT_CONNECT_TIMEOUT = 3000;
+/** The one connect timeout default, SpreadClient's. @default 3000 */
+export { DEFAULT_CONNECT_TIMEOUT };
 /** A daemon that takes none of our bytes for this long is treated as down. @default 5000 */
 export const DEFAULT_STALL_TIMEOUT = 5000;
 /** How often to try the first daemon again while on another one. @default 30000 */
@@ -64,6 +66,29 @@ export interface PublisherOptions {
   ack?: boolean | ReliableOptions;
   /** --spool: an open spool replaces the memory queue (spool-queue.ts); the caller closes it after close(). */
   spool?: Spool;
+}
+
+export type ResolvedPublisherOptions = PublisherOptions &
+  Required<Pick<PublisherOptions, 'connectTimeout' | 'stallTimeout' | 'failbackInterval' | 'queueLines' | 'queueBytes' | 'onFull' | 'batch' | 'batchBytes'>>;
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolvePublisherOptions(o: PublisherOptions): ResolvedPublisherOptions {
+  if (!Array.isArray(o.daemons) || o.daemons.length === 0) throw new OptionError('daemons', 'at least one daemon is needed');
+  const q = renamed({ maxLines: 'queueLines', maxBytes: 'queueBytes', policy: 'onFull' }, () =>
+    resolveQueueOptions({ maxLines: o.queueLines, maxBytes: o.queueBytes, policy: o.onFull }),
+  );
+  return {
+    ...o,
+    name: o.name === undefined ? undefined : checked('name', () => validatePrivateName(o.name!)),
+    connectTimeout: intOption('connectTimeout', o.connectTimeout, DEFAULT_CONNECT_TIMEOUT, { min: 1, unit: 'milliseconds' }),
+    stallTimeout: intOption('stallTimeout', o.stallTimeout, DEFAULT_STALL_TIMEOUT, { min: 1, unit: 'milliseconds' }),
+    failbackInterval: intOption('failbackInterval', o.failbackInterval, DEFAULT_FAILBACK_INTERVAL, { min: 1, unit: 'milliseconds' }),
+    queueLines: q.maxLines,
+    queueBytes: q.maxBytes,
+    onFull: q.policy,
+    batch: o.batch ?? false,
+    batchBytes: intOption('batchBytes', o.batchBytes, DEFAULT_BATCH_BYTES, { min: 1, max: SAFE_MESSAGE_BODY_LEN, unit: 'bytes' }),
+  };
 }
 
 /** Lines per message at most with --ack, so a resent batch stays well inside receivers' windows. */
@@ -165,8 +190,11 @@ export class Publisher extends EventEmitter {
   /** Lines per message sent, for the loss count when a session dies (messages -> lines). */
   private readonly batchBytes: number;
 
-  constructor(private readonly opts: PublisherOptions) {
+  private readonly opts: ResolvedPublisherOptions;
+
+  constructor(options: PublisherOptions) {
     super();
+    const opts = (this.opts = resolvePublisherOptions(options));
     this.servers = new DaemonList(opts.daemons);
     this.delay = opts.reconnectDelay ?? exponentialBackoff();
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;

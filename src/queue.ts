@@ -14,6 +14,7 @@
  * needs), memory is the bytes held plus a few blocks, and lines queued one
  * after the other are contiguous, so a batch is a view, not a copy.
  */
+import { choiceOption, intOption } from './options.js';
 
 export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'block';
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest', 'block'];
@@ -41,6 +42,24 @@ export const BLOCK_SLACK_BYTES = 1024 * 1024;
 export const DEFAULT_QUEUE_LINES = 100_000;
 /** @default 32 MiB */
 export const DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024;
+export interface LineQueueOptions {
+  /** @default 100000 */
+  maxLines?: number;
+  /** @default 32 MiB */
+  maxBytes?: number;
+  /** @default 'drop-newest' */
+  policy?: OverflowPolicy;
+}
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveQueueOptions(o: LineQueueOptions = {}): Required<LineQueueOptions> {
+  return {
+    maxLines: intOption('maxLines', o.maxLines, DEFAULT_QUEUE_LINES, { min: 1, max: 2 ** 31 - 1, unit: 'lines' }),
+    maxBytes: intOption('maxBytes', o.maxBytes, DEFAULT_QUEUE_BYTES, { min: 1, unit: 'bytes' }),
+    policy: choiceOption('policy', o.policy, 'drop-newest', OVERFLOW_POLICIES),
+  };
+}
+
 /** Size of the blocks lines are copied into; a longer message gets a block of its own. @default 256 KiB */
 export const QUEUE_BLOCK_BYTES = 256 * 1024;
 

@@ -6,9 +6,20 @@
  * longer than the limit is cut at the limit and the rest of it skipped, so
  * memory stays bounded whatever the input.
  */
+import { intOption } from './options.js';
 
 /** Default line limit: far above any access line, well under Spread's message limit. @default 32768 */
 export const DEFAULT_MAX_LINE = 32 * 1024;
+
+export interface SplitterOptions {
+  /** Longer lines are cut here (and counted). @default 32768 */
+  maxLine?: number;
+}
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveSplitterOptions(o: SplitterOptions = {}): Required<SplitterOptions> {
+  return { maxLine: intOption('maxLine', o.maxLine, DEFAULT_MAX_LINE, { min: 1, unit: 'bytes' }) };
+}
 
 export type LineHandler = (line: Buffer, truncated: boolean) => void;
 

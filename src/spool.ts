@@ -36,6 +36,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import path from 'node:path';
 import { ErrorCodes, SpreadPipeError, errorMessage } from './errors.js';
 import { CursorFile } from './spool/cursor.js';
 import { SEG_HEADER } from './spool/format.js';
@@ -45,6 +46,7 @@ import { SegmentReader } from './spool/reader.js';
 import { SegmentList, syncDir } from './spool/segments.js';
 import { type SpoolEvent, type SpoolRecord, type SpoolSink, type SpoolStats, newStats } from './spool/types.js';
 import { SegmentWriter } from './spool/writer.js';
+import { intOption } from './options.js';
 
 export { MAX_RECORD } from './spool/format.js';
 export type { SpoolEvent, SpoolRecord, SpoolStats } from './spool/types.js';
@@ -71,6 +73,21 @@ export interface SpoolOptions {
   syncInterval?: number;
   /** @default 1024 */
   cursorEvery?: number;
+}
+
+/** The smallest bound: four of the smallest segments. @default 256 KiB */
+export const MIN_SPOOL_MAX = 4 * 64 * 1024;
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveSpoolOptions(o: SpoolOptions = {}): Required<SpoolOptions> {
+  const maxBytes = intOption('maxBytes', o.maxBytes, DEFAULT_SPOOL_MAX, { min: MIN_SPOOL_MAX, unit: 'bytes' });
+  return {
+    maxBytes,
+    segmentBytes: intOption('segmentBytes', o.segmentBytes, Math.max(64 * 1024, Math.min(DEFAULT_SEGMENT_BYTES, Math.floor(maxBytes / 8))), { min: 1, unit: 'bytes' }),
+    memoryBytes: intOption('memoryBytes', o.memoryBytes, DEFAULT_SPOOL_MEMORY, { min: 0, unit: 'bytes' }),
+    syncInterval: intOption('syncInterval', o.syncInterval, DEFAULT_SYNC_INTERVAL, { min: 0, unit: 'milliseconds' }),
+    cursorEvery: intOption('cursorEvery', o.cursorEvery, DEFAULT_CURSOR_EVERY, { min: 1, unit: 'records' }),
+  };
 }
 
 /**
@@ -100,20 +117,20 @@ export class Spool extends EventEmitter {
 
   private constructor(
     readonly dir: string,
-    opts: SpoolOptions,
+    opts: Required<SpoolOptions>,
   ) {
     super();
-    this.maxBytes = opts.maxBytes ?? DEFAULT_SPOOL_MAX;
-    const segmentBytes = opts.segmentBytes ?? Math.max(64 * 1024, Math.min(DEFAULT_SEGMENT_BYTES, Math.floor(this.maxBytes / 8)));
+    this.maxBytes = opts.maxBytes;
+    const segmentBytes = opts.segmentBytes;
     this.meta = readMeta(dir);
-    this.cursorFile = new CursorFile(dir, opts.cursorEvery ?? DEFAULT_CURSOR_EVERY, this.sink);
+    this.cursorFile = new CursorFile(dir, opts.cursorEvery, this.sink);
     this.segments = SegmentList.load(dir);
     this.writer = new SegmentWriter(this.segments, segmentBytes, this.sink, this.cursorFile.stored);
     this.cursorFile.committed = Math.min(Math.max(this.cursorFile.stored, this.segments.oldest.first), this.writer.nextId);
-    this.reader = new SegmentReader(this.segments, this.writer, this.sink, opts.memoryBytes ?? DEFAULT_SPOOL_MEMORY);
+    this.reader = new SegmentReader(this.segments, this.writer, this.sink, opts.memoryBytes);
     this.reader.position(this.cursorFile.committed);
     syncDir(dir);
-    const interval = opts.syncInterval ?? DEFAULT_SYNC_INTERVAL;
+    const interval = opts.syncInterval;
     if (interval > 0) {
       this.syncTimer = setInterval(() => this.syncNow(), interval);
       this.syncTimer.unref();
@@ -121,14 +138,19 @@ export class Spool extends EventEmitter {
   }
 
   /** Open (creating it if needed) and lock a spool directory. Throws SPOOL_LOCKED or SPOOL. */
-  static open(dir: string, opts: SpoolOptions = {}): Spool {
-    if (opts.maxBytes !== undefined && !(opts.maxBytes >= 4 * 64 * 1024)) {
-      throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `spool bound ${opts.maxBytes} is below the minimum of 256 KiB`);
-    }
+  static open(dir: string, options: SpoolOptions = {}): Spool {
+    const opts = resolveSpoolOptions(options);
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+      // Not recursive: Node's recursive mkdir spins forever where a parent cannot hold directories
+      // (/proc), and a parent the admin did not name is not ours to create.
+      fs.mkdirSync(dir, { mode: 0o750 });
     } catch (e) {
-      throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot create spool directory ${dir}: ${errorMessage(e)}`, { cause: e });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        const why = code === 'ENOENT' ? `its parent directory ${path.dirname(path.resolve(dir))} does not exist or cannot hold directories` : errorMessage(e);
+        throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot create spool directory ${dir}: ${why}`, { cause: e });
+      }
+      if (!fs.statSync(dir).isDirectory()) throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot use ${dir} as the spool directory: it exists and is not a directory`);
     }
     lockSpool(dir);
     try {

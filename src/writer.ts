@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { intOption } from './options.js';
 
 /** Files kept open at once in split mode; older ones are closed (LRU). @default 128 */
 export const DEFAULT_MAX_OPEN_FILES = 128;
@@ -15,6 +16,21 @@ export const DEFAULT_FILE_BUFFER = 256 * 1024;
 
 /** A file that keeps failing is reported at most this often. @default 10 s */
 export const ERROR_REPORT_INTERVAL = 10_000;
+
+export interface WriterOptions {
+  /** @default 128 */
+  maxOpenFiles?: number;
+  /** @default 256 KiB */
+  fileBuffer?: number;
+}
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveWriterOptions(o: WriterOptions = {}): Required<WriterOptions> {
+  return {
+    maxOpenFiles: intOption('maxOpenFiles', o.maxOpenFiles, DEFAULT_MAX_OPEN_FILES, { min: 1, unit: 'files' }),
+    fileBuffer: intOption('fileBuffer', o.fileBuffer, DEFAULT_FILE_BUFFER, { min: 1, unit: 'bytes' }),
+  };
+}
 
 export type WriterEvent =
   | { type: 'open'; path: string }

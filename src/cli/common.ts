@@ -1,8 +1,8 @@
 /**
  * What every mode of the CLI shares: the program name on every stderr line,
- * exit codes, and turning a bad option into a usage error (exit 2).
+ * exit codes, and the usage error (exit 2).
  */
-import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 export const PROGRAM = 'spread-pipe';
 
@@ -24,24 +24,21 @@ export class UsageError extends SpreadPipeError {
   }
 }
 
-/** Run `fn`, turning any thrown SpreadPipeError into a checked usage error. */
-export function usage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(errorMessage(e));
-  }
-}
+export const EPILOGUE = `Every option takes one value; repeat a repeatable option for each value. A single-value option given twice, or a word that belongs to no option, is a usage error.
+Exit status: 0 done, 1 runtime failure, 2 usage error (nothing started, stdin not read).`;
 
 /** At most one report line (drops, refused connections) per kind per this many ms: pipe mode and the daemon. @default 10000 */
 export const DEFAULT_REPORT_INTERVAL = 10_000;
 
-export const EPILOGUE = `Exit status: 0 done, 1 runtime failure, 2 usage error (nothing started).`;
+/** Where the other modes and the version are found, for every mode's --help. */
+export const MODES = `Modes: ${PROGRAM} [options] (pipe mode), ${PROGRAM} tail --help, ${PROGRAM} --daemon --help; ${PROGRAM} --version.`;
 
-/** yargs fail handler: one clear line and exit 2 instead of yargs' help dump and exit 1. */
-export function failUsage(msg: string | null, err: Error | undefined): never {
-  if (err instanceof UsageError) throw err;
-  const text = (msg ?? err?.message ?? 'bad arguments').replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
-  throw new UsageError(`${text} (see --help)`);
+/**
+ * Spread's `PORT` alone means the unix socket /tmp/PORT on this machine,
+ * which a web server rarely has: said once when it cannot be reached.
+ */
+export function localSocketHint(address: { kind: string; label: string }, given: boolean): string {
+  if (address.kind !== 'unix' || !/^\d+$/.test(address.label)) return '';
+  const p = address.label;
+  return ` (${given ? `-s ${p}` : `no -s was given, so the default ${p}`} means the unix socket /tmp/${p} on this machine; for a daemon on another machine give -s ${p}@HOST)`;
 }

@@ -3,37 +3,44 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import yargs from 'yargs';
-import { DEFAULT_REPORT_INTERVAL, EPILOGUE, EXIT_OK, PROGRAM, log, usage, UsageError } from './common.js';
+import { DEFAULT_REPORT_INTERVAL, EPILOGUE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
+import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
 import { DaemonReport } from './daemon-report.js';
-import { failUsage } from './common.js';
-import { type ListenSpec, SpreadDaemon, defaultDaemonName, DEFAULT_SESSION_BUFFER } from '../spread/daemon.js';
-import { DEFAULT_SPREAD_PORT, MAX_PROC_NAME, UNIX_SOCKET_DIR, isNameByte } from '../spread/constants.js';
-import { validateGroupName } from '../spread/address.js';
+import { type ResolvedDaemonOptions, SpreadDaemon, DEFAULT_SESSION_BUFFER, resolveDaemonOptions } from '../spread/daemon.js';
+import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR } from '../spread/constants.js';
+import { parseListenAddress, validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
-import { DEFAULT_MAX_OPEN_FILES, LogWriter } from '../writer.js';
+import { DEFAULT_MAX_OPEN_FILES, LogWriter, resolveWriterOptions } from '../writer.js';
 import { WriteDedup } from '../write-dedup.js';
 import { checkLogDir, checkLogFile } from '../write-paths.js';
-import { parseSize } from './size.js';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
-function parseListen(text: string): ListenSpec {
-  if (text.startsWith('/')) return { path: text };
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`bad --listen "${text}": expected [HOST:]PORT or /unix/path`);
-  const host = m[1] || m[2] || undefined;
-  return host ? { host, port } : { port };
-}
+export const DAEMON_OPTIONS = {
+  listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
+  unix: { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port, as Spread does (--no-unix: do not)` },
+  name: { alias: 'n', type: 'string', field: 'name', describe: "daemon name in private groups (#user#NAME) [default: this machine's short host name]" },
+  allow: { type: 'string', repeat: true, field: 'allow', describe: 'CIDR allowed to connect over TCP; default everyone' },
+  'session-buffer': { type: 'string', default: DEFAULT_SESSION_BUFFER, field: 'sessionBuffer', describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' },
+  write: { alias: 'w', type: 'string', repeat: true, describe: 'GROUP=FILE: append every message to GROUP to FILE' },
+  dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' },
+  'write-split': { type: 'string', repeat: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR' },
+  'report-interval': {
+    type: 'string',
+    default: DEFAULT_REPORT_INTERVAL,
+    describe: 'ms per report of refused connections, dropped sessions and connects beyond the first lines (one line per kind)',
+  },
+  'max-open-files': { type: 'string', default: DEFAULT_MAX_OPEN_FILES, field: 'maxOpenFiles', describe: 'files --write-split keeps open at once; the least recently used is closed' },
+} as const satisfies OptTable;
 
-/** A session buffer below one largest message (144000 + 48 + 100 x 32) would cut off anyone receiving one. */
-const MIN_SESSION_BUFFER = 256 * 1024;
-
-/** Daemon names go into every private group name: 1..19 characters '$'..'~' except '#'. */
-function checkDaemonName(name: string): string {
-  const ok = name.length >= 1 && name.length < MAX_PROC_NAME && [...name].every((c) => isNameByte(c.charCodeAt(0)));
-  if (!ok) throw new UsageError(`bad --name "${name}": 1..${MAX_PROC_NAME - 1} characters from '$' to '~', not '#'`);
-  return name;
+export interface DaemonConfig {
+  daemon: ResolvedDaemonOptions;
+  /** Also serve each TCP port on /tmp/PORT. */
+  unix: boolean;
+  writes: Array<[string, string]>;
+  splits: Array<[string, string]>;
+  dedup: boolean;
+  maxOpenFiles: number;
+  reportInterval: number;
 }
 
 /** Run a start-up check of a --write / --write-split path; its failure names the option. */
@@ -45,52 +52,45 @@ function checked(opt: string, check: () => void): void {
   }
 }
 
-function parseAssignment(opt: string, text: string): [string, string] {
+function parseAssignment(g: Given, opt: 'write' | 'write-split', text: string): [string, string] {
   const i = text.indexOf('=');
-  if (i <= 0 || i === text.length - 1) throw new UsageError(`bad ${opt} "${text}": expected GROUP=PATH`);
-  return [usage(() => validateGroupName(text.slice(0, i))), text.slice(i + 1)];
+  if (i <= 0 || i === text.length - 1) throw new UsageError(`${g.label(opt)}: expected GROUP=${opt === 'write' ? 'FILE' : 'DIR'}, got ${JSON.stringify(text)}`);
+  return [usage(g.table, () => validateGroupName(text.slice(0, i)), g.label(opt)), text.slice(i + 1)];
+}
+
+/** Parse and check the daemon's command line; undefined after --help. */
+export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefined> {
+  const t = DAEMON_OPTIONS;
+  const g = await parseCommandLine(argv, t, {
+    scriptName: `${PROGRAM} --daemon`,
+    usage: `$0 [options]\n\nRun a minimal Spread daemon (client protocol of Spread 3.x/4.x/5.x), optionally writing groups to files.\n${MODES}`,
+    examples: [
+      ['$0', `listen on ${DEFAULT_SPREAD_PORT} (all interfaces) and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}`],
+      ['$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server'],
+    ],
+    epilogue: `Signals: SIGHUP reopens log files (logrotate), SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`,
+  });
+  if (!g) return undefined;
+  const listenArgs = g.list('listen');
+  // The unix socket /tmp/PORT comes from --unix (below), for each TCP port.
+  const listen = listenArgs.length ? listenArgs.map((l) => usage(t, () => parseListenAddress(l), g.label('listen'))) : [{ port: DEFAULT_SPREAD_PORT }];
+  const allow = g.list('allow').map((c) => usage(t, () => parseCidr(c), g.label('allow')));
+  const daemon = usage(t, () => resolveDaemonOptions({ name: g.str('name'), listen, allow, sessionBuffer: g.size('session-buffer') }));
+  const writes = g.list('write').map((w) => parseAssignment(g, 'write', w));
+  const splits = g.list('write-split').map((w) => parseAssignment(g, 'write-split', w));
+  const writer = usage(t, () => resolveWriterOptions({ maxOpenFiles: g.int('max-open-files', 'files') }));
+  const reportInterval = g.int('report-interval', 'milliseconds') ?? DEFAULT_REPORT_INTERVAL;
+  if (reportInterval < 1) throw new UsageError(`${g.label('report-interval')}: must be at least 1 millisecond, got 0`);
+  return { daemon, unix: g.bool('unix'), writes, splits, dedup: g.bool('dedup'), maxOpenFiles: writer.maxOpenFiles, reportInterval };
 }
 
 export async function run(args: string[]): Promise<number> {
-  const argv = await yargs(args)
-    .scriptName(`${PROGRAM} --daemon`)
-    .usage('$0 [options]\n\nRun a minimal Spread daemon (client protocol of Spread 3.x/4.x/5.x), optionally writing groups to files.')
-    .option('listen', { alias: 'l', type: 'string', array: true, describe: `TCP [HOST:]PORT or unix /path (repeatable); default ${DEFAULT_SPREAD_PORT} and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` })
-    .option('unix', { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port, as Spread does (--no-unix: do not)` })
-    .option('name', { alias: 'n', type: 'string', default: defaultDaemonName(), describe: 'daemon name in private groups (#user#NAME)' })
-    .option('allow', { type: 'string', array: true, describe: 'CIDR allowed to connect over TCP (repeatable); default everyone' })
-    .option('session-buffer', { type: 'string', default: String(DEFAULT_SESSION_BUFFER), describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' })
-    .option('write', { alias: 'w', type: 'string', array: true, describe: 'GROUP=FILE: append every message to GROUP to FILE (repeatable)' })
-    .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' })
-    .option('write-split', { type: 'string', array: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR (repeatable)' })
-    .option('report-interval', {
-      type: 'number',
-      default: DEFAULT_REPORT_INTERVAL,
-      describe: 'ms per report of refused connections, dropped sessions and connects beyond the first lines (one line per kind)',
-    })
-    .option('max-open-files', { type: 'number', default: DEFAULT_MAX_OPEN_FILES, describe: 'files --write-split keeps open at once; the least recently used is closed' })
-    .example('$0', 'listen on 4803 and /tmp/4803')
-    .example('$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server')
-    .epilogue(`Signals: SIGHUP reopens log files (logrotate), SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`)
-    .help('help')
-    .version(false)
-    .strict()
-    .fail(failUsage)
-    .parseAsync();
+  const cfg = await parseArgs(args);
+  if (!cfg) return EXIT_OK;
+  const { writes, splits, reportInterval } = cfg;
+  const maxFiles = cfg.maxOpenFiles;
 
-  const listen = (argv.listen ?? [String(DEFAULT_SPREAD_PORT)]).map((l) => parseListen(String(l)));
-  const allow = usage(() => (argv.allow ?? []).map((c) => parseCidr(String(c))));
-  const sessionBuffer = usage(() => parseSize(argv['session-buffer'], '--session-buffer'));
-  const writes = (argv.write ?? []).map((w) => parseAssignment('--write', String(w)));
-  const splits = (argv['write-split'] ?? []).map((w) => parseAssignment('--write-split', String(w)));
-  const name = usage(() => checkDaemonName(argv.name));
-  if (sessionBuffer < MIN_SESSION_BUFFER) throw new UsageError(`bad --session-buffer "${argv['session-buffer']}": at least ${MIN_SESSION_BUFFER} bytes (one largest message and more)`);
-  const reportInterval = Number(argv['report-interval']);
-  if (!Number.isInteger(reportInterval) || reportInterval < 1) throw new UsageError(`bad --report-interval "${argv['report-interval']}": expected a positive integer (ms)`);
-  const maxFiles = Number(argv['max-open-files']);
-  if (!Number.isInteger(maxFiles) || maxFiles < 1) throw new UsageError(`bad --max-open-files "${argv['max-open-files']}": expected a positive integer`);
-
-  const dedup = argv.dedup ? new WriteDedup() : undefined;
+  const dedup = cfg.dedup ? new WriteDedup() : undefined;
   const writer = new LogWriter(
     (e) => {
       if (e.type === 'error') log(`cannot write ${e.path}: ${e.message}${e.dropped ? ` (${e.dropped} message(s) lost since the last report)` : ''}`);
@@ -120,10 +120,10 @@ export async function run(args: string[]): Promise<number> {
   const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`--write ${group}=${file}`, `${file}.seen`, 'beside the file') : undefined] as const);
   const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(`--write-split ${group}=${dir}`, path.join(dir, '.seen'), 'in the directory') : undefined] as const);
 
-  const daemon = await SpreadDaemon.start({ name, listen, allow, sessionBuffer });
+  const daemon = await SpreadDaemon.start(cfg.daemon);
   try {
     // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally; port 0 is known now.
-    if (argv.unix) for (const port of new Set(daemon.tcp.map((a) => a.port))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
+    if (cfg.unix) for (const port of new Set(daemon.tcp.map((a) => a.port))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
   } catch (e) {
     await daemon.close();
     throw e;

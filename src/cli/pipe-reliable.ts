@@ -5,12 +5,12 @@
  * the lines read meanwhile, and the gap notices.
  */
 import { log, UsageError } from './common.js';
-import { parseSize } from './size.js';
+import { type Given, type OptTable } from './args.js';
 import { type Publisher, type PublisherEvent } from '../publisher.js';
-import { DEFAULT_SPOOL_MAX, Spool } from '../spool.js';
+import { DEFAULT_SPOOL_MAX, MIN_SPOOL_MAX, Spool } from '../spool.js';
 import { GapTally } from '../gap.js';
 import { type PreparedSend } from '../spread/client.js';
-import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
+import { ErrorCodes, SpreadPipeError, errorMessage, isSpreadPipeError } from '../errors.js';
 
 /** How often a pending gap notice is tried while the queue is busy. @default 1000 */
 export const GAP_NOTICE_INTERVAL = 1000;
@@ -19,48 +19,66 @@ export const SPOOL_LOCK_GRACE = 3000;
 
 export const RELIABLE_OPTIONS = {
   ack: { type: 'boolean', default: false, describe: "resend until the daemon's copy comes back; receivers (--write, tail) drop repeats" },
-  spool: { type: 'string', describe: 'directory for an on-disk spool: lines outlive daemon outages and restarts or crashes of spread-pipe' },
-  'spool-max': { type: 'string', default: String(DEFAULT_SPOOL_MAX), describe: 'bytes the spool may hold; past it the oldest lines are dropped (counted)' },
+  spool: { type: 'string', describe: 'directory for an on-disk spool: lines outlive daemon outages and restarts or crashes of spread-pipe (it must be writable: exit 1 if not)' },
+  'spool-max': { type: 'string', default: DEFAULT_SPOOL_MAX, field: 'maxBytes', describe: 'bytes the spool may hold; past it the oldest lines are dropped (counted)' },
   'gap-notice': { type: 'boolean', default: false, describe: 'after lines were lost, send one line saying how many, why and when' },
-} as const;
+} as const satisfies OptTable;
 
-export interface ReliableArgs {
+export interface ReliableConfig {
   ack: boolean;
   spool?: string;
   spoolMax: number;
   gapNotice: boolean;
 }
 
-export function checkReliableArgs(argv: { ack: boolean; spool?: string; 'spool-max': string; 'gap-notice': boolean; name?: string }): ReliableArgs {
-  if (argv.ack && argv.name !== undefined) throw new UsageError('--name cannot be used with --ack: the private name identifies the sequence stream');
-  const spoolMax = parseSize(argv['spool-max'], '--spool-max');
-  if (spoolMax < 256 * 1024) throw new UsageError(`--spool-max must be at least 256K, got ${argv['spool-max']}`);
-  if (argv.spool === '') throw new UsageError('--spool needs a directory');
-  return { ack: argv.ack, spool: argv.spool, spoolMax, gapNotice: argv['gap-notice'] };
+export function parseReliableArgs(g: Given): ReliableConfig {
+  const spoolMax = g.size('spool-max') ?? DEFAULT_SPOOL_MAX;
+  if (spoolMax < MIN_SPOOL_MAX) throw new UsageError(`${g.label('spool-max')}: must be at least 256K (four of the smallest segments), got ${g.str('spool-max')}`);
+  if (g.has('spool-max') && !g.has('spool')) throw new UsageError('--spool-max needs --spool');
+  return { ack: g.bool('ack'), spool: g.str('spool'), spoolMax, gapNotice: g.bool('gap-notice') };
 }
 
 /**
- * Open the spool, waiting while another live spread-pipe holds it (up to
- * `waitMs`). Without it after that, or on any other error, go on without a
- * spool: a piped logger that exits only gets restarted by Apache.
+ * Open the spool once, before stdin is read: the spool, or 'locked' when a
+ * live spread-pipe holds it (Apache starts the new piped logger while the
+ * old one drains: wait for it with waitForSpool). Any other trouble (not
+ * writable, a file in the way) throws: `--spool` promises that nothing is
+ * lost, so it never turns itself off.
  */
-export async function openSpool(dir: string, maxBytes: number, waitMs: number): Promise<Spool | undefined> {
+export function openSpool(dir: string, maxBytes: number): Spool | 'locked' {
+  try {
+    return opened(Spool.open(dir, { maxBytes }), dir, false);
+  } catch (e) {
+    if (isSpreadPipeError(e, ErrorCodes.SPOOL_LOCKED)) {
+      log(`${errorMessage(e)}; waiting for it (reading stdin meanwhile)`);
+      return 'locked';
+    }
+    throw new SpreadPipeError(ErrorCodes.SPOOL, `--spool: ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+function opened(s: Spool, dir: string, waited: boolean): Spool {
+  if (waited) log(`spool ${dir} is free now`);
+  if (s.unread) log(`spool ${dir}: ${s.unread} lines from before will be sent first`);
+  return s;
+}
+
+/**
+ * Wait up to `waitMs` while another live spread-pipe holds the spool. stdin
+ * is being read by then (lines wait in EarlyLines): past the wait, or on
+ * another error, go on without the spool rather than lose what was read.
+ */
+export async function waitForSpool(dir: string, maxBytes: number, waitMs: number): Promise<Spool | undefined> {
   const deadline = Date.now() + waitMs;
-  let told = false;
   for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
     try {
-      const s = Spool.open(dir, { maxBytes });
-      if (told) log(`spool ${dir} is free now`);
-      if (s.unread) log(`spool ${dir}: ${s.unread} lines from before will be sent first`);
-      return s;
+      return opened(Spool.open(dir, { maxBytes }), dir, true);
     } catch (e) {
       if (!isSpreadPipeError(e, ErrorCodes.SPOOL_LOCKED) || Date.now() >= deadline) {
         log(`${errorMessage(e)}; going on WITHOUT the spool`);
         return undefined;
       }
-      if (!told) log(`${errorMessage(e)}; waiting for it (reading stdin meanwhile)`);
-      told = true;
-      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
@@ -144,7 +162,7 @@ export class GapNotices {
 export function reliableSummary(p: Publisher, spool: Spool | undefined, carried = 0): string {
   const parts: string[] = [];
   const r = p.reliable;
-  if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} stream=${r.name}`);
+  if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} stream="${r.name}"`);
   // spool_carried: lines a previous run left in the spool, sent (or dropped) by this one besides what it read.
   if (spool) parts.push(`spool_unacked=${spool.unacked} spool_bytes=${spool.bytes} spool_carried=${carried}`);
   return parts.length ? ` ${parts.join(' ')}` : '';

@@ -5,19 +5,29 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import yargs from 'yargs';
-import { EPILOGUE, EXIT_OK, PROGRAM, UsageError, log, usage } from './common.js';
-import { failUsage } from './common.js';
-import { parseSize } from './size.js';
-import { type Counters, DEFAULT_BATCH_BYTES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILBACK_INTERVAL, DEFAULT_STALL_TIMEOUT, Publisher, type PublisherEvent } from '../publisher.js';
+import { EPILOGUE, EXIT_OK, MODES, PROGRAM, UsageError, localSocketHint, log } from './common.js';
+import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
+import {
+  type Counters,
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_FAILBACK_INTERVAL,
+  DEFAULT_STALL_TIMEOUT,
+  Publisher,
+  type PublisherEvent,
+  type ResolvedPublisherOptions,
+  resolvePublisherOptions,
+} from '../publisher.js';
 import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, OVERFLOW_POLICIES, type OverflowPolicy, defaultOnFull } from '../queue.js';
-import { DEFAULT_MAX_LINE, LineSplitter } from '../reader.js';
-import { Router } from '../routing.js';
-import { parseDaemonAddress, validateDestination, validatePrivateName } from '../spread/address.js';
-import { SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
-import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, checkReliableArgs, openSpool, reliableSummary } from './pipe-reliable.js';
+import { DEFAULT_MAX_LINE, LineSplitter, resolveSplitterOptions } from '../reader.js';
+import { type RouteOptions, Router } from '../routing.js';
+import { type DaemonAddress, parseDaemonAddress, validateDestination } from '../spread/address.js';
+import { DEFAULT_SPREAD_PORT, MAX_GROUPS_PER_MESSAGE, MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName, UNIX_SOCKET_DIR, isNameByte } from '../spread/constants.js';
+import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, type ReliableConfig, openSpool, parseReliableArgs, reliableSummary } from './pipe-reliable.js';
 import { type Spool } from '../spool.js';
-import { SYSLOG_OPTIONS, checkSyslogArgs, startSyslogInput, untilStopped } from '../syslog/setup.js';
+import { waitForSpool } from './pipe-reliable.js';
+import { SYSLOG_OPTIONS, type SyslogConfig, parseSyslogArgs, startSyslogInput, untilStopped } from './syslog.js';
+import { choiceOption } from '../options.js';
 
 const NL = Buffer.from('\n');
 
@@ -25,84 +35,180 @@ const NL = Buffer.from('\n');
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
 export { DEFAULT_REPORT_INTERVAL } from './common.js';
 import { DEFAULT_REPORT_INTERVAL } from './common.js';
+/** The daemon when no -s is given: Spread's own default, the local unix socket /tmp/4803. */
+export const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 
-const positive = (name: string, v: number | undefined, min = 1): number | undefined => {
-  if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${v}`);
-  return v;
+const SERVICES = Object.keys(SERVICE_BY_NAME) as ServiceName[];
+
+export const PIPE_OPTIONS = {
+  group: { alias: 'g', type: 'string', repeat: true, describe: 'destination group (one message to all the groups given)' },
+  spread: {
+    alias: 's',
+    type: 'string',
+    repeat: true,
+    field: 'daemons',
+    describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT; repeat for failover, first preferred [default: ${DEFAULT_DAEMON}, i.e. ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}]`,
+  },
+  host: { alias: 'h', type: 'string', describe: "host tag put before each line [default: this machine's host name]" },
+  tag: { type: 'boolean', default: true, describe: 'prefix lines with the host tag (--no-tag sends the line alone)' },
+  service: { type: 'string', default: 'reliable', field: 'service', describe: `Spread service type: ${SERVICES.join(', ')} (mod_log_spread used reliable)` },
+  name: { alias: 'n', type: 'string', field: 'name', describe: 'private name, 1-10 characters [default: derived from the pid]' },
+  'group-field': { type: 'string', field: 'field', describe: 'route each line to the group named by this field (1-based, like a %v first in the LogFormat); -g is the fallback' },
+  'group-prefix': { type: 'string', empty: true, default: '', describe: 'prefix for routed group names' },
+  'group-hash': { type: 'string', field: 'hashBuckets', describe: 'hash the field into N groups PREFIX-0..PREFIX-(N-1) (VhostLogHashSize)' },
+  'max-line': { type: 'string', default: DEFAULT_MAX_LINE, field: 'maxLine', describe: 'longer lines are truncated (and counted); at most what one Spread message carries with these groups and host tag' },
+  'queue-lines': { type: 'string', default: DEFAULT_QUEUE_LINES, field: 'queueLines', describe: 'lines held while the daemon is slow or away' },
+  'queue-bytes': { type: 'string', default: DEFAULT_QUEUE_BYTES, field: 'queueBytes', describe: 'bytes held while the daemon is slow or away (e.g. 32M)' },
+  'on-full': {
+    type: 'string',
+    field: 'onFull',
+    describe: `when the queue is full (${OVERFLOW_POLICIES.join(', ')}): drop the newest or oldest lines, or block: stop reading stdin until there is room (not datagrams) [default: block when stdin is a regular file, else drop-newest]`,
+  },
+  batch: { type: 'boolean', default: false, describe: 'pack queued lines into one message when a backlog exists' },
+  'batch-bytes': { type: 'string', default: DEFAULT_BATCH_BYTES, field: 'batchBytes', describe: 'largest batched message (spreadlogd reads 8 KiB by default)' },
+  'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'ms to connect and handshake' },
+  'stall-timeout': { type: 'string', default: DEFAULT_STALL_TIMEOUT, field: 'stallTimeout', describe: 'ms a daemon may take none of our bytes (with --ack: acknowledge none) before it counts as down' },
+  'failback-interval': { type: 'string', default: DEFAULT_FAILBACK_INTERVAL, field: 'failbackInterval', describe: 'ms between tries of the first daemon while on another' },
+  'drain-timeout': { type: 'string', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' },
+  'report-interval': { type: 'string', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' },
+  ...RELIABLE_OPTIONS,
+  ...SYSLOG_OPTIONS,
+} as const satisfies OptTable;
+
+/** Everything pipe mode runs with, checked: nothing here has touched stdin, a socket or a file. */
+export interface PipeConfig {
+  /** For the Publisher; `onFull` is left out when not given (the default may depend on stdin). */
+  publisher: Omit<ResolvedPublisherOptions, 'onFull' | 'spool'>;
+  onFull: OverflowPolicy | undefined;
+  /** No -s: the local default, which users often do not mean (see connect-failed). */
+  defaultDaemon: boolean;
+  router: RouteOptions;
+  maxLine: number;
+  /** The host tag and its space, or empty with --no-tag. */
+  tag: Buffer;
+  /** -h, or this machine's name. */
+  host: string;
+  tagOn: boolean;
+  drainTimeout: number;
+  reportInterval: number;
+  reliable: ReliableConfig;
+  syslog: SyslogConfig | undefined;
+}
+
+export const PIPE_HELP = {
+  scriptName: PROGRAM,
+  usage:
+    '$0 -g GROUP [-s DAEMON ...] [options] < lines\n\n' +
+    'Publish each line of stdin to Spread groups as "HOST LINE", never blocking the writer:\n' +
+    '  CustomLog "|/usr/bin/spread-pipe -g jigdo -s 4803@loghost" combined\n' +
+    MODES,
+  examples: [
+    ['$0 -g jigdo -s 4803@loghost1 -s 4803@loghost2', 'fail over to loghost2, fail back to loghost1'],
+    ['$0 -g vhosts --group-field 1 --group-prefix www-', 'LogFormat "%v %h ..." : one group per vhost'],
+  ] as Array<[string, string]>,
+  epilogue: `On EOF or SIGTERM: drain, disconnect, exit 0. SIGUSR1 prints the counters.\n${EPILOGUE}`,
 };
 
-export async function run(args: string[]): Promise<number> {
-  const argv = await yargs(args)
-    .scriptName(PROGRAM)
-    .usage(
-      '$0 -g GROUP [-s DAEMON ...] [options] < lines\n\n' +
-        'Publish each line of stdin to Spread groups as "HOST LINE", never blocking the writer:\n' +
-        '  CustomLog "|/usr/bin/spread-pipe -g jigdo -s 4803@loghost" combined',
-    )
-    .option('group', { alias: 'g', type: 'string', array: true, describe: 'destination group (repeatable: one message to several groups)' })
-    .option('spread', { alias: 's', type: 'string', array: true, describe: 'daemon: PORT (unix /tmp/PORT), PORT@HOST or HOST:PORT; repeat for failover, first preferred [default: 4803]' })
-    .option('host', { alias: 'h', type: 'string', describe: "host tag put before each line [default: this machine's host name]" })
-    .option('tag', { type: 'boolean', default: true, describe: 'prefix lines with the host tag (--no-tag sends the line alone)' })
-    .option('service', { choices: Object.keys(SERVICE_BY_NAME), default: 'reliable', describe: 'Spread service type (mod_log_spread used reliable)' })
-    .option('name', { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' })
-    .option('group-field', { type: 'number', describe: 'route each line to the group named by this field (1-based, like a %v first in the LogFormat); -g is the fallback' })
-    .option('group-prefix', { type: 'string', default: '', describe: 'prefix for routed group names' })
-    .option('group-hash', { type: 'number', describe: 'hash the field into N groups PREFIX-0..PREFIX-(N-1) (VhostLogHashSize)' })
-    .option('max-line', { type: 'string', default: String(DEFAULT_MAX_LINE), describe: 'longer lines are truncated (and counted)' })
-    .option('queue-lines', { type: 'number', default: DEFAULT_QUEUE_LINES, describe: 'lines held while the daemon is slow or away' })
-    .option('queue-bytes', { type: 'string', default: String(DEFAULT_QUEUE_BYTES), describe: 'bytes held while the daemon is slow or away (e.g. 32M)' })
-    .option('on-full', { choices: OVERFLOW_POLICIES as readonly string[], describe: 'when the queue is full: drop the newest or oldest lines, or block: stop reading stdin until there is room (not datagrams) [default: block when stdin is a regular file, else drop-newest]' })
-    .option('batch', { type: 'boolean', default: false, describe: 'pack queued lines into one message when a backlog exists' })
-    .option('batch-bytes', { type: 'string', default: String(DEFAULT_BATCH_BYTES), describe: 'largest batched message (spreadlogd reads 8 KiB by default)' })
-    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT, describe: 'ms to connect and handshake' })
-    .option('stall-timeout', { type: 'number', default: DEFAULT_STALL_TIMEOUT, describe: 'ms a daemon may take none of our bytes (with --ack: acknowledge none) before it counts as down' })
-    .option('failback-interval', { type: 'number', default: DEFAULT_FAILBACK_INTERVAL, describe: 'ms between tries of the first daemon while on another' })
-    .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' })
-    .option('report-interval', { type: 'number', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' })
-    .options(RELIABLE_OPTIONS)
-    .options(SYSLOG_OPTIONS)
-    .example('$0 -g jigdo -s 4803@loghost1 -s 4803@loghost2', 'fail over to loghost2, fail back to loghost1')
-    .example('$0 -g vhosts --group-field 1 --group-prefix www-', 'LogFormat "%v %h ..." : one group per vhost')
-    .epilogue(`On EOF or SIGTERM: drain, disconnect, exit 0. SIGUSR1 prints the counters.\n${EPILOGUE}`)
-    .help('help')
-    .version(false)
-    .strict()
-    .fail(failUsage)
-    .parseAsync();
+/** Parse and check pipe mode's command line; undefined after --help. */
+export async function parseArgs(argv: string[]): Promise<PipeConfig | undefined> {
+  const g = await parseCommandLine(argv, PIPE_OPTIONS, PIPE_HELP);
+  return g && checkPipeArgs(g);
+}
 
-  // Every check happens here, before stdin is touched.
-  const groups = usage(() => (argv.group ?? []).map((g) => validateDestination(String(g))));
-  const field = positive('--group-field', argv['group-field']);
-  const hash = positive('--group-hash', argv['group-hash']);
-  const sys = usage(() => checkSyslogArgs(argv, parseSize));
+function checkPipeArgs(g: Given): PipeConfig {
+  const t = PIPE_OPTIONS;
+  const service = usage(t, () => SERVICE_BY_NAME[choiceOption('service', g.str('service') as ServiceName | undefined, 'reliable', SERVICES)]);
+  const groups = g.list('group').map((x) => usage(t, () => validateDestination(x), g.label('group')));
+  const field = g.int('group-field', 'fields');
+  const hash = g.int('group-hash', 'groups');
+  if (field !== undefined && field < 1) throw new UsageError(`${g.label('group-field')}: fields count from 1, got 0`);
+  if (hash !== undefined && hash < 1) throw new UsageError(`${g.label('group-hash')}: must be at least 1 group, got 0`);
+  const sys = parseSyslogArgs(g, service);
   if (groups.length === 0 && field === undefined && !sys?.routes.size) throw new UsageError('at least one -g GROUP (or --group-field, or --route with --syslog) is needed');
   if (hash !== undefined && field === undefined) throw new UsageError('--group-hash needs --group-field');
-  if (argv['group-prefix'] && !/^[$-~]*$/.test(argv['group-prefix'].replace(/#/g, ' '))) throw new UsageError(`bad --group-prefix "${argv['group-prefix']}"`);
-  const daemons = usage(() => (argv.spread ?? ['4803']).map((s) => parseDaemonAddress(String(s))));
-  if (argv.name !== undefined) usage(() => validatePrivateName(argv.name!));
-  const maxLine = parseSize(argv['max-line'], '--max-line');
-  const batchBytes = parseSize(argv['batch-bytes'], '--batch-bytes');
-  const queueBytes = parseSize(argv['queue-bytes'], '--queue-bytes');
-  const tag = argv.tag ? Buffer.from(`${argv.host ?? os.hostname()} `, 'latin1') : Buffer.alloc(0);
-  const rel = checkReliableArgs(argv);
-  // With --ack our own private group is one more destination.
-  const groupBytes = 32 * (Math.max(1, groups.length) + (rel.ack ? 1 : 0));
-  if (maxLine < 1 || maxLine + tag.length + 1 + groupBytes > SAFE_MESSAGE_BODY_LEN) {
-    throw new UsageError(`--max-line must be 1..${SAFE_MESSAGE_BODY_LEN - tag.length - 1 - groupBytes} with these groups and host tag`);
+  const prefix = g.str('group-prefix') ?? '';
+  if (prefix.length > MAX_GROUP_NAME - 2 || ![...Buffer.from(prefix, 'latin1')].every(isNameByte)) {
+    throw new UsageError(`${g.label('group-prefix')}: "${prefix}" cannot start a group name: at most ${MAX_GROUP_NAME - 2} ASCII letters, digits and punctuation, without spaces, '!', '"' or '#'`);
   }
-  for (const [k, v] of [['queue-lines', argv['queue-lines']], ['connect-timeout', argv['connect-timeout']], ['stall-timeout', argv['stall-timeout']], ['failback-interval', argv['failback-interval']], ['report-interval', argv['report-interval']]] as const) {
-    positive(`--${k}`, v);
+  const spreads = g.list('spread');
+  const daemons: DaemonAddress[] = (spreads.length ? spreads : [DEFAULT_DAEMON]).map((x) => usage(t, () => parseDaemonAddress(x), g.label('spread')));
+  const rel = parseReliableArgs(g);
+  const host = g.str('host') ?? os.hostname();
+  // The tag is the first word of every line: writers file lines by it (--write-split), so it is one word.
+  if (g.has('host') && !/^[!-~]+$/.test(host)) throw new UsageError(`${g.label('host')}: the host tag is the first word of every line, so it is printable ASCII without spaces, got ${JSON.stringify(host)}`);
+  const tagOn = g.bool('tag');
+  const tag = tagOn ? Buffer.from(`${host} `, 'latin1') : Buffer.alloc(0);
+  // With --ack our own private group is one more destination of every message.
+  const own = rel.ack ? 1 : 0;
+  const most = Math.max(1, groups.length, sys?.maxRouteGroups ?? 0) + own;
+  if (most > MAX_GROUPS_PER_MESSAGE) {
+    throw new UsageError(
+      `${sys && sys.maxRouteGroups + own > MAX_GROUPS_PER_MESSAGE ? g.label('route') : g.label('group')}: Spread sends one message to at most ${MAX_GROUPS_PER_MESSAGE} groups${own ? ' (with --ack our own private group is one of them)' : ''}, got ${most}`,
+    );
   }
-  positive('--drain-timeout', argv['drain-timeout'], 0);
-  const router = usage(
-    () => new Router({ groups, field, prefix: argv['group-prefix'], hashBuckets: hash, send: { service: SERVICE_BY_NAME[argv.service as ServiceName] } }),
+  const splitter = usage(t, () => resolveSplitterOptions({ maxLine: g.size('max-line') }));
+  const ceiling = SAFE_MESSAGE_BODY_LEN - tag.length - 1 - 32 * most;
+  if (splitter.maxLine > ceiling) {
+    throw new UsageError(
+      `${g.label('max-line')}: ${g.str('max-line')} is too long: Spread carries at most ${SAFE_MESSAGE_BODY_LEN} bytes per message (the line, its newline and host tag, plus 32 for each of its groups); with ${most} group(s) and the host tag "${tag.toString('latin1').trimEnd()}" a line can be at most ${ceiling} bytes`,
+    );
+  }
+  const onFullText = g.str('on-full');
+  const publisher = usage(t, () =>
+    resolvePublisherOptions({
+      daemons,
+      name: g.str('name'),
+      connectTimeout: g.int('connect-timeout', 'milliseconds'),
+      stallTimeout: g.int('stall-timeout', 'milliseconds'),
+      failbackInterval: g.int('failback-interval', 'milliseconds'),
+      queueLines: g.int('queue-lines', 'lines'),
+      queueBytes: g.size('queue-bytes'),
+      onFull: onFullText as OverflowPolicy | undefined,
+      batch: g.bool('batch'),
+      batchBytes: g.size('batch-bytes'),
+      ack: rel.ack,
+    }),
   );
+  if (rel.ack && publisher.name !== undefined) throw new UsageError('--name cannot be used with --ack: the private name identifies the sequence stream');
+  const drainTimeout = g.int('drain-timeout', 'milliseconds') ?? DEFAULT_DRAIN_TIMEOUT;
+  const reportInterval = g.int('report-interval', 'milliseconds') ?? DEFAULT_REPORT_INTERVAL;
+  if (reportInterval < 1) throw new UsageError(`${g.label('report-interval')}: must be at least 1 millisecond, got 0`);
+  const router: RouteOptions = { groups, field, prefix, hashBuckets: hash, send: { service } };
+  // Prepared once here, so a bad route (too many groups, a bad name) is a usage error, not a crash later.
+  usage(t, () => new Router(router));
+  const { onFull, spool: _spool, ...rest } = publisher;
+  return {
+    publisher: rest,
+    onFull: onFullText === undefined ? undefined : onFull,
+    defaultDaemon: spreads.length === 0,
+    router,
+    maxLine: splitter.maxLine,
+    tag,
+    host,
+    tagOn,
+    drainTimeout,
+    reportInterval,
+    reliable: rel,
+    syslog: sys,
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const cfg = await parseArgs(args);
+  if (!cfg) return EXIT_OK;
+  const router = new Router(cfg.router);
+  const { tag, maxLine } = cfg;
+  const rel = cfg.reliable;
+  // A spool that cannot be made (EACCES, a file in the way) stops the start, before stdin is read;
+  // only one locked by a live spread-pipe is waited for (reading stdin meanwhile).
+  let spool: Spool | undefined;
+  const firstTry = rel.spool ? openSpool(rel.spool, rel.spoolMax) : undefined;
+  if (firstTry && firstTry !== 'locked') spool = firstTry;
 
   // stdin is read from here on, whatever happens next: lines wait in `early` until the publisher exists.
   let publisher: Publisher | undefined;
   let gaps: GapNotices | undefined;
-  const early = new EarlyLines(argv['queue-lines'], queueBytes);
+  const early = new EarlyLines(cfg.publisher.queueLines, cfg.publisher.queueBytes);
   // Datagrams: a socket cannot be told to wait, so under --on-full block a full queue still drops them.
   const push = (body: Buffer, route: ReturnType<Router['route']>): void => {
     gaps?.saw(route);
@@ -117,38 +223,25 @@ export async function run(args: string[]): Promise<number> {
     else early.push(Buffer.concat([tag, line, NL]), route);
   }, maxLine);
   // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
-  const syslog = sys && (await startSyslogInput(sys, { localHost: argv.host ?? os.hostname(), tag: argv.tag, maxLine, router, push, log, reportInterval: argv['report-interval'] }));
+  const sys = cfg.syslog;
+  const syslog = sys && (await startSyslogInput(sys, { localHost: cfg.host, tag: cfg.tagOn, maxLine, router, push, log, reportInterval: cfg.reportInterval }));
   const readsStdin = !sys || sys.stdin;
-  const onFull = (argv['on-full'] as OverflowPolicy | undefined) ?? defaultOnFull(readsStdin && stdinIsFile());
+  const onFull = cfg.onFull ?? defaultOnFull(readsStdin && stdinIsFile());
   const stdinFlow = new InputFlow();
   const input = sys ? untilStopped(sys, () => readInput(splitter, stdinFlow), log) : readInput(splitter, stdinFlow);
-  let spool: Spool | undefined;
-  if (rel.spool) spool = await openSpool(rel.spool, rel.spoolMax, argv['drain-timeout'] + SPOOL_LOCK_GRACE);
+  if (firstTry === 'locked') spool = await waitForSpool(rel.spool!, rel.spoolMax, cfg.drainTimeout + SPOOL_LOCK_GRACE);
   const carried = spool?.unread ?? 0;
 
-  publisher = new Publisher({
-    daemons,
-    name: argv.name,
-    connectTimeout: argv['connect-timeout'],
-    stallTimeout: argv['stall-timeout'],
-    failbackInterval: argv['failback-interval'],
-    queueLines: argv['queue-lines'],
-    queueBytes,
-    onFull,
-    batch: argv.batch,
-    batchBytes,
-    ack: rel.ack,
-    spool,
-  });
+  publisher = new Publisher({ ...cfg.publisher, onFull, spool });
   const pub = publisher;
-  const report = new Reporter(publisher, splitter, argv['report-interval'], spool, carried);
+  const report = new Reporter(publisher, splitter, cfg.reportInterval, spool, carried, cfg.publisher.daemons, cfg.defaultDaemon);
   publisher.on('event', (e: PublisherEvent) => {
     if (e.type === 'full') stdinFlow.stop();
     else if (e.type === 'room') stdinFlow.go();
     else report.event(e);
   });
   if (rel.gapNotice) {
-    gaps = new GapNotices(publisher, argv.tag ? tag.toString('latin1', 0, tag.length - 1) : undefined, router.fallback, () => spool !== undefined || pub.queued.lines < argv['queue-lines'] / 2);
+    gaps = new GapNotices(publisher, cfg.tagOn ? cfg.host : undefined, router.fallback, () => spool !== undefined || pub.queued.lines < cfg.publisher.queueLines / 2);
   }
   early.replay(publisher);
   publisher.start();
@@ -161,7 +254,7 @@ export async function run(args: string[]): Promise<number> {
   gaps?.send();
   gaps?.stop();
   // At the end of a file under block nothing waits on us: send the whole backlog while it goes out.
-  await publisher.close(argv['drain-timeout'], { whileSending: onFull === 'block' && stdinFlow.ended });
+  await publisher.close(cfg.drainTimeout, { whileSending: onFull === 'block' && stdinFlow.ended });
   spool?.close();
   report.stop();
   log(`exit: ${report.summary()}`);
@@ -246,7 +339,11 @@ class Reporter {
     private readonly interval: number,
     private readonly spool?: Spool,
     private readonly carried = 0,
+    /** The daemons, and whether -s named them: a local-socket failure is explained once. */
+    private readonly daemons: readonly DaemonAddress[] = [],
+    private readonly defaultDaemon = false,
   ) {}
+  private hinted = false;
 
   event(e: PublisherEvent): void {
     switch (e.type) {
@@ -256,7 +353,7 @@ class Reporter {
         break;
       case 'connect-failed':
         this.lastError = `${e.daemon}: ${e.error}`;
-        if (!this.down) log(`cannot reach ${e.daemon}: ${e.error}; queueing and retrying`);
+        if (!this.down) log(`cannot reach ${e.daemon}: ${e.error}; queueing and retrying${this.hint(e.daemon)}`);
         this.down = true;
         break;
       case 'disconnected':
@@ -283,6 +380,14 @@ class Reporter {
         log(`spool: ${e.message}`);
         break;
     }
+  }
+
+  private hint(daemon: string): string {
+    const d = this.daemons.find((a) => a.label === daemon);
+    const h = d ? localSocketHint(d, !this.defaultDaemon) : '';
+    if (!h || this.hinted) return '';
+    this.hinted = true;
+    return h;
   }
 
   stop(): void {

@@ -3,48 +3,77 @@
  * adding a newline only where a message lacks one (how one watches the logs
  * with spuser today, without spuser's decoration).
  */
-import yargs from 'yargs';
-import { EPILOGUE, EXIT_FAILURE, EXIT_OK, PROGRAM, log, usage } from './common.js';
-import { failUsage } from './common.js';
-import { SpreadClient, type SpreadEvent } from '../spread/client.js';
-import { parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
-import { serviceBitsName } from '../spread/constants.js';
-import { errorMessage } from '../errors.js';
+import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, localSocketHint, log } from './common.js';
+import { type OptTable, parseCommandLine, usage } from './args.js';
+import { DEFAULT_CONNECT_TIMEOUT, SpreadClient, type SpreadClientOptions, type SpreadEvent, resolveClientOptions } from '../spread/client.js';
+import { type DaemonAddress, validateGroupName } from '../spread/address.js';
+import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, serviceBitsName } from '../spread/constants.js';
+import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
 import { DuplicateFilter } from '../dedup.js';
 
 const NL = Buffer.from('\n');
+const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
+
+export const TAIL_OPTIONS = {
+  group: { alias: 'g', type: 'string', repeat: true, describe: 'group to join' },
+  spread: { alias: 's', type: 'string', field: 'daemon', default: DEFAULT_DAEMON, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT` },
+  name: { alias: 'n', type: 'string', field: 'name', describe: 'private name, 1-10 characters [default: derived from the pid]' },
+  'show-sender': { type: 'boolean', default: false, describe: 'prefix each message with its sender and groups' },
+  membership: { type: 'boolean', default: false, describe: 'print membership changes as lines starting with "#"' },
+  dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice (--no-dedup shows them)' },
+  count: { type: 'string', describe: 'exit after exactly this many data messages (at least 1)' },
+  'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'milliseconds to connect and handshake' },
+} as const satisfies OptTable;
+
+export interface TailConfig {
+  client: SpreadClientOptions & { daemon: DaemonAddress };
+  groups: string[];
+  showSender: boolean;
+  dedup: boolean;
+  count: number | undefined;
+  defaultDaemon: boolean;
+}
+
+/** Parse and check tail's command line; undefined after --help. */
+export async function parseArgs(argv: string[]): Promise<TailConfig | undefined> {
+  const t = TAIL_OPTIONS;
+  const g = await parseCommandLine(argv, t, {
+    scriptName: `${PROGRAM} tail`,
+    usage: `$0 -g GROUP [-g GROUP ...] [-s DAEMON] [options]\n\nJoin Spread groups and write every message to stdout, byte-exact.\n${MODES}`,
+    examples: [['$0 -g jigdo -s 4803@loghost', 'watch the jigdo access logs']],
+    epilogue: EPILOGUE,
+  });
+  if (!g) return undefined;
+  const groups = g.list('group').map((x) => usage(t, () => validateGroupName(x), g.label('group')));
+  if (groups.length === 0) throw new UsageError('at least one -g GROUP is needed');
+  const count = g.int('count', 'messages');
+  if (count !== undefined && count < 1) throw new UsageError(`${g.label('count')}: must be at least 1 message, got ${count}`);
+  const client = usage(t, () =>
+    resolveClientOptions({ daemon: g.str('spread') ?? DEFAULT_DAEMON, name: g.str('name'), membership: g.bool('membership'), connectTimeout: g.int('connect-timeout', 'milliseconds') }),
+  );
+  return { client, groups, showSender: g.bool('show-sender'), dedup: g.bool('dedup'), count, defaultDaemon: !g.has('spread') };
+}
 
 export async function run(args: string[]): Promise<number> {
-  const argv = await yargs(args)
-    .scriptName(`${PROGRAM} tail`)
-    .usage('$0 -g GROUP [-g GROUP ...] [-s DAEMON] [options]\n\nJoin Spread groups and write every message to stdout, byte-exact.')
-    .option('group', { alias: 'g', type: 'string', array: true, demandOption: true, describe: 'group to join (repeatable)' })
-    .option('spread', { alias: 's', type: 'string', default: '4803', describe: 'daemon: PORT (unix socket /tmp/PORT), PORT@HOST or HOST:PORT' })
-    .option('name', { alias: 'n', type: 'string', describe: 'private name, 1-10 characters (default derived from the pid)' })
-    .option('show-sender', { type: 'boolean', default: false, describe: 'prefix each message with its sender and groups' })
-    .option('membership', { type: 'boolean', default: false, describe: 'print membership changes as lines starting with "#"' })
-    .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice (--no-dedup shows them)' })
-    .option('count', { type: 'number', describe: 'exit after this many data messages' })
-    .option('connect-timeout', { type: 'number', default: 5000, describe: 'milliseconds to connect and handshake' })
-    .example('$0 -g jigdo -s 4803@loghost', 'watch the jigdo access logs')
-    .epilogue(EPILOGUE)
-    .help('help')
-    .version(false)
-    .strict()
-    .fail(failUsage)
-    .parseAsync();
-
-  const groups = usage(() => argv.group.map((g) => validateGroupName(String(g))));
-  const daemon = usage(() => parseDaemonAddress(argv.spread));
-  if (argv.name !== undefined) usage(() => validatePrivateName(argv.name!));
-  const count = argv.count;
-  if (count !== undefined && (!Number.isInteger(count) || count < 1)) throw usage(() => new Error(`--count must be a positive integer`));
-
-  const client = await SpreadClient.connect({ daemon, name: argv.name, membership: argv.membership, connectTimeout: argv['connect-timeout'] });
-  for (const g of groups) client.join(g);
+  const cfg = await parseArgs(args);
+  if (!cfg) return EXIT_OK;
+  const daemon = cfg.client.daemon;
+  let client: SpreadClient;
+  try {
+    client = await SpreadClient.connect(cfg.client);
+  } catch (e) {
+    const hint = isSpreadPipeError(e, ErrorCodes.COULD_NOT_CONNECT) ? localSocketHint(daemon, !cfg.defaultDaemon) : '';
+    if (hint) {
+      log(`${errorMessage(e)}${hint}`);
+      return EXIT_FAILURE;
+    }
+    throw e;
+  }
+  for (const g of cfg.groups) client.join(g);
+  const count = cfg.count;
 
   const out = process.stdout;
-  const dedup = argv.dedup ? new DuplicateFilter() : undefined;
+  const dedup = cfg.dedup ? new DuplicateFilter() : undefined;
   let pending: Buffer[] = [];
   let scheduled = false;
   let received = 0;
@@ -79,16 +108,18 @@ export async function run(args: string[]): Promise<number> {
       });
     };
     client.on('message', (ev: SpreadEvent) => {
+      // Messages that came in the same chunk as the count-th are not ours to print.
+      if (finished) return;
       if (ev.kind === 'data') {
         const f = ev.frame;
         // Repeats of a --ack stream (resent after a lost ack) are dropped; partial batches keep their new lines.
         const data = dedup ? dedup.filter(f.sender, f.messType, f.data) : f.data;
         if (!data) return;
-        if (argv['show-sender']) emit(Buffer.from(`${f.sender} -> ${f.groups.join(',')}: `, 'latin1'));
+        if (cfg.showSender) emit(Buffer.from(`${f.sender} -> ${f.groups.join(',')}: `, 'latin1'));
         emit(data);
         if (data.length === 0 || data[data.length - 1] !== 0x0a) emit(NL);
         if (count !== undefined && ++received >= count) finish(EXIT_OK);
-      } else if (argv.membership) {
+      } else if (cfg.client.membership) {
         emit(Buffer.from(`${describe(ev)}\n`, 'latin1'));
       }
     });

@@ -1,10 +1,22 @@
 /**
- * Daemon names as Spread spells them, plus the host:port form users expect,
- * and name validation shared by client and daemon.
+ * Every address form on the command line, parsed in one place: daemon names
+ * as Spread spells them plus the host:port form users expect (-s), the
+ * daemon's listen addresses (--listen), and syslog sockets (--syslog); and
+ * name validation shared by client and daemon. Errors say what is wrong
+ * with the text; the CLI puts the option's name in front.
  */
 import { isIP } from 'node:net';
 import { DEFAULT_SPREAD_PORT, MAX_GROUP_NAME, MAX_PRIVATE_NAME, UNIX_SOCKET_DIR, isNameByte } from './constants.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
+
+/** Where the built-in daemon listens: TCP on HOST (all interfaces when absent) and PORT, or a unix socket. */
+export type ListenSpec = { host?: string; port: number } | { path: string };
+
+/** Where syslog datagrams are taken: UDP HOST:PORT, or a unix datagram socket. */
+export type SyslogSpec = { kind: 'udp'; host: string; port: number; label: string } | { kind: 'unix'; path: string; label: string };
+
+/** Longest unix socket path Linux takes (sun_path is 108 bytes with the NUL). */
+const MAX_UNIX_PATH = 107;
 
 export type DaemonAddress =
   | { kind: 'unix'; path: string; label: string }
@@ -64,11 +76,19 @@ export function parseDaemonAddress(spec: string): DaemonAddress {
   throw illegal(spec, 'expected PORT, PORT@HOST or HOST:PORT');
 }
 
+function describeChar(c: number): string {
+  if (c === 0x20) return 'a space';
+  if (c < 0x20 || c === 0x7f) return `control character 0x${c.toString(16).padStart(2, '0')}`;
+  if (c > 0x7e) return `the non-ASCII byte 0x${c.toString(16)}`;
+  return `the character '${String.fromCharCode(c)}'`;
+}
+
 function checkName(name: string, max: number): string | undefined {
   if (name.length === 0) return 'empty';
   const b = Buffer.from(name, 'latin1');
-  if (b.length > max || Buffer.byteLength(name, 'utf8') !== b.length) return `longer than ${max} characters`;
-  for (const c of b) if (!isNameByte(c)) return `character ${JSON.stringify(String.fromCharCode(c))} not allowed (use $ to ~, no # or space)`;
+  if (Buffer.byteLength(name, 'utf8') !== name.length) return `"${[...name].find((ch) => ch.charCodeAt(0) > 0x7e)}" is not allowed: names are ASCII`;
+  if (b.length > max) return `${b.length} characters, at most ${max} are allowed`;
+  for (const c of b) if (!isNameByte(c)) return `${describeChar(c)} is not allowed: names are letters, digits and punctuation from the ASCII range, without spaces, control characters, '!', '"' or '#'`;
   return undefined;
 }
 
@@ -93,4 +113,38 @@ export function validatePrivateName(name: string): string {
   const why = checkName(name, MAX_PRIVATE_NAME) ?? (name.includes('#') ? "'#' not allowed" : undefined);
   if (why) throw new SpreadPipeError(ErrorCodes.ILLEGAL_NAME, `bad private name "${name}": ${why}`);
   return name;
+}
+
+/** `--listen`: `PORT`, `HOST:PORT`, `[V6]:PORT` (TCP; port 0 picks one), or `/unix/path`. */
+export function parseListenAddress(text: string): ListenSpec {
+  const bad = (why: string): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad listen address "${text}": ${why}`);
+  if (text.startsWith('/')) {
+    if (Buffer.byteLength(text) > MAX_UNIX_PATH) throw bad(`a unix socket path has at most ${MAX_UNIX_PATH} bytes`);
+    return { path: text };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
+  if (!m) throw bad('expected PORT, HOST:PORT, [IPv6]:PORT or /unix/path');
+  const p = Number(m[3]);
+  if (p > 65535) throw bad(`port ${p} is outside 0..65535`);
+  const h = m[1] || m[2] || undefined;
+  if (h !== undefined && !isIP(h) && !/^[A-Za-z0-9._-]+$/.test(h)) throw bad(`"${h}" is not an IP address or host name`);
+  return h ? { host: h, port: p } : { port: p };
+}
+
+/** `--syslog`: `udp://HOST:PORT` (HOST an IP address or localhost; port 0 picks one) or `unix:/path`. */
+export function parseSyslogSpec(text: string): SyslogSpec {
+  const bad = (why: string): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad syslog address "${text}": ${why}`);
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path.startsWith('/')) throw bad('expected unix:/absolute/path');
+    if (Buffer.byteLength(path) > MAX_UNIX_PATH) throw bad(`a unix socket path has at most ${MAX_UNIX_PATH} bytes`);
+    return { kind: 'unix', path, label: text };
+  }
+  const m = /^udp:\/\/(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})$/.exec(text);
+  if (!m) throw bad('expected udp://HOST:PORT or unix:/path');
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535) throw bad(`port ${port} is outside 0..65535`);
+  if (!isIP(host) && host !== 'localhost') throw bad(`"${host}" is not an IP address`);
+  return { kind: 'udp', host: host === 'localhost' ? '127.0.0.1' : host, port, label: text };
 }

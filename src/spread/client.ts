@@ -13,6 +13,7 @@ import {
   HEADER_SIZE,
   LIBRARY_VERSION,
   MAX_GROUPS_PER_MESSAGE,
+  MAX_MESSAGE_BODY_LEN,
   REGULAR_MESS,
   SAFE_MESSAGE_BODY_LEN,
   SELF_DISCARD,
@@ -24,9 +25,10 @@ import { parseAccept, parseAuthList } from './handshake.js';
 import { type MembershipInfo, frameKind, parseMembership, parseTransitional } from './messages.js';
 import { type DaemonAddress, parseDaemonAddress, validateDestination, validateGroupName, validatePrivateName } from './address.js';
 import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
+import { checked, intOption } from '../options.js';
 
-/** @default 5000 */
-export const DEFAULT_CONNECT_TIMEOUT = 5000;
+/** ms for TCP connect plus handshake; the one default of every mode (pipe, tail). @default 3000 */
+export const DEFAULT_CONNECT_TIMEOUT = 3000;
 /** @default 65536 */
 export const DEFAULT_WRITE_BUFFER = 64 * 1024;
 /** @default 1 MiB */
@@ -44,7 +46,7 @@ export interface SpreadClientOptions {
   name?: string;
   /** Receive membership notices. @default true */
   membership?: boolean;
-  /** Milliseconds for TCP connect plus handshake. @default 5000 */
+  /** Milliseconds for TCP connect plus handshake. @default 3000 */
   connectTimeout?: number;
   /** Bytes per coalesced socket write. @default 65536 */
   writeBufferSize?: number;
@@ -56,6 +58,21 @@ export interface SpreadClientOptions {
   stallTimeout?: number;
   /** Gives up a connect in progress (e.g. at exit), rejecting with SP_ERR_ABORTED. */
   signal?: AbortSignal;
+}
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT); the daemon name parsed. */
+export function resolveClientOptions(o: SpreadClientOptions): SpreadClientOptions & { daemon: DaemonAddress; connectTimeout: number; membership: boolean } {
+  return {
+    ...o,
+    daemon: typeof o.daemon === 'string' ? checked('daemon', () => parseDaemonAddress(o.daemon as string)) : o.daemon,
+    name: o.name === undefined ? undefined : checked('name', () => validatePrivateName(o.name!)),
+    membership: o.membership ?? true,
+    connectTimeout: intOption('connectTimeout', o.connectTimeout, DEFAULT_CONNECT_TIMEOUT, { min: 1, unit: 'milliseconds' }),
+    writeBufferSize: intOption('writeBufferSize', o.writeBufferSize, DEFAULT_WRITE_BUFFER, { min: 1, unit: 'bytes' }),
+    highWaterMark: intOption('highWaterMark', o.highWaterMark, DEFAULT_HIGH_WATER_MARK, { min: 0, unit: 'bytes' }),
+    maxMessageLength: intOption('maxMessageLength', o.maxMessageLength, SAFE_MESSAGE_BODY_LEN, { min: 1, max: MAX_MESSAGE_BODY_LEN, unit: 'bytes' }),
+    stallTimeout: intOption('stallTimeout', o.stallTimeout, 0, { min: 0, unit: 'milliseconds' }),
+  };
 }
 
 export type SpreadEvent =
@@ -187,9 +204,9 @@ export class SpreadClient extends EventEmitter {
   }
 
   /** Open a session: TCP/unix connect, handshake with NULL authentication. */
-  static async connect(opts: SpreadClientOptions): Promise<SpreadClient> {
-    const address = typeof opts.daemon === 'string' ? parseDaemonAddress(opts.daemon) : opts.daemon;
-    if (opts.name !== undefined) validatePrivateName(opts.name);
+  static async connect(options: SpreadClientOptions): Promise<SpreadClient> {
+    const opts = resolveClientOptions(options);
+    const address = opts.daemon;
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`);
       const name = opts.name ?? defaultName(attempt);

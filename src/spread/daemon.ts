@@ -29,6 +29,7 @@ import { DaemonSession, type SessionHost } from './daemon-session.js';
 import { checkRequest, plainFrame, toLittleEndianHeader } from './daemon-rules.js';
 import { type Cidr, cidrMatch } from '../cidr.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
+import { OptionError, intOption } from '../options.js';
 
 /** @default 5000 — real daemons allow 1 s, in one read; we buffer and allow more. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
@@ -52,6 +53,31 @@ export interface DaemonOptions {
   maxSessions?: number;
   /** TCP clients allowed; empty allows everyone. Unix-socket clients are always allowed. */
   allow?: Cidr[];
+}
+
+/** A session buffer below one largest message (144000 + 48 + 100 x 32) would cut off anyone receiving one. */
+export const MIN_SESSION_BUFFER = 256 * 1024;
+
+export type ResolvedDaemonOptions = Required<DaemonOptions>;
+
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveDaemonOptions(o: DaemonOptions = {}): ResolvedDaemonOptions {
+  const name = o.name ?? defaultDaemonName();
+  // Daemon names go into every private group name: 1..19 characters '$'..'~' except '#'.
+  if (!(name.length >= 1 && name.length < MAX_PROC_NAME && [...name].every((c) => c !== '#' && isNameByte(c.charCodeAt(0))))) {
+    throw new OptionError('name', `expected 1 to ${MAX_PROC_NAME - 1} printable ASCII characters without spaces, '!', '"' or '#' (it is part of every private group name), got ${JSON.stringify(name)}`);
+  }
+  const listen = o.listen ?? [{ port: DEFAULT_SPREAD_PORT }, { path: `${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` }];
+  if (listen.length === 0) throw new OptionError('listen', 'at least one address is needed');
+  for (const l of listen) if ('port' in l) intOption('listen', l.port, 0, { min: 0, max: 65535 });
+  return {
+    name,
+    listen,
+    handshakeTimeout: intOption('handshakeTimeout', o.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, { min: 1, unit: 'milliseconds' }),
+    sessionBuffer: intOption('sessionBuffer', o.sessionBuffer, DEFAULT_SESSION_BUFFER, { min: MIN_SESSION_BUFFER, unit: 'bytes' }),
+    maxSessions: intOption('maxSessions', o.maxSessions, DEFAULT_MAX_SESSIONS, { min: 1, unit: 'sessions' }),
+    allow: o.allow ?? [],
+  };
 }
 
 /** Status events for the operator; the CLI prints them, tests assert on them. */
@@ -177,9 +203,10 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     };
   }
 
-  static async start(opts: DaemonOptions = {}): Promise<SpreadDaemon> {
+  static async start(options: DaemonOptions = {}): Promise<SpreadDaemon> {
+    const opts = resolveDaemonOptions(options);
     const d = new SpreadDaemon(opts);
-    const listen = opts.listen ?? [{ port: DEFAULT_SPREAD_PORT }, { path: `${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` }];
+    const listen = opts.listen;
     try {
       for (const spec of listen) await d.listenOn(spec);
     } catch (e) {

@@ -18,8 +18,10 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { UnixDgramSocket } from 'unix-dgram';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import type { SyslogSpec } from '../spread/address.js';
+import { OptionError, intOption } from '../options.js';
 
-export type SyslogSpec = { kind: 'udp'; host: string; port: number; label: string } | { kind: 'unix'; path: string; label: string };
+export { type SyslogSpec, parseSyslogSpec } from '../spread/address.js';
 
 /** Kernel receive buffer asked for, to ride out bursts (capped by net.core.rmem_max). @default 8 MiB */
 export const DEFAULT_RECV_BUFFER = 8 * 1024 * 1024;
@@ -28,28 +30,11 @@ export const DEFAULT_SOCKET_MODE = 0o660;
 
 const invalid = (message: string, cause?: unknown): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, message, { cause });
 
-export function parseSyslogSpec(text: string): SyslogSpec {
-  const bad = (why: string): SpreadPipeError => invalid(`bad --syslog "${text}": ${why}`);
-  if (text.startsWith('unix:')) {
-    const path = text.slice(5);
-    if (!path.startsWith('/')) throw bad('expected unix:/absolute/path');
-    if (Buffer.byteLength(path) > 107) throw bad('a unix socket path has at most 107 bytes');
-    return { kind: 'unix', path, label: text };
-  }
-  const m = /^udp:\/\/(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})$/.exec(text);
-  if (!m) throw bad('expected udp://HOST:PORT or unix:/path');
-  const host = m[1] ?? m[2]!;
-  const port = Number(m[3]);
-  if (port < 0 || port > 65535) throw bad(`port ${port} outside 0..65535`);
-  if (!isIP(host) && host !== 'localhost') throw bad(`"${host}" is not an IP address`);
-  return { kind: 'udp', host: host === 'localhost' ? '127.0.0.1' : host, port, label: text };
-}
-
 /** Socket mode from the command line: octal digits, e.g. 660 or 0666. */
 export function parseSocketMode(text: string): number {
-  if (!/^0?[0-7]{3}$/.test(text)) throw invalid(`bad --syslog-mode "${text}": expected octal like 0660`);
+  if (!/^0?[0-7]{3}$/.test(text)) throw invalid(`bad socket mode "${text}": expected octal like 0660`);
   const mode = parseInt(text, 8);
-  if (mode & 0o111) throw invalid(`bad --syslog-mode "${text}": execute bits mean nothing on a socket`);
+  if (mode & 0o111) throw invalid(`bad socket mode "${text}": execute bits mean nothing on a socket`);
   return mode;
 }
 
@@ -82,6 +67,18 @@ export interface ListenerOptions {
   onError?: (e: Error, source: SyslogSpec) => void;
 }
 
+/** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
+export function resolveListenerOptions(o: ListenerOptions = {}): ListenerOptions & { socketMode: number; recvBuffer: number } {
+  const socketMode = intOption('socketMode', o.socketMode, DEFAULT_SOCKET_MODE, { min: 0, max: 0o777 });
+  if (socketMode & 0o111) throw new OptionError('socketMode', `execute bits mean nothing on a socket, got 0${socketMode.toString(8)}`);
+  return {
+    ...o,
+    socketMode,
+    socketGroup: o.socketGroup === undefined ? undefined : intOption('socketGroup', o.socketGroup, 0, { min: 0, max: 2 ** 32 - 2 }),
+    recvBuffer: intOption('recvBuffer', o.recvBuffer, DEFAULT_RECV_BUFFER, { min: 1, max: 2 ** 31 - 1, unit: 'bytes' }),
+  };
+}
+
 export interface BoundSocket {
   /** "udp://127.0.0.1:5514" (the real port for port 0) or "unix:/run/x.sock". */
   label: string;
@@ -97,7 +94,8 @@ export class SyslogListener {
 
   private constructor(private readonly onDatagram: DatagramHandler) {}
 
-  static async start(specs: readonly SyslogSpec[], onDatagram: DatagramHandler, opts: ListenerOptions = {}): Promise<SyslogListener> {
+  static async start(specs: readonly SyslogSpec[], onDatagram: DatagramHandler, options: ListenerOptions = {}): Promise<SyslogListener> {
+    const opts = resolveListenerOptions(options);
     const l = new SyslogListener(onDatagram);
     try {
       for (const s of specs) {

@@ -8,78 +8,65 @@
  * systemd has no useful stdin, and its EOF must not stop the bridge. The
  * bridge runs until SIGTERM/SIGINT.
  */
-import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { PreparedSend } from '../spread/client.js';
-import { SERVICE_BY_NAME, type ServiceName } from '../spread/constants.js';
 import type { Router } from '../routing.js';
-import { SyslogBridge, parseRoutes } from './bridge.js';
-import { DEFAULT_RECV_BUFFER, DEFAULT_SOCKET_MODE, type SyslogSpec, SyslogListener, parseSocketMode, parseSyslogSpec, resolveGroup } from './listener.js';
+import { parseSyslogSpec, type SyslogSpec } from '../spread/address.js';
+import { SyslogBridge, parseRoutes } from '../syslog/bridge.js';
+import { DEFAULT_RECV_BUFFER, DEFAULT_SOCKET_MODE, type ListenerOptions, SyslogListener, parseSocketMode, resolveGroup, resolveListenerOptions } from '../syslog/listener.js';
+import { type Given, type OptTable, usage } from './args.js';
+import { UsageError } from './common.js';
 
 /** At most one report of refused datagrams per this many ms (the CLI passes --report-interval). @default 10000 */
 export const DEFAULT_BAD_REPORT_INTERVAL = 10_000;
 
 export const SYSLOG_OPTIONS = {
-  syslog: {
-    type: 'string',
-    array: true,
-    describe: 'also take syslog datagrams (nginx access_log syslog:) on udp://HOST:PORT or unix:/PATH (repeatable)',
-  },
-  route: { type: 'string', array: true, describe: 'with --syslog: lines tagged TAG go to GROUP (TAG=GROUP, repeatable); others to -g' },
-  stdin: { type: 'boolean', default: false, describe: 'with --syslog: read stdin lines as well (its EOF does not stop the bridge)' },
-  'syslog-mode': { type: 'string', default: '0660', describe: 'mode of the unix sockets created (who can write to them can add log lines)' },
-  'syslog-group': { type: 'string', describe: "group given the unix sockets, e.g. www-data for nginx's workers [default: ours]" },
-  'syslog-recv-buffer': { type: 'string', default: String(DEFAULT_RECV_BUFFER), describe: 'kernel receive buffer asked for on UDP sockets (capped by net.core.rmem_max)' },
-} as const;
+  syslog: { type: 'string', repeat: true, describe: 'also take syslog datagrams (nginx access_log syslog:) on udp://HOST:PORT or unix:/PATH' },
+  route: { type: 'string', repeat: true, describe: 'with --syslog: lines tagged TAG go to GROUP (TAG=GROUP); others to -g' },
+  stdin: { type: 'boolean', describe: 'with --syslog: read stdin lines as well (its EOF does not stop the bridge)' },
+  'syslog-mode': { type: 'string', default: `0${DEFAULT_SOCKET_MODE.toString(8)}`, field: 'socketMode', describe: 'mode of the unix sockets created (who can write to them can add log lines)' },
+  'syslog-group': { type: 'string', field: 'socketGroup', describe: "group given the unix sockets, e.g. www-data for nginx's workers [default: ours]" },
+  'syslog-recv-buffer': { type: 'string', default: String(DEFAULT_RECV_BUFFER), field: 'recvBuffer', describe: 'kernel receive buffer asked for on UDP sockets (capped by net.core.rmem_max)' },
+} as const satisfies OptTable;
 
-export interface SyslogArgs {
+export interface SyslogConfig {
   specs: SyslogSpec[];
   routes: Map<string, PreparedSend>;
+  /** The most groups one --route tag sends to (for the line-length ceiling). */
+  maxRouteGroups: number;
   stdin: boolean;
-  socketMode: number;
-  socketGroup: number | undefined;
-  recvBuffer: number;
+  listener: ListenerOptions & { socketMode: number; recvBuffer: number };
 }
-
-interface Argv {
-  syslog?: (string | number)[];
-  route?: (string | number)[];
-  stdin: boolean;
-  'syslog-mode': string;
-  'syslog-group'?: string;
-  'syslog-recv-buffer': string;
-  service: string;
-}
-
-const invalid = (m: string): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, m);
 
 /** The one checking step; undefined without --syslog (then the other syslog options are refused). */
-export function checkSyslogArgs(argv: Argv, parseSize: (text: string, opt: string) => number): SyslogArgs | undefined {
-  const specs = (argv.syslog ?? []).map((s) => parseSyslogSpec(String(s)));
+export function parseSyslogArgs(g: Given, service: number): SyslogConfig | undefined {
+  const t = g.table;
+  const specs = g.list('syslog').map((s) => usage(t, () => parseSyslogSpec(s), g.label('syslog')));
   if (specs.length === 0) {
-    for (const o of ['route', 'syslog-group'] as const) if (argv[o] !== undefined) throw invalid(`--${o} needs --syslog`);
-    if (argv.stdin) throw invalid('--stdin needs --syslog (without it stdin is read anyway)');
+    for (const o of ['route', 'syslog-group', 'syslog-mode', 'syslog-recv-buffer'] as const) if (g.has(o)) throw new UsageError(`${g.label(o)} needs --syslog`);
+    if (g.bool('stdin')) throw new UsageError('--stdin needs --syslog (without it stdin is read anyway)');
     return undefined;
   }
   const labels = new Set<string>();
   for (const s of specs) {
     const key = s.kind === 'unix' ? s.path : `${s.host}:${s.port}`;
-    if (labels.has(key) && !(s.kind === 'udp' && s.port === 0)) throw invalid(`--syslog ${s.label} is given twice`);
+    if (labels.has(key) && !(s.kind === 'udp' && s.port === 0)) throw new UsageError(`--syslog ${s.label} given twice`);
     labels.add(key);
   }
-  const routes = parseRoutes(
-    (argv.route ?? []).map((r) => String(r)),
-    { service: SERVICE_BY_NAME[argv.service as ServiceName] },
+  const routeArgs = g.list('route');
+  const routes = usage(t, () => parseRoutes(routeArgs, { service }), g.label('route'));
+  const perTag = new Map<string, number>();
+  for (const r of routeArgs) perTag.set(r.slice(0, r.indexOf('=')), (perTag.get(r.slice(0, r.indexOf('='))) ?? 0) + 1);
+  const mode = g.str('syslog-mode');
+  const group = g.str('syslog-group');
+  const listener = usage(t, () =>
+    resolveListenerOptions({
+      socketMode: mode === undefined ? undefined : usage(t, () => parseSocketMode(mode), g.label('syslog-mode')),
+      socketGroup: group === undefined ? undefined : usage(t, () => resolveGroup(group), g.label('syslog-group')),
+      recvBuffer: g.size('syslog-recv-buffer'),
+    }),
   );
-  const recvBuffer = parseSize(argv['syslog-recv-buffer'], '--syslog-recv-buffer');
-  if (recvBuffer < 1 || recvBuffer > 2 ** 31 - 1) throw invalid('--syslog-recv-buffer must be 1..2G');
-  return {
-    specs,
-    routes,
-    stdin: argv.stdin,
-    socketMode: parseSocketMode(argv['syslog-mode'] ?? DEFAULT_SOCKET_MODE.toString(8)),
-    socketGroup: argv['syslog-group'] === undefined ? undefined : resolveGroup(argv['syslog-group']),
-    recvBuffer,
-  };
+  return { specs, routes, maxRouteGroups: Math.max(0, ...perTag.values()), stdin: g.bool('stdin'), listener };
 }
 
 export interface SyslogInputOptions {
@@ -108,7 +95,7 @@ export interface SyslogInput {
  * Bind every --syslog socket (a failure throws: nothing half-started is
  * left) and feed what arrives into `push`.
  */
-export async function startSyslogInput(args: SyslogArgs, opts: SyslogInputOptions): Promise<SyslogInput> {
+export async function startSyslogInput(args: SyslogConfig, opts: SyslogInputOptions): Promise<SyslogInput> {
   const bridge = new SyslogBridge({ localHost: opts.localHost, tag: opts.tag, maxLine: opts.maxLine, routes: args.routes, router: opts.router, push: opts.push });
   const reports = new BadReports(bridge, opts.reportInterval ?? DEFAULT_BAD_REPORT_INTERVAL, opts.log);
   const listener = await SyslogListener.start(
@@ -117,15 +104,10 @@ export async function startSyslogInput(args: SyslogArgs, opts: SyslogInputOption
       const why = bridge.handle(d);
       if (why) reports.refused(why, source.label);
     },
-    {
-      socketMode: args.socketMode,
-      socketGroup: args.socketGroup,
-      recvBuffer: args.recvBuffer,
-      onError: (e, s) => opts.log(`syslog ${s.label}: ${errorMessage(e)}`),
-    },
+    { ...args.listener, onError: (e, s) => opts.log(`syslog ${s.label}: ${errorMessage(e)}`) },
   );
   for (const s of listener.sockets) {
-    const buf = s.recvBuffer === undefined ? '' : ` (receive buffer ${Math.round(s.recvBuffer / 1024)} KiB${s.recvBuffer < args.recvBuffer ? '; raise net.core.rmem_max for more' : ''})`;
+    const buf = s.recvBuffer === undefined ? '' : ` (receive buffer ${Math.round(s.recvBuffer / 1024)} KiB${s.recvBuffer < args.listener.recvBuffer ? '; raise net.core.rmem_max for more' : ''})`;
     opts.log(`listening on ${s.label}${buf}`);
   }
   const summary = (): string => {
@@ -191,10 +173,12 @@ class BadReports {
   private flush(): void {
     this.timer = undefined;
     if (this.pending.size === 0) return;
+    // Counts by reason are this report's own; the running total is labelled as such, never mixed in.
     const parts = [...this.pending].map(([k, v]) => `${k}=${v}`).join(' ');
+    const now = [...this.pending.values()].reduce((a, b) => a + b, 0);
     this.pending.clear();
     this.lastReport = Date.now();
-    this.log(`refused syslog datagrams: ${parts} (last: ${this.last}; ${this.bridge.badTotal} in all)`);
+    this.log(`refused syslog datagrams: ${parts} (${now} since the last report, ${this.bridge.badTotal} since start; last: ${this.last})`);
   }
 }
 
@@ -203,7 +187,7 @@ class BadReports {
  * only with --stdin, through `readStdin` (pipe mode's own reader), and its
  * end does not end the bridge.
  */
-export function untilStopped(args: SyslogArgs, readStdin: () => Promise<void>, log: (line: string) => void): Promise<void> {
+export function untilStopped(args: SyslogConfig, readStdin: () => Promise<void>, log: (line: string) => void): Promise<void> {
   let stopping = false;
   if (args.stdin) {
     void readStdin().then(() => {
