@@ -6,15 +6,9 @@
  * header before anything is buffered, so memory per decoder is bounded by
  * one frame of at most the declared limits.
  */
-import {
-  ENDIAN_MARKER,
-  HEADER_SIZE,
-  MAX_GROUP_NAME,
-  MAX_GROUPS_PER_MESSAGE,
-  MAX_MESSAGE_BODY_LEN,
-  REJECT_MESS,
-} from './constants.js';
-import { Framer, swap32 } from './framer.js';
+import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS } from './constants.js';
+import { Framer } from './framer.js';
+import { HDR_SENDER, REJECT_EXTRA, hintMessType, isLittleEndian, readHeader, readNameField, readNameFields, swap32, wordValue } from './layout.js';
 
 export interface Frame {
   /** Service bits in host order with the endian marker cleared. */
@@ -60,19 +54,10 @@ export interface RequestLimits extends DecoderLimits {
 export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: 65536, maxDataLen: MAX_MESSAGE_BODY_LEN + 65536 * 36 };
 export const DAEMON_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_GROUPS_PER_MESSAGE, maxDataLen: MAX_MESSAGE_BODY_LEN };
 
-function readName(b: Buffer, off: number): string {
-  let end = off;
-  const stop = off + MAX_GROUP_NAME;
-  while (end < stop && b[end] !== 0) end++;
-  return b.toString('latin1', off, end);
-}
-
 /** Sign-extended mess_type and the hint's byte order, from a raw hint read little-endian. */
 export function decodeHint(rawLE: number): { hint: number; messType: number; bigEndian: boolean } {
-  const bigEndian = ((rawLE & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
-  const h = bigEndian ? swap32(rawLE) : rawLE >>> 0;
-  const v = (h & ~ENDIAN_MARKER) >>> 0;
-  return { hint: v, messType: (((v >>> 8) & 0xffff) << 16) >> 16, bigEndian };
+  const v = wordValue(rawLE);
+  return { hint: v, messType: hintMessType(v), bigEndian: !isLittleEndian(rawLE) };
 }
 
 export { swap32 };
@@ -114,29 +99,25 @@ export class MessageDecoder {
 
   /** One whole frame, `b[off, end)`, its header already checked by the framer. */
   private emit(b: Buffer, off: number, end: number): void {
-    const t = b.readUInt32LE(off);
-    const bigEndian = ((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
-    const type = ((bigEndian ? swap32(t) : t) & ~ENDIAN_MARKER) >>> 0;
-    const numGroups = bigEndian ? b.readInt32BE(off + 36) : b.readInt32LE(off + 36);
+    const h = readHeader(b, off);
     let oldType: number | undefined;
     let g = off + HEADER_SIZE;
-    if (type & REJECT_MESS) {
-      const raw = bigEndian ? b.readUInt32BE(g) : b.readUInt32LE(g);
+    if (h.type & REJECT_MESS) {
+      const raw = h.littleEndian ? b.readUInt32LE(g) : b.readUInt32BE(g);
       oldType = (raw & ~ENDIAN_MARKER) >>> 0;
-      g += 4;
+      g += REJECT_EXTRA;
     }
-    const groups = new Array<string>(numGroups);
-    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readName(b, g);
-    const hint = decodeHint(b.readUInt32LE(off + 40));
+    const groups = readNameFields(b, g, h.numGroups);
+    g += h.numGroups * MAX_GROUP_NAME;
     this.frames++;
     this.onFrame({
-      type,
-      sender: readName(b, off + 4),
+      type: h.type,
+      sender: readNameField(b, off + HDR_SENDER),
       groups,
-      hint: hint.hint,
-      messType: hint.messType,
-      endianMismatch: hint.bigEndian,
-      bigEndianHeader: bigEndian,
+      hint: h.hint,
+      messType: hintMessType(h.hint),
+      endianMismatch: !h.hintLittleEndian,
+      bigEndianHeader: !h.littleEndian,
       oldType,
       data: b.subarray(g, end),
       raw: b.subarray(off, end),

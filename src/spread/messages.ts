@@ -15,6 +15,7 @@ import {
   TRANSITION_MESS,
 } from './constants.js';
 import type { Frame } from './decoder.js';
+import { readNameFields } from './layout.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 export type FrameKind = 'data' | 'membership' | 'transitional' | 'self-leave' | 'reject' | 'unknown';
@@ -60,17 +61,6 @@ function bodyError(msg: string): SpreadPipeError {
   return new SpreadPipeError(ErrorCodes.PROTOCOL, `bad membership body: ${msg}`);
 }
 
-function readNames(b: Buffer, off: number, n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = off + i * MAX_GROUP_NAME;
-    let e = s;
-    while (e < s + MAX_GROUP_NAME && b[e] !== 0) e++;
-    out.push(b.toString('latin1', s, e));
-  }
-  return out;
-}
-
 /**
  * Parse a regular membership message's body. `daemonMajor` selects the layout:
  * 3 -> gid, count, names; 4 and 5 -> gid, #sets, offset, sets. The real
@@ -89,7 +79,7 @@ export function parseMembership(f: Frame, daemonMajor: number): MembershipInfo {
     if (b.length < 16) throw bodyError('no member count');
     const n = rd(12);
     if (n < 0 || 16 + n * MAX_GROUP_NAME > b.length) throw bodyError(`count ${n} past the body`);
-    vsSets.push(readNames(b, 16, n));
+    vsSets.push(readNameFields(b, 16, n));
   } else {
     if (b.length < 20) throw bodyError('no vs-set count');
     const sets = rd(12);
@@ -100,7 +90,7 @@ export function parseMembership(f: Frame, daemonMajor: number): MembershipInfo {
       if (off + 4 > b.length) throw bodyError(`vs-set ${i} past the body`);
       const n = rd(off);
       if (n < 0 || off + 4 + n * MAX_GROUP_NAME > b.length) throw bodyError(`vs-set ${i} count ${n} past the body`);
-      vsSets.push(readNames(b, off + 4, n));
+      vsSets.push(readNameFields(b, off + 4, n));
       off += 4 + n * MAX_GROUP_NAME;
     }
   }
