@@ -10,9 +10,19 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import {
   AGREED_MESS,
+  CONNECTION_CLOSED,
+  COULD_NOT_CONNECT,
   HEADER_SIZE,
+  ILLEGAL_SERVICE,
   LIBRARY_VERSION,
+  MESSAGE_TOO_LONG,
   REGULAR_MESS,
+  REJECT_AUTH,
+  REJECT_ILLEGAL_NAME,
+  REJECT_NO_NAME,
+  REJECT_NOT_UNIQUE,
+  REJECT_QUOTA,
+  REJECT_VERSION,
   SAFE_MESSAGE_BODY_LEN,
   SELF_DISCARD,
   rejectCodeName,
@@ -20,6 +30,7 @@ import {
 import { CLIENT_LIMITS, MessageDecoder, type Frame } from './decoder.js';
 import { encodeAuthChoice, encodeConnectRequest, encodeHint, encodeJoin, encodeKill, encodeLeave, groupsField, nameField, writeMessage } from './encode.js';
 import { parseAccept, parseAuthList } from './handshake.js';
+import { writeHintAndDataLen } from './layout.js';
 import { type MembershipInfo, frameKind, parseMembership, parseTransitional } from './messages.js';
 import { type DaemonAddress, parseDaemonAddress, validateDestination, validateGroupName, validatePrivateName } from './address.js';
 import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
@@ -87,7 +98,7 @@ export function prepareSend(groups: string | readonly string[], opts: SendOption
   const service = opts.service ?? AGREED_MESS;
   const delivery = service & REGULAR_MESS;
   if (delivery === 0 || (delivery & (delivery - 1)) !== 0) {
-    throw new SpreadPipeError(ErrorCodes.ILLEGAL_SERVICE, `service 0x${service.toString(16)} needs exactly one delivery bit`, { spreadCode: -12 });
+    throw new SpreadPipeError(ErrorCodes.ILLEGAL_SERVICE, `service 0x${service.toString(16)} needs exactly one delivery bit`, { spreadCode: ILLEGAL_SERVICE });
   }
   const messType = opts.messType ?? 0;
   if (!Number.isInteger(messType) || messType < -32768 || messType > 32767) {
@@ -104,12 +115,12 @@ function defaultName(attempt: number): string {
 }
 
 const REJECT_CODES: Record<number, ErrorCode> = {
-  [-3]: ErrorCodes.REJECT_QUOTA,
-  [-4]: ErrorCodes.REJECT_NO_NAME,
-  [-5]: ErrorCodes.REJECT_ILLEGAL_NAME,
-  [-6]: ErrorCodes.REJECT_NOT_UNIQUE,
-  [-7]: ErrorCodes.REJECT_VERSION,
-  [-9]: ErrorCodes.REJECT_AUTH,
+  [REJECT_QUOTA]: ErrorCodes.REJECT_QUOTA,
+  [REJECT_NO_NAME]: ErrorCodes.REJECT_NO_NAME,
+  [REJECT_ILLEGAL_NAME]: ErrorCodes.REJECT_ILLEGAL_NAME,
+  [REJECT_NOT_UNIQUE]: ErrorCodes.REJECT_NOT_UNIQUE,
+  [REJECT_VERSION]: ErrorCodes.REJECT_VERSION,
+  [REJECT_AUTH]: ErrorCodes.REJECT_AUTH,
 };
 
 function rejectError(code: number, daemon: string): SpreadPipeError {
@@ -227,11 +238,11 @@ export class SpreadClient extends EventEmitter {
         // A reject byte may be followed by a reset: parse what we have first.
         if (phase !== 'connect' && acc.length && tryParse()) return;
         const code = phase === 'connect' ? ErrorCodes.COULD_NOT_CONNECT : ErrorCodes.CONNECTION_CLOSED;
-        done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? -2 : -8 }));
+        done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? COULD_NOT_CONNECT : CONNECTION_CLOSED }));
       };
       const onClose = (): void => {
         if (acc.length && tryParse()) return;
-        done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: -8 }));
+        done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: CONNECTION_CLOSED }));
       };
       const tryParse = (): boolean => {
         try {
@@ -239,7 +250,7 @@ export class SpreadClient extends EventEmitter {
             const r = parseAuthList(acc);
             if (!r) return false;
             if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
-            if (!r.methods.includes('NULL')) return done(rejectError(-9, address.label)), true;
+            if (!r.methods.includes('NULL')) return done(rejectError(REJECT_AUTH, address.label)), true;
             acc = acc.subarray(r.consumed);
             phase = 'accept';
             socket.write(encodeAuthChoice(['NULL']));
@@ -247,7 +258,7 @@ export class SpreadClient extends EventEmitter {
           const r = parseAccept(acc);
           if (!r) return false;
           if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
-          if (r.daemonVersion[0] < 3) return done(rejectError(-7, address.label)), true;
+          if (r.daemonVersion[0] < 3) return done(rejectError(REJECT_VERSION, address.label)), true;
           const client = new SpreadClient(socket, address, r.privateGroup, r.daemonVersion, opts, Buffer.from(acc.subarray(r.consumed)));
           done(null, client);
           return true;
@@ -311,7 +322,7 @@ export class SpreadClient extends EventEmitter {
     const len = end - start;
     const bodyLen = len + p.groups.length;
     if (bodyLen > this.maxLen) {
-      throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${len} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: -17 });
+      throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${len} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: MESSAGE_TOO_LONG });
     }
     const size = HEADER_SIZE + bodyLen;
     if (size > this.wbuf.length - this.wlen) {
@@ -343,15 +354,7 @@ export class SpreadClient extends EventEmitter {
     }
     const head = this.head;
     buf.set(head, off);
-    const hint = p.hint;
-    buf[off + 40] = hint;
-    buf[off + 41] = hint >>> 8;
-    buf[off + 42] = hint >>> 16;
-    buf[off + 43] = hint >>> 24;
-    buf[off + 44] = len;
-    buf[off + 45] = len >>> 8;
-    buf[off + 46] = len >>> 16;
-    buf[off + 47] = len >>> 24;
+    writeHintAndDataLen(buf, off, p.hint, len);
     off += head.length;
     buf.set(start === 0 && len === src.length ? src : new Uint8Array(src.buffer, src.byteOffset + start, len), off);
     return off + len;
@@ -528,7 +531,7 @@ export class SpreadClient extends EventEmitter {
   private onClose(): void {
     this.closed = true;
     clearInterval(this.stallTimer);
-    const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: -8 }));
+    const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: CONNECTION_CLOSED }));
     this.emit('close', err);
   }
 }

@@ -19,6 +19,7 @@ import {
   readNameField,
   readNameFields,
   swap32,
+  writeHintAndDataLen,
 } from '../../src/spread/layout.js';
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -117,5 +118,25 @@ describe('wire layout (#12: one owner)', () => {
     const names = ['a', 'bb', 'x'.repeat(31), ''];
     expect(readNameFields(groupsField(names), 0, names.length)).toEqual(names);
     expect(readNameFields(groupsField([]), 0, 0)).toEqual([]);
+  });
+});
+
+describe('writeHintAndDataLen (#12)', () => {
+  it('#12: writes what writeMessage writes for hint and data_len', async () => {
+    const { encodeHint, writeMessage } = await import('../../src/spread/encode.js');
+    const data = Buffer.from('payload of some length');
+    const hint = encodeHint(-300);
+    const want = Buffer.alloc(HEADER_SIZE + MAX_GROUP_NAME + data.length);
+    writeMessage(want, 0, RELIABLE_MESS, nameField('me'), groupsField(['g']), hint, data);
+    const got = Buffer.from(want);
+    got.fill(0xaa, HDR_HINT, HEADER_SIZE);
+    writeHintAndDataLen(got, 0, hint, data.length);
+    expect(got.equals(want)).toBe(true);
+    const at = Buffer.alloc(100, 0x55);
+    writeHintAndDataLen(at, 3, 0x80ff0180, 0x01020304);
+    expect(at.readUInt32LE(3 + HDR_HINT)).toBe(0x80ff0180);
+    expect(at.readInt32LE(3 + HDR_DATA_LEN)).toBe(0x01020304);
+    expect(at[2]).toBe(0x55);
+    expect(at[3 + HEADER_SIZE]).toBe(0x55);
   });
 });
