@@ -112,3 +112,33 @@ export function parseTransitional(f: Frame): [number, number, number] {
   const rd = (o: number): number => (f.bigEndianHeader ? f.data.readInt32BE(o) : f.data.readInt32LE(o));
   return [rd(0), rd(4), rd(8)];
 }
+
+/** What a client reports for one frame from its daemon. */
+export type SpreadEvent =
+  | { kind: 'data'; frame: Frame }
+  | { kind: 'membership'; frame: Frame; info: MembershipInfo }
+  | { kind: 'transitional'; frame: Frame; group: string; groupId: [number, number, number] }
+  | { kind: 'self-leave'; frame: Frame; group: string }
+  | { kind: 'reject'; frame: Frame; oldType: number };
+
+/**
+ * The event for a frame a daemon of major version `daemonMajor` sent, or
+ * undefined for one a client cannot act on (real libraries ignore it too).
+ * Throws SP_ERR_PROTOCOL on a bad membership body.
+ */
+export function frameEvent(frame: Frame, daemonMajor: number): SpreadEvent | undefined {
+  switch (frameKind(frame.type)) {
+    case 'data':
+      return { kind: 'data', frame };
+    case 'membership':
+      return { kind: 'membership', frame, info: parseMembership(frame, daemonMajor) };
+    case 'transitional':
+      return { kind: 'transitional', frame, group: frame.sender, groupId: parseTransitional(frame) };
+    case 'self-leave':
+      return { kind: 'self-leave', frame, group: frame.sender };
+    case 'reject':
+      return { kind: 'reject', frame, oldType: frame.oldType ?? 0 };
+    default:
+      return undefined;
+  }
+}
