@@ -23,14 +23,21 @@ import {
   TRANSITION_MESS,
 } from './constants.js';
 import {
+  GROUP_ID_SIZE,
   HDR_DATA_LEN,
   HDR_HINT,
   HDR_NUM_GROUPS,
   HDR_SENDER,
   HDR_TYPE,
   HINT_MESS_TYPE_MASK,
+  MEMB_MY_VS_OFFSET,
+  MEMB_NUM_VS_SETS,
+  MEMB_OLD_COUNT,
+  MEMB_OLD_NAMES,
+  MEMB_VS_SETS,
   REJECT_EXTRA,
   REJECT_OLD_TYPE,
+  VS_SET_COUNT,
   groupsField,
   nameField,
 } from './layout.js';
@@ -190,23 +197,23 @@ export function encodeMembership(m: MembershipSpec): Buffer {
   let body: Buffer;
   if (m.layout === 'old') {
     const names = m.vsSets.flat();
-    body = Buffer.alloc(16 + names.length * MAX_GROUP_NAME);
+    body = Buffer.alloc(MEMB_OLD_NAMES + names.length * MAX_GROUP_NAME);
     writeGroupId(body, 0, m.groupId);
-    body.writeInt32LE(names.length, 12);
-    groupsField(names).copy(body, 16);
+    body.writeInt32LE(names.length, MEMB_OLD_COUNT);
+    groupsField(names).copy(body, MEMB_OLD_NAMES);
   } else {
-    const setBytes = m.vsSets.map((s) => 4 + s.length * MAX_GROUP_NAME);
-    body = Buffer.alloc(20 + setBytes.reduce((a, b) => a + b, 0));
+    const setBytes = m.vsSets.map((s) => VS_SET_COUNT + s.length * MAX_GROUP_NAME);
+    body = Buffer.alloc(MEMB_VS_SETS + setBytes.reduce((a, b) => a + b, 0));
     writeGroupId(body, 0, m.groupId);
-    body.writeUInt32LE(m.vsSets.length, 12);
+    body.writeUInt32LE(m.vsSets.length, MEMB_NUM_VS_SETS);
     let myOffset = 0;
     for (let i = 0; i < (m.myVsSet ?? 0); i++) myOffset += setBytes[i]!;
-    body.writeUInt32LE(myOffset, 16);
-    let off = 20;
+    body.writeUInt32LE(myOffset, MEMB_MY_VS_OFFSET);
+    let off = MEMB_VS_SETS;
     for (const set of m.vsSets) {
       body.writeUInt32LE(set.length, off);
-      groupsField(set).copy(body, off + 4);
-      off += 4 + set.length * MAX_GROUP_NAME;
+      groupsField(set).copy(body, off + VS_SET_COUNT);
+      off += VS_SET_COUNT + set.length * MAX_GROUP_NAME;
     }
   }
   return encodeMessage(REG_MEMB_MESS | m.cause, m.group, m.members, body);
@@ -219,7 +226,7 @@ export function encodeSelfLeave(group: string): Buffer {
 
 /** Daemon: a transitional membership message carrying the group id before the change. */
 export function encodeTransitional(group: string, groupId: GroupId): Buffer {
-  const body = Buffer.alloc(12);
+  const body = Buffer.alloc(GROUP_ID_SIZE);
   writeGroupId(body, 0, groupId);
   return encodeMessage(TRANSITION_MESS, group, [], body);
 }

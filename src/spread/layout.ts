@@ -26,6 +26,19 @@ export const REJECT_EXTRA = 4;
 /** The mess_type bits of a hint (reserved bits and marker excluded). */
 export const HINT_MESS_TYPE_MASK = 0x00ffff00;
 
+// Membership bodies (PROTOCOL.md 7.2, 7.3), integers in the header's order:
+// a group id (three int32), then, in the 4.x/5.x layout, the number of vs-sets,
+// the byte offset of the receiver's set (from MEMB_VS_SETS), and the sets, each
+// a count and that many name fields; in the 3.x layout a count and the names.
+export const GROUP_ID_SIZE = 12;
+export const MEMB_NUM_VS_SETS = GROUP_ID_SIZE;
+export const MEMB_MY_VS_OFFSET = GROUP_ID_SIZE + 4;
+export const MEMB_VS_SETS = GROUP_ID_SIZE + 8;
+/** A vs-set's member count before its names. */
+export const VS_SET_COUNT = 4;
+export const MEMB_OLD_COUNT = GROUP_ID_SIZE;
+export const MEMB_OLD_NAMES = GROUP_ID_SIZE + 4;
+
 export function swap32(v: number): number {
   return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
 }
