@@ -5,7 +5,7 @@
  */
 import { ENDIAN_MARKER, HEADER_SIZE, JOIN_MESS, KILL_MESS, LEAVE_MESS, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_MESS } from './constants.js';
 import type { Frame } from './decoder.js';
-import { HDR_DATA_LEN, HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, HINT_MESS_TYPE_MASK, hintMessType, isLittleEndian, nameFieldEquals } from './layout.js';
+import { HDR_DATA_LEN, HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, HINT_MESS_TYPE_MASK, hintMessType, isLittleEndian, nameFieldEquals, readHeader } from './layout.js';
 import { validateGroupName } from './address.js';
 
 /**
@@ -45,10 +45,11 @@ function popcount(v: number): number {
 
 /** A big-endian client's header, converted as real daemons do: type, num_groups, data_len; not hint. */
 export function toLittleEndianHeader(raw: Buffer): Buffer {
+  const h = readHeader(raw, 0);
   const out = Buffer.from(raw);
-  out.writeUInt32LE(((raw.readUInt32BE(HDR_TYPE) & ~ENDIAN_MARKER) | ENDIAN_MARKER) >>> 0, HDR_TYPE);
-  out.writeInt32LE(raw.readInt32BE(HDR_NUM_GROUPS), HDR_NUM_GROUPS);
-  out.writeInt32LE(raw.readInt32BE(HDR_DATA_LEN), HDR_DATA_LEN);
+  out.writeUInt32LE((h.type | ENDIAN_MARKER) >>> 0, HDR_TYPE);
+  out.writeInt32LE(h.numGroups, HDR_NUM_GROUPS);
+  out.writeInt32LE(h.dataLen, HDR_DATA_LEN);
   return out;
 }
 

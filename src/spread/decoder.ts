@@ -8,7 +8,7 @@
  */
 import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS } from './constants.js';
 import { Framer } from './framer.js';
-import { HDR_SENDER, REJECT_EXTRA, hintMessType, isLittleEndian, readHeader, readNameField, readNameFields, swap32, wordValue } from './layout.js';
+import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, swap32, wordValue } from './layout.js';
 
 export interface Frame {
   /** Service bits in host order with the endian marker cleared. */
@@ -50,8 +50,13 @@ export interface RequestLimits extends DecoderLimits {
   maxBody?: number;
 }
 
-/** A client receives member lists longer than the 100 a sender may address. */
-export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: 65536, maxDataLen: MAX_MESSAGE_BODY_LEN + 65536 * 36 };
+/** Members a client accepts in one membership message. */
+const MAX_MEMBERS = 65536;
+/**
+ * A client receives member lists longer than the 100 a sender may address;
+ * the body may hold each member in a vs-set of its own (a count and a name field).
+ */
+export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_MEMBERS, maxDataLen: MAX_MESSAGE_BODY_LEN + MAX_MEMBERS * (VS_SET_COUNT + MAX_GROUP_NAME) };
 export const DAEMON_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_GROUPS_PER_MESSAGE, maxDataLen: MAX_MESSAGE_BODY_LEN };
 
 /** Sign-extended mess_type and the hint's byte order, from a raw hint read little-endian. */
@@ -99,25 +104,31 @@ export class MessageDecoder {
 
   /** One whole frame, `b[off, end)`, its header already checked by the framer. */
   private emit(b: Buffer, off: number, end: number): void {
-    const h = readHeader(b, off);
+    // Scalar reads rather than readHeader(): the receive hot path allocates the Frame and nothing else for the header.
+    const t = b.readUInt32LE(off + HDR_TYPE);
+    const littleEndian = isLittleEndian(t);
+    const type = wordValue(t);
+    const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, littleEndian);
     let oldType: number | undefined;
     let g = off + HEADER_SIZE;
-    if (h.type & REJECT_MESS) {
-      const raw = h.littleEndian ? b.readUInt32LE(g) : b.readUInt32BE(g);
+    if (type & REJECT_MESS) {
+      const raw = littleEndian ? b.readUInt32LE(g) : b.readUInt32BE(g);
       oldType = (raw & ~ENDIAN_MARKER) >>> 0;
       g += REJECT_EXTRA;
     }
-    const groups = readNameFields(b, g, h.numGroups);
-    g += h.numGroups * MAX_GROUP_NAME;
+    const groups = new Array<string>(numGroups);
+    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readNameField(b, g);
+    const h = b.readUInt32LE(off + HDR_HINT);
+    const hint = wordValue(h);
     this.frames++;
     this.onFrame({
-      type: h.type,
+      type,
       sender: readNameField(b, off + HDR_SENDER),
       groups,
-      hint: h.hint,
-      messType: hintMessType(h.hint),
-      endianMismatch: !h.hintLittleEndian,
-      bigEndianHeader: !h.littleEndian,
+      hint,
+      messType: hintMessType(hint),
+      endianMismatch: !isLittleEndian(h),
+      bigEndianHeader: !littleEndian,
       oldType,
       data: b.subarray(g, end),
       raw: b.subarray(off, end),

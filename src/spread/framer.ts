@@ -9,7 +9,7 @@
  * hot path forwards plain multicasts straight from them.
  */
 import { HEADER_SIZE, MAX_GROUP_NAME, REJECT_MESS } from './constants.js';
-import { HDR_DATA_LEN, HDR_NUM_GROUPS, REJECT_EXTRA, isLittleEndian, readHeaderInt, swap32 } from './layout.js';
+import { HDR_DATA_LEN, HDR_NUM_GROUPS, HDR_TYPE, REJECT_EXTRA, isLittleEndian, readHeaderInt, swap32 } from './layout.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** A complete frame: `buf[off, end)`. */
@@ -74,7 +74,7 @@ export class Framer {
 
   /** The size of the frame whose 48-byte header is at `off`, checked against the limits. */
   private frameSize(b: Buffer, off: number): number {
-    const t = b.readUInt32LE(off);
+    const t = b.readUInt32LE(off + HDR_TYPE);
     const le = isLittleEndian(t);
     const type = (le ? t : swap32(t)) >>> 0;
     const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, le);

@@ -2,8 +2,12 @@
  * The wire layout of a framed Spread message, one owner (PROTOCOL.md 4):
  * where each header field sits, how a header is read in either byte order,
  * and the 32-byte NUL-padded name field, written and read. Every other module
- * reads and writes frames through these names; the hot paths call the small
- * functions below, which V8 inlines.
+ * reads and writes frames through these names. The hot paths (framer,
+ * decoder, the daemon's forward check, the publisher's encoder) call the
+ * scalar helpers (isLittleEndian, readHeaderInt, wordValue, hintMessType,
+ * readNameField, nameFieldEquals, writeHintAndDataLen), which V8 inlines;
+ * readHeader is the one-object view for paths where an allocation per frame
+ * does not matter.
  *
  *   0  type        uint32, service bits | endian marker (the writer's order)
  *   4  sender      32-byte name field
