@@ -14,7 +14,7 @@
 import { type Entry } from './publisher.js';
 import { type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
-import { MAX_GROUP_NAME } from './spread/constants.js';
+import { readNameFields } from './spread/layout.js';
 import type { SpreadClient } from './spread/client.js';
 
 /** Routes remembered by their stored text. @default 10000 */
@@ -24,13 +24,7 @@ const READ_AHEAD = 512;
 
 /** The stored text of a route: service type and group names, space-separated (spaces are illegal in names). */
 function routeText(p: PreparedSend): string {
-  const names: string[] = [];
-  for (let i = 0; i < p.numGroups; i++) {
-    const f = p.groups.subarray(i * MAX_GROUP_NAME, (i + 1) * MAX_GROUP_NAME);
-    const end = f.indexOf(0);
-    names.push(f.toString('latin1', 0, end < 0 ? MAX_GROUP_NAME : end));
-  }
-  return `${p.type.toString(16)} ${names.join(' ')}`;
+  return `${p.type.toString(16)} ${readNameFields(p.groups, 0, p.numGroups).join(' ')}`;
 }
 
 export class SpoolQueue {

@@ -6,7 +6,7 @@
  * with the text; the CLI puts the option's name in front.
  */
 import { isIP } from 'node:net';
-import { DEFAULT_SPREAD_PORT, MAX_GROUP_NAME, MAX_PRIVATE_NAME, UNIX_SOCKET_DIR, isNameByte } from './constants.js';
+import { DEFAULT_SPREAD_PORT, ILLEGAL_GROUP, ILLEGAL_SPREAD, MAX_GROUP_NAME, MAX_PRIVATE_NAME, UNIX_SOCKET_DIR, isNameByte } from './constants.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** Where the built-in daemon listens: TCP on HOST (all interfaces when absent) and PORT, or a unix socket. */
@@ -30,7 +30,7 @@ function port(text: string, spec: string): number {
 }
 
 function illegal(spec: string, why: string): SpreadPipeError {
-  return new SpreadPipeError(ErrorCodes.ILLEGAL_SPREAD, `bad daemon name "${spec}": ${why}`, { spreadCode: -1 });
+  return new SpreadPipeError(ErrorCodes.ILLEGAL_SPREAD, `bad daemon name "${spec}": ${why}`, { spreadCode: ILLEGAL_SPREAD });
 }
 
 function host(text: string, spec: string): string {
@@ -95,7 +95,7 @@ function checkName(name: string, max: number): string | undefined {
 /** Group names for join/leave/send: 1..31 characters, each '$'..'~'. */
 export function validateGroupName(name: string): string {
   const why = checkName(name, MAX_GROUP_NAME - 1);
-  if (why) throw new SpreadPipeError(ErrorCodes.ILLEGAL_GROUP, `bad group name "${name}": ${why}`, { spreadCode: -14 });
+  if (why) throw new SpreadPipeError(ErrorCodes.ILLEGAL_GROUP, `bad group name "${name}": ${why}`, { spreadCode: ILLEGAL_GROUP });
   return name;
 }
 

@@ -1,5 +1,9 @@
 /**
  * SpreadClient: one session with a Spread daemon over TCP or a unix socket.
+ * One concern, the open session: its send buffering and flow control, its
+ * receive path and its close. Dialing and the handshake are transport.ts,
+ * send preparation and the per-message encoder send.ts, turning frames into
+ * events messages.ts.
  *
  * Sends are encoded straight into a shared write buffer that is flushed once
  * per event-loop turn (or when full), so thousands of messages cost a few
@@ -7,25 +11,18 @@
  * 'drain' follows, like a Writable.
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import {
-  AGREED_MESS,
-  HEADER_SIZE,
-  LIBRARY_VERSION,
-  MAX_GROUPS_PER_MESSAGE,
-  MAX_MESSAGE_BODY_LEN,
-  REGULAR_MESS,
-  SAFE_MESSAGE_BODY_LEN,
-  SELF_DISCARD,
-  rejectCodeName,
-} from './constants.js';
+import type net from 'node:net';
+import { CONNECTION_CLOSED, HEADER_SIZE, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, MESSAGE_TOO_LONG, SAFE_MESSAGE_BODY_LEN } from './constants.js';
 import { CLIENT_LIMITS, MessageDecoder, type Frame } from './decoder.js';
-import { encodeAuthChoice, encodeConnectRequest, encodeHint, encodeJoin, encodeKill, encodeLeave, groupsField, nameField, writeMessage } from './encode.js';
-import { parseAccept, parseAuthList } from './handshake.js';
-import { type MembershipInfo, frameKind, parseMembership, parseTransitional } from './messages.js';
-import { type DaemonAddress, parseDaemonAddress, validateDestination, validateGroupName, validatePrivateName } from './address.js';
-import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
+import { encodeJoin, encodeKill, encodeLeave, nameField } from './encode.js';
+import { type SpreadEvent, frameEvent } from './messages.js';
+import { MessageEncoder, type PreparedSend, type SendOptions, prepareSend } from './send.js';
+import { type Handshaken, dial, generatedName, watchStall } from './transport.js';
+import { type DaemonAddress, parseDaemonAddress, validateGroupName, validatePrivateName } from './address.js';
+import { ErrorCodes, SpreadPipeError } from '../errors.js';
 import { checked, intOption } from '../options.js';
+
+export { type PreparedSend, type SendOptions, type SpreadEvent, prepareSend };
 
 /** ms for TCP connect plus handshake; the one default of every mode (pipe, tail). @default 3000 */
 export const DEFAULT_CONNECT_TIMEOUT = 3000;
@@ -35,7 +32,6 @@ export const DEFAULT_WRITE_BUFFER = 64 * 1024;
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 /** Write buffers kept for reuse. */
 const MAX_SPARE = 4;
-const EMPTY = Buffer.alloc(0);
 /** Attempts with other generated names after REJECT_NOT_UNIQUE. @default 5 */
 export const DEFAULT_NAME_RETRIES = 5;
 
@@ -75,67 +71,6 @@ export function resolveClientOptions(o: SpreadClientOptions): SpreadClientOption
   };
 }
 
-export type SpreadEvent =
-  | { kind: 'data'; frame: Frame }
-  | { kind: 'membership'; frame: Frame; info: MembershipInfo }
-  | { kind: 'transitional'; frame: Frame; group: string; groupId: [number, number, number] }
-  | { kind: 'self-leave'; frame: Frame; group: string }
-  | { kind: 'reject'; frame: Frame; oldType: number };
-
-export interface SendOptions {
-  /** One of the six delivery bits. @default AGREED_MESS */
-  service?: number;
-  /** Signed 16-bit message type. @default 0 */
-  messType?: number;
-  /** Do not deliver to the sender itself. @default false */
-  selfDiscard?: boolean;
-}
-
-/** Destinations and service encoded once, for the publisher's hot path. */
-export interface PreparedSend {
-  readonly type: number;
-  readonly hint: number;
-  readonly groups: Buffer;
-  readonly numGroups: number;
-}
-
-export function prepareSend(groups: string | readonly string[], opts: SendOptions = {}): PreparedSend {
-  const list = typeof groups === 'string' ? [groups] : groups;
-  list.forEach(validateDestination);
-  const service = opts.service ?? AGREED_MESS;
-  const delivery = service & REGULAR_MESS;
-  if (delivery === 0 || (delivery & (delivery - 1)) !== 0) {
-    throw new SpreadPipeError(ErrorCodes.ILLEGAL_SERVICE, `service 0x${service.toString(16)} needs exactly one delivery bit`, { spreadCode: -12 });
-  }
-  const messType = opts.messType ?? 0;
-  if (!Number.isInteger(messType) || messType < -32768 || messType > 32767) {
-    throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `message type ${messType} is not a signed 16-bit integer`);
-  }
-  return { type: service | (opts.selfDiscard ? SELF_DISCARD : 0), hint: encodeHint(messType), groups: groupsField(list), numGroups: list.length };
-}
-
-function defaultName(attempt: number): string {
-  const base = `sp${process.pid}`;
-  if (attempt === 0) return base.slice(0, 10);
-  const suffix = Math.floor(Math.random() * 36 ** 3).toString(36);
-  return `${base.slice(0, 10 - suffix.length - 1)}-${suffix}`;
-}
-
-const REJECT_CODES: Record<number, ErrorCode> = {
-  [-3]: ErrorCodes.REJECT_QUOTA,
-  [-4]: ErrorCodes.REJECT_NO_NAME,
-  [-5]: ErrorCodes.REJECT_ILLEGAL_NAME,
-  [-6]: ErrorCodes.REJECT_NOT_UNIQUE,
-  [-7]: ErrorCodes.REJECT_VERSION,
-  [-9]: ErrorCodes.REJECT_AUTH,
-};
-
-function rejectError(code: number, daemon: string): SpreadPipeError {
-  return new SpreadPipeError(REJECT_CODES[code] ?? ErrorCodes.CONNECTION_CLOSED, `daemon ${daemon} refused the session: ${rejectCodeName(code)}`, {
-    spreadCode: code,
-  });
-}
-
 export class SpreadClient extends EventEmitter {
   readonly privateGroup: string;
   readonly daemonVersion: [number, number, number];
@@ -143,17 +78,13 @@ export class SpreadClient extends EventEmitter {
   /** Messages and bytes queued since the session opened. */
   messagesSent = 0;
   bytesQueued = 0;
-  private readonly sender: Buffer;
+  private readonly encoder: MessageEncoder;
   private readonly writeBufferSize: number;
   private readonly highWaterMark: number;
   private readonly maxLen: number;
   private wbuf: Buffer;
   /** Write buffers the socket is done with, taken again instead of allocating one per flush. */
   private readonly spare: Buffer[] = [];
-  /** Header + groups of the last destination list sent (see encode()). */
-  private head: Buffer = EMPTY;
-  private headGroups: Buffer | undefined;
-  private headType = -1;
   private wlen = 0;
   /** Messages encoded into wbuf and not yet handed to the socket. */
   private wcount = 0;
@@ -182,7 +113,7 @@ export class SpreadClient extends EventEmitter {
     this.address = address;
     this.privateGroup = privateGroup;
     this.daemonVersion = daemonVersion;
-    this.sender = nameField(privateGroup);
+    this.encoder = new MessageEncoder(nameField(privateGroup));
     this.writeBufferSize = opts.writeBufferSize ?? DEFAULT_WRITE_BUFFER;
     this.highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.maxLen = opts.maxMessageLength ?? SAFE_MESSAGE_BODY_LEN;
@@ -209,7 +140,7 @@ export class SpreadClient extends EventEmitter {
     const address = opts.daemon;
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`);
-      const name = opts.name ?? defaultName(attempt);
+      const name = opts.name ?? generatedName(attempt);
       try {
         return await SpreadClient.open(address, name, opts);
       } catch (e) {
@@ -220,77 +151,8 @@ export class SpreadClient extends EventEmitter {
   }
 
   private static open(address: DaemonAddress, name: string, opts: SpreadClientOptions): Promise<SpreadClient> {
-    return new Promise((resolve, reject) => {
-      const socket = address.kind === 'unix' ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
-      let acc: Buffer = Buffer.alloc(0);
-      let phase: 'connect' | 'auth' | 'accept' = 'connect';
-      const onAbort = (): void => done(new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (err: SpreadPipeError | null, client?: SpreadClient): void => {
-        clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        socket.removeListener('data', onData);
-        socket.removeListener('error', onError);
-        socket.removeListener('close', onClose);
-        if (err) {
-          socket.destroy();
-          reject(err);
-        } else resolve(client!);
-      };
-      const timer = setTimeout(
-        () => done(new SpreadPipeError(ErrorCodes.CONNECT_TIMEOUT, `no answer from daemon ${address.label} within ${opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT} ms (${phase})`)),
-        opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
-      );
-      const onError = (err: NodeJS.ErrnoException): void => {
-        // A reject byte may be followed by a reset: parse what we have first.
-        if (phase !== 'connect' && acc.length && tryParse()) return;
-        const code = phase === 'connect' ? ErrorCodes.COULD_NOT_CONNECT : ErrorCodes.CONNECTION_CLOSED;
-        done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? -2 : -8 }));
-      };
-      const onClose = (): void => {
-        if (acc.length && tryParse()) return;
-        done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: -8 }));
-      };
-      const tryParse = (): boolean => {
-        try {
-          if (phase === 'auth') {
-            const r = parseAuthList(acc);
-            if (!r) return false;
-            if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
-            if (!r.methods.includes('NULL')) return done(rejectError(-9, address.label)), true;
-            acc = acc.subarray(r.consumed);
-            phase = 'accept';
-            socket.write(encodeAuthChoice(['NULL']));
-          }
-          const r = parseAccept(acc);
-          if (!r) return false;
-          if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
-          if (r.daemonVersion[0] < 3) return done(rejectError(-7, address.label)), true;
-          const client = new SpreadClient(socket, address, r.privateGroup, r.daemonVersion, opts, Buffer.from(acc.subarray(r.consumed)));
-          done(null, client);
-          return true;
-        } catch (e) {
-          done(e as SpreadPipeError);
-          return true;
-        }
-      };
-      const onData = (chunk: Buffer): void => {
-        acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
-        tryParse();
-      };
-      socket.on('error', onError);
-      socket.on('close', onClose);
-      socket.on('data', onData);
-      socket.once('connect', () => {
-        phase = 'auth';
-        if (address.kind === 'tcp') {
-          socket.setNoDelay(true);
-          socket.setKeepAlive(true, 10_000);
-        }
-        // One write: real daemons read the request with a single read (PROTOCOL.md 3.6).
-        socket.write(encodeConnectRequest({ version: LIBRARY_VERSION, membership: opts.membership ?? true, name }));
-      });
-    });
+    const dialOpts = { connectTimeout: opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, membership: opts.membership ?? true, signal: opts.signal };
+    return dial(address, name, dialOpts, (h: Handshaken) => new SpreadClient(h.socket, address, h.privateGroup, h.daemonVersion, opts, h.rest));
   }
 
   get connected(): boolean {
@@ -334,50 +196,22 @@ export class SpreadClient extends EventEmitter {
       if (p.numGroups > MAX_GROUPS_PER_MESSAGE) {
         throw new SpreadPipeError(ErrorCodes.TOO_MANY_GROUPS, `message to ${p.numGroups} groups: Spread allows at most ${MAX_GROUPS_PER_MESSAGE}`);
       }
-      throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${len} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: -17 });
+      throw new SpreadPipeError(ErrorCodes.MESSAGE_TOO_LONG, `message of ${len} bytes to ${p.numGroups} group(s) exceeds ${this.maxLen} bytes`, { spreadCode: MESSAGE_TOO_LONG });
     }
     const size = HEADER_SIZE + bodyLen;
     if (size > this.wbuf.length - this.wlen) {
       this.flush();
       if (size > this.wbuf.length) {
         const big = Buffer.allocUnsafe(size);
-        this.encode(big, 0, p, src, start, len);
+        this.encoder.encode(big, 0, p, src, start, len);
         this.writeCounted(big, 1);
         return this.account(size);
       }
     }
-    this.wlen = this.encode(this.wbuf, this.wlen, p, src, start, len);
+    this.wlen = this.encoder.encode(this.wbuf, this.wlen, p, src, start, len);
     this.wcount++;
     this.scheduleFlush();
     return this.account(size);
-  }
-
-  /**
-   * Same bytes as writeMessage(), from a header encoded once per destination
-   * list: per message only the hint and the length change. Buffer methods
-   * (copy, writeUInt32LE) cost more than the bytes they move at this size.
-   */
-  private encode(buf: Buffer, off: number, p: PreparedSend, src: Uint8Array, start: number, len: number): number {
-    if (p.groups !== this.headGroups || p.type !== this.headType) {
-      this.head = Buffer.allocUnsafe(HEADER_SIZE + p.groups.length);
-      writeMessage(this.head, 0, p.type, this.sender, p.groups, 0, EMPTY);
-      this.headGroups = p.groups;
-      this.headType = p.type;
-    }
-    const head = this.head;
-    buf.set(head, off);
-    const hint = p.hint;
-    buf[off + 40] = hint;
-    buf[off + 41] = hint >>> 8;
-    buf[off + 42] = hint >>> 16;
-    buf[off + 43] = hint >>> 24;
-    buf[off + 44] = len;
-    buf[off + 45] = len >>> 8;
-    buf[off + 46] = len >>> 16;
-    buf[off + 47] = len >>> 24;
-    off += head.length;
-    buf.set(start === 0 && len === src.length ? src : new Uint8Array(src.buffer, src.byteOffset + start, len), off);
-    return off + len;
   }
 
   /** Hand buffered messages to the socket now. */
@@ -505,43 +339,14 @@ export class SpreadClient extends EventEmitter {
   }
 
   private dispatch(frame: Frame): void {
-    let ev: SpreadEvent;
-    switch (frameKind(frame.type)) {
-      case 'data':
-        ev = { kind: 'data', frame };
-        break;
-      case 'membership':
-        ev = { kind: 'membership', frame, info: parseMembership(frame, this.daemonVersion[0]) };
-        break;
-      case 'transitional':
-        ev = { kind: 'transitional', frame, group: frame.sender, groupId: parseTransitional(frame) };
-        break;
-      case 'self-leave':
-        ev = { kind: 'self-leave', frame, group: frame.sender };
-        break;
-      case 'reject':
-        ev = { kind: 'reject', frame, oldType: frame.oldType ?? 0 };
-        break;
-      default:
-        return; // Nothing a client can act on; real libraries ignore it too.
-    }
-    this.emit('message', ev);
+    const ev = frameEvent(frame, this.daemonVersion[0]);
+    if (ev) this.emit('message', ev);
   }
 
   private watchStall(ms: number): void {
-    let lastWritten = -1;
-    let since = Date.now();
-    this.stallTimer = setInterval(() => {
-      const pending = this.socket.writableLength;
-      const written = this.socket.bytesWritten;
-      if (pending === 0 || written !== lastWritten) {
-        lastWritten = written;
-        since = Date.now();
-      } else if (Date.now() - since >= ms) {
-        this.destroy(new SpreadPipeError(ErrorCodes.STALLED, `daemon ${this.address.label} stopped reading: ${pending} bytes unsent for ${ms} ms`));
-      }
-    }, Math.max(50, Math.floor(ms / 4)));
-    this.stallTimer.unref();
+    this.stallTimer = watchStall(this.socket, ms, (pending) =>
+      this.destroy(new SpreadPipeError(ErrorCodes.STALLED, `daemon ${this.address.label} stopped reading: ${pending} bytes unsent for ${ms} ms`)),
+    );
   }
 
   private fail(err: SpreadPipeError): void {
@@ -551,7 +356,7 @@ export class SpreadClient extends EventEmitter {
   private onClose(): void {
     this.closed = true;
     clearInterval(this.stallTimer);
-    const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: -8 }));
+    const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: CONNECTION_CLOSED }));
     this.emit('close', err);
   }
 }

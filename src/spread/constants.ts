@@ -70,6 +70,10 @@ export const REJECT_NOT_UNIQUE = -6;
 export const REJECT_VERSION = -7;
 export const CONNECTION_CLOSED = -8;
 export const REJECT_AUTH = -9;
+// Library-side codes (never on the wire), carried as SpreadPipeError.spreadCode.
+export const ILLEGAL_SERVICE = -12;
+export const ILLEGAL_GROUP = -14;
+export const MESSAGE_TOO_LONG = -17;
 
 export type ServiceName = 'unreliable' | 'reliable' | 'fifo' | 'causal' | 'agreed' | 'safe';
 

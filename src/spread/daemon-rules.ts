@@ -5,6 +5,7 @@
  */
 import { ENDIAN_MARKER, HEADER_SIZE, JOIN_MESS, KILL_MESS, LEAVE_MESS, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_MESS } from './constants.js';
 import type { Frame } from './decoder.js';
+import { HDR_DATA_LEN, HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, HINT_MESS_TYPE_MASK, hintMessType, isLittleEndian, nameFieldEquals, readHeader } from './layout.js';
 import { validateGroupName } from './address.js';
 
 /**
@@ -17,7 +18,7 @@ export function checkRequest(privateGroup: string, f: Frame): string | undefined
   const req = f.type & (JOIN_MESS | LEAVE_MESS | KILL_MESS);
   if (popcount(svc) + popcount(req) !== 1) return `service type 0x${f.type.toString(16)} needs exactly one delivery or request bit`;
   if (f.sender !== privateGroup) return `sender "${f.sender}" is not this session (${privateGroup})`;
-  if ((f.hint & ~0x00ffff00) !== 0) return `hint 0x${f.hint.toString(16)} has reserved bits set`;
+  if ((f.hint & ~HINT_MESS_TYPE_MASK) !== 0) return `hint 0x${f.hint.toString(16)} has reserved bits set`;
   if (f.data.length + MAX_GROUP_NAME * f.groups.length > MAX_MESSAGE_BODY_LEN - HEADER_SIZE) return 'message too long';
   if (req && f.groups.length !== 1) return `request with ${f.groups.length} groups`;
   // Real daemons take any join name (PROTOCOL.md 6.2); every library checks it,
@@ -44,10 +45,11 @@ function popcount(v: number): number {
 
 /** A big-endian client's header, converted as real daemons do: type, num_groups, data_len; not hint. */
 export function toLittleEndianHeader(raw: Buffer): Buffer {
+  const h = readHeader(raw, 0);
   const out = Buffer.from(raw);
-  out.writeUInt32LE(((raw.readUInt32BE(0) & ~ENDIAN_MARKER) | ENDIAN_MARKER) >>> 0, 0);
-  out.writeInt32LE(raw.readInt32BE(36), 36);
-  out.writeInt32LE(raw.readInt32BE(44), 44);
+  out.writeUInt32LE((h.type | ENDIAN_MARKER) >>> 0, HDR_TYPE);
+  out.writeInt32LE(h.numGroups, HDR_NUM_GROUPS);
+  out.writeInt32LE(h.dataLen, HDR_DATA_LEN);
   return out;
 }
 
@@ -59,18 +61,15 @@ export function toLittleEndianHeader(raw: Buffer): Buffer {
  * range. Everything else goes through the Frame path and checkRequest.
  */
 export function isPlainMulticast(b: Buffer, off: number, sender: Uint8Array): boolean {
-  const t = b.readUInt32LE(off);
-  if (((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER) return false;
+  const t = b.readUInt32LE(off + HDR_TYPE);
+  if (!isLittleEndian(t)) return false;
   const svc = t & REGULAR_MESS;
   if (svc === 0 || (svc & (svc - 1)) !== 0 || t & (JOIN_MESS | LEAVE_MESS | KILL_MESS | REJECT_MESS)) return false;
-  if (b.readInt32LE(off + 36) < 1) return false;
-  const h = b.readUInt32LE(off + 40);
-  if (((h & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER || ((h & ~ENDIAN_MARKER) & ~0x00ffff00) !== 0) return false;
+  if (b.readInt32LE(off + HDR_NUM_GROUPS) < 1) return false;
+  const h = b.readUInt32LE(off + HDR_HINT);
+  if (!isLittleEndian(h) || ((h & ~ENDIAN_MARKER) & ~HINT_MESS_TYPE_MASK) !== 0) return false;
   // The sender field up to its NUL must be the private group.
-  const n = sender.length;
-  const s = off + 4;
-  for (let i = 0; i < n; i++) if (b[s + i] !== sender[i]) return false;
-  return n === MAX_GROUP_NAME || b[s + n] === 0;
+  return nameFieldEquals(b, off + HDR_SENDER, sender);
 }
 
 /**
@@ -79,13 +78,13 @@ export function isPlainMulticast(b: Buffer, off: number, sender: Uint8Array): bo
  * group; `groups` its destinations): for taps, which take Frames.
  */
 export function plainFrame(b: Buffer, off: number, end: number, sender: string, groups: readonly string[]): Frame {
-  const hint = (b.readUInt32LE(off + 40) & ~ENDIAN_MARKER) >>> 0;
+  const hint = (b.readUInt32LE(off + HDR_HINT) & ~ENDIAN_MARKER) >>> 0;
   return {
-    type: (b.readUInt32LE(off) & ~ENDIAN_MARKER) >>> 0,
+    type: (b.readUInt32LE(off + HDR_TYPE) & ~ENDIAN_MARKER) >>> 0,
     sender,
     groups: [...groups],
     hint,
-    messType: (((hint >>> 8) & 0xffff) << 16) >> 16,
+    messType: hintMessType(hint),
     endianMismatch: false,
     bigEndianHeader: false,
     oldType: undefined,

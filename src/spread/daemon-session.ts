@@ -9,6 +9,7 @@ import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REJE
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
 import { Framer } from './framer.js';
 import { isPlainMulticast } from './daemon-rules.js';
+import { HDR_NUM_GROUPS, nameFieldEquals, readNameField } from './layout.js';
 import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
@@ -336,31 +337,20 @@ export class DaemonSession implements Member {
 
   /** The group names of a request, decoded only when they differ from the last request's. */
   private destinations(b: Buffer, off: number): string[] {
-    const n = b.readInt32LE(off + 36);
+    // isPlainMulticast passed: a little-endian header.
+    const n = b.readInt32LE(off + HDR_NUM_GROUPS);
     const known = this.lastGroupBytes;
     if (known.length === n) {
       let same = true;
-      for (let i = 0; same && i < n; i++) same = nameIs(b, off + HEADER_SIZE + i * MAX_GROUP_NAME, known[i]!);
+      for (let i = 0; same && i < n; i++) same = nameFieldEquals(b, off + HEADER_SIZE + i * MAX_GROUP_NAME, known[i]!);
       if (same) return this.lastGroups;
     }
     const groups = new Array<string>(n);
-    for (let i = 0; i < n; i++) {
-      const at = off + HEADER_SIZE + i * MAX_GROUP_NAME;
-      let e = at;
-      while (e < at + MAX_GROUP_NAME && b[e] !== 0) e++;
-      groups[i] = b.toString('latin1', at, e);
-    }
+    for (let i = 0; i < n; i++) groups[i] = readNameField(b, off + HEADER_SIZE + i * MAX_GROUP_NAME);
     this.lastGroups = groups;
     this.lastGroupBytes = groups.map((g) => Buffer.from(g, 'latin1'));
     return groups;
   }
-}
-
-/** The 32-byte name field at `at` holds `name` (up to its NUL). */
-function nameIs(b: Buffer, at: number, name: Uint8Array): boolean {
-  const n = name.length;
-  for (let i = 0; i < n; i++) if (b[at + i] !== name[i]) return false;
-  return n === MAX_GROUP_NAME || b[at + n] === 0;
 }
 
 /** Worth writing without a copy: large, and at least half of the memory it keeps alive. */

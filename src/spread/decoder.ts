@@ -6,15 +6,9 @@
  * header before anything is buffered, so memory per decoder is bounded by
  * one frame of at most the declared limits.
  */
-import {
-  ENDIAN_MARKER,
-  HEADER_SIZE,
-  MAX_GROUP_NAME,
-  MAX_GROUPS_PER_MESSAGE,
-  MAX_MESSAGE_BODY_LEN,
-  REJECT_MESS,
-} from './constants.js';
-import { Framer, swap32 } from './framer.js';
+import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS } from './constants.js';
+import { Framer } from './framer.js';
+import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, swap32, wordValue } from './layout.js';
 
 export interface Frame {
   /** Service bits in host order with the endian marker cleared. */
@@ -56,23 +50,19 @@ export interface RequestLimits extends DecoderLimits {
   maxBody?: number;
 }
 
-/** A client receives member lists longer than the 100 a sender may address. */
-export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: 65536, maxDataLen: MAX_MESSAGE_BODY_LEN + 65536 * 36 };
+/** Members a client accepts in one membership message. */
+const MAX_MEMBERS = 65536;
+/**
+ * A client receives member lists longer than the 100 a sender may address;
+ * the body may hold each member in a vs-set of its own (a count and a name field).
+ */
+export const CLIENT_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_MEMBERS, maxDataLen: MAX_MESSAGE_BODY_LEN + MAX_MEMBERS * (VS_SET_COUNT + MAX_GROUP_NAME) };
 export const DAEMON_LIMITS: Required<DecoderLimits> = { maxGroups: MAX_GROUPS_PER_MESSAGE, maxDataLen: MAX_MESSAGE_BODY_LEN };
-
-function readName(b: Buffer, off: number): string {
-  let end = off;
-  const stop = off + MAX_GROUP_NAME;
-  while (end < stop && b[end] !== 0) end++;
-  return b.toString('latin1', off, end);
-}
 
 /** Sign-extended mess_type and the hint's byte order, from a raw hint read little-endian. */
 export function decodeHint(rawLE: number): { hint: number; messType: number; bigEndian: boolean } {
-  const bigEndian = ((rawLE & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
-  const h = bigEndian ? swap32(rawLE) : rawLE >>> 0;
-  const v = (h & ~ENDIAN_MARKER) >>> 0;
-  return { hint: v, messType: (((v >>> 8) & 0xffff) << 16) >> 16, bigEndian };
+  const v = wordValue(rawLE);
+  return { hint: v, messType: hintMessType(v), bigEndian: !isLittleEndian(rawLE) };
 }
 
 export { swap32 };
@@ -114,29 +104,31 @@ export class MessageDecoder {
 
   /** One whole frame, `b[off, end)`, its header already checked by the framer. */
   private emit(b: Buffer, off: number, end: number): void {
-    const t = b.readUInt32LE(off);
-    const bigEndian = ((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
-    const type = ((bigEndian ? swap32(t) : t) & ~ENDIAN_MARKER) >>> 0;
-    const numGroups = bigEndian ? b.readInt32BE(off + 36) : b.readInt32LE(off + 36);
+    // Scalar reads rather than readHeader(): the receive hot path allocates the Frame and nothing else for the header.
+    const t = b.readUInt32LE(off + HDR_TYPE);
+    const littleEndian = isLittleEndian(t);
+    const type = wordValue(t);
+    const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, littleEndian);
     let oldType: number | undefined;
     let g = off + HEADER_SIZE;
     if (type & REJECT_MESS) {
-      const raw = bigEndian ? b.readUInt32BE(g) : b.readUInt32LE(g);
+      const raw = littleEndian ? b.readUInt32LE(g) : b.readUInt32BE(g);
       oldType = (raw & ~ENDIAN_MARKER) >>> 0;
-      g += 4;
+      g += REJECT_EXTRA;
     }
     const groups = new Array<string>(numGroups);
-    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readName(b, g);
-    const hint = decodeHint(b.readUInt32LE(off + 40));
+    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readNameField(b, g);
+    const h = b.readUInt32LE(off + HDR_HINT);
+    const hint = wordValue(h);
     this.frames++;
     this.onFrame({
       type,
-      sender: readName(b, off + 4),
+      sender: readNameField(b, off + HDR_SENDER),
       groups,
-      hint: hint.hint,
-      messType: hint.messType,
-      endianMismatch: hint.bigEndian,
-      bigEndianHeader: bigEndian,
+      hint,
+      messType: hintMessType(hint),
+      endianMismatch: !isLittleEndian(h),
+      bigEndianHeader: !littleEndian,
       oldType,
       data: b.subarray(g, end),
       raw: b.subarray(off, end),

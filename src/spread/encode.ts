@@ -17,36 +17,43 @@ import {
   LEAVE_MESS,
   LIBRARY_VERSION,
   MAX_GROUP_NAME,
+  MAX_GROUPS_PER_MESSAGE,
   REG_MEMB_MESS,
   REJECT_MESS,
   TRANSITION_MESS,
 } from './constants.js';
+import {
+  GROUP_ID_SIZE,
+  HDR_DATA_LEN,
+  HDR_HINT,
+  HDR_NUM_GROUPS,
+  HDR_SENDER,
+  HDR_TYPE,
+  HINT_MESS_TYPE_MASK,
+  MEMB_MY_VS_OFFSET,
+  MEMB_NUM_VS_SETS,
+  MEMB_OLD_COUNT,
+  MEMB_OLD_NAMES,
+  MEMB_VS_SETS,
+  REJECT_EXTRA,
+  REJECT_OLD_TYPE,
+  VS_SET_COUNT,
+  groupsField,
+  nameField,
+} from './layout.js';
 
-/** A 32-byte NUL-padded name field; at most 31 significant bytes, as the library copies. */
-export function nameField(name: string): Buffer {
-  const field = Buffer.alloc(MAX_GROUP_NAME);
-  field.write(name, 0, MAX_GROUP_NAME - 1, 'latin1');
-  return field;
-}
-
-/** Concatenated 32-byte fields for a destination list. */
-export function groupsField(groups: readonly string[]): Buffer {
-  const out = Buffer.alloc(groups.length * MAX_GROUP_NAME);
-  for (let i = 0; i < groups.length; i++) {
-    out.write(groups[i]!, i * MAX_GROUP_NAME, MAX_GROUP_NAME - 1, 'latin1');
-  }
-  return out;
-}
+// The name field's encoders live with its readers in layout.ts.
+export { groupsField, nameField };
 
 /** hint = ((mess_type << 8) & 0x00FFFF00) | marker, as an unsigned value in the writer's order. */
 export function encodeHint(messType: number, bigEndian = false): number {
-  const v = (messType << 8) & 0x00ffff00;
+  const v = (messType << 8) & HINT_MESS_TYPE_MASK;
   return (bigEndian ? v : (v | ENDIAN_MARKER)) >>> 0;
 }
 
 /** Total bytes of a framed message on the wire. */
 export function messageSize(numGroups: number, dataLen: number, reject = false): number {
-  return HEADER_SIZE + (reject ? 4 : 0) + numGroups * MAX_GROUP_NAME + dataLen;
+  return HEADER_SIZE + (reject ? REJECT_EXTRA : 0) + numGroups * MAX_GROUP_NAME + dataLen;
 }
 
 export interface ConnectRequest {
@@ -107,11 +114,11 @@ export function writeMessage(
   data: Buffer | Uint8Array,
 ): number {
   const numGroups = groups.length / MAX_GROUP_NAME;
-  buf.writeUInt32LE((type | ENDIAN_MARKER) >>> 0, off);
-  sender.copy(buf, off + 4, 0, MAX_GROUP_NAME);
-  buf.writeInt32LE(numGroups, off + 36);
-  buf.writeUInt32LE(hint, off + 40);
-  buf.writeInt32LE(data.length, off + 44);
+  buf.writeUInt32LE((type | ENDIAN_MARKER) >>> 0, off + HDR_TYPE);
+  sender.copy(buf, off + HDR_SENDER, 0, MAX_GROUP_NAME);
+  buf.writeInt32LE(numGroups, off + HDR_NUM_GROUPS);
+  buf.writeUInt32LE(hint, off + HDR_HINT);
+  buf.writeInt32LE(data.length, off + HDR_DATA_LEN);
   off += HEADER_SIZE;
   off += groups.copy(buf, off);
   buf.set(data, off);
@@ -140,10 +147,10 @@ export function encodeMessage(
   const hint = opts.hint ?? encodeHint(opts.messType ?? 0, opts.bigEndian);
   writeMessage(buf, 0, type, nameField(sender), g, hint, data);
   if (opts.bigEndian) {
-    buf.writeUInt32BE((type & ~ENDIAN_MARKER) >>> 0, 0);
-    buf.writeInt32BE(groups.length, 36);
-    buf.writeUInt32BE(hint, 40);
-    buf.writeInt32BE(data.length, 44);
+    buf.writeUInt32BE((type & ~ENDIAN_MARKER) >>> 0, HDR_TYPE);
+    buf.writeInt32BE(groups.length, HDR_NUM_GROUPS);
+    buf.writeUInt32BE(hint, HDR_HINT);
+    buf.writeInt32BE(data.length, HDR_DATA_LEN);
   }
   return buf;
 }
@@ -190,23 +197,23 @@ export function encodeMembership(m: MembershipSpec): Buffer {
   let body: Buffer;
   if (m.layout === 'old') {
     const names = m.vsSets.flat();
-    body = Buffer.alloc(16 + names.length * MAX_GROUP_NAME);
+    body = Buffer.alloc(MEMB_OLD_NAMES + names.length * MAX_GROUP_NAME);
     writeGroupId(body, 0, m.groupId);
-    body.writeInt32LE(names.length, 12);
-    groupsField(names).copy(body, 16);
+    body.writeInt32LE(names.length, MEMB_OLD_COUNT);
+    groupsField(names).copy(body, MEMB_OLD_NAMES);
   } else {
-    const setBytes = m.vsSets.map((s) => 4 + s.length * MAX_GROUP_NAME);
-    body = Buffer.alloc(20 + setBytes.reduce((a, b) => a + b, 0));
+    const setBytes = m.vsSets.map((s) => VS_SET_COUNT + s.length * MAX_GROUP_NAME);
+    body = Buffer.alloc(MEMB_VS_SETS + setBytes.reduce((a, b) => a + b, 0));
     writeGroupId(body, 0, m.groupId);
-    body.writeUInt32LE(m.vsSets.length, 12);
+    body.writeUInt32LE(m.vsSets.length, MEMB_NUM_VS_SETS);
     let myOffset = 0;
     for (let i = 0; i < (m.myVsSet ?? 0); i++) myOffset += setBytes[i]!;
-    body.writeUInt32LE(myOffset, 16);
-    let off = 20;
+    body.writeUInt32LE(myOffset, MEMB_MY_VS_OFFSET);
+    let off = MEMB_VS_SETS;
     for (const set of m.vsSets) {
       body.writeUInt32LE(set.length, off);
-      groupsField(set).copy(body, off + 4);
-      off += 4 + set.length * MAX_GROUP_NAME;
+      groupsField(set).copy(body, off + VS_SET_COUNT);
+      off += VS_SET_COUNT + set.length * MAX_GROUP_NAME;
     }
   }
   return encodeMessage(REG_MEMB_MESS | m.cause, m.group, m.members, body);
@@ -219,7 +226,7 @@ export function encodeSelfLeave(group: string): Buffer {
 
 /** Daemon: a transitional membership message carrying the group id before the change. */
 export function encodeTransitional(group: string, groupId: GroupId): Buffer {
-  const body = Buffer.alloc(12);
+  const body = Buffer.alloc(GROUP_ID_SIZE);
   writeGroupId(body, 0, groupId);
   return encodeMessage(TRANSITION_MESS, group, [], body);
 }
@@ -239,17 +246,18 @@ export interface RejectSpec {
 
 /** Daemon: REJECT_MESS (PROTOCOL.md 7.5). */
 export function encodeRejectMess(r: RejectSpec): Buffer {
-  const groups = [...r.groups, r.sender].slice(0, 100);
-  if (r.groups.length >= 100) groups[99] = r.sender;
+  const groups = [...r.groups, r.sender].slice(0, MAX_GROUPS_PER_MESSAGE);
+  if (r.groups.length >= MAX_GROUPS_PER_MESSAGE) groups[MAX_GROUPS_PER_MESSAGE - 1] = r.sender;
   const g = groupsField(groups);
   const buf = Buffer.allocUnsafe(messageSize(groups.length, r.data.length, true));
-  buf.writeUInt32LE((REJECT_MESS | (r.extraBits ?? 0) | ENDIAN_MARKER) >>> 0, 0);
-  nameField(r.sender).copy(buf, 4);
-  buf.writeInt32LE(groups.length, 36);
-  buf.writeUInt32LE(r.hint >>> 0, 40);
-  buf.writeInt32LE(r.data.length, 44);
-  buf.writeUInt32LE((r.oldType | ENDIAN_MARKER) >>> 0, 48);
-  g.copy(buf, 52);
-  r.data.copy(buf, 52 + g.length);
+  buf.writeUInt32LE((REJECT_MESS | (r.extraBits ?? 0) | ENDIAN_MARKER) >>> 0, HDR_TYPE);
+  nameField(r.sender).copy(buf, HDR_SENDER);
+  buf.writeInt32LE(groups.length, HDR_NUM_GROUPS);
+  buf.writeUInt32LE(r.hint >>> 0, HDR_HINT);
+  buf.writeInt32LE(r.data.length, HDR_DATA_LEN);
+  buf.writeUInt32LE((r.oldType | ENDIAN_MARKER) >>> 0, REJECT_OLD_TYPE);
+  const groupsAt = REJECT_OLD_TYPE + REJECT_EXTRA;
+  g.copy(buf, groupsAt);
+  r.data.copy(buf, groupsAt + g.length);
   return buf;
 }

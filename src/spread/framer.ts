@@ -8,7 +8,8 @@
  * the limits. MessageDecoder decodes the ranges into Frames; the daemon's
  * hot path forwards plain multicasts straight from them.
  */
-import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, REJECT_MESS } from './constants.js';
+import { HEADER_SIZE, MAX_GROUP_NAME, REJECT_MESS } from './constants.js';
+import { HDR_DATA_LEN, HDR_NUM_GROUPS, HDR_TYPE, REJECT_EXTRA, isLittleEndian, readHeaderInt, swap32 } from './layout.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** A complete frame: `buf[off, end)`. */
@@ -21,10 +22,6 @@ export interface FramerLimits {
   maxDataLen: number;
   /** Largest data_len + 32 x num_groups; Infinity for no such bound. */
   maxBody: number;
-}
-
-export function swap32(v: number): number {
-  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
 }
 
 export class Framer {
@@ -77,17 +74,17 @@ export class Framer {
 
   /** The size of the frame whose 48-byte header is at `off`, checked against the limits. */
   private frameSize(b: Buffer, off: number): number {
-    const t = b.readUInt32LE(off);
-    const bigEndian = ((t & ENDIAN_MARKER) >>> 0) !== ENDIAN_MARKER;
-    const type = (bigEndian ? swap32(t) : t) >>> 0;
-    const numGroups = bigEndian ? b.readInt32BE(off + 36) : b.readInt32LE(off + 36);
-    const dataLen = bigEndian ? b.readInt32BE(off + 44) : b.readInt32LE(off + 44);
+    const t = b.readUInt32LE(off + HDR_TYPE);
+    const le = isLittleEndian(t);
+    const type = (le ? t : swap32(t)) >>> 0;
+    const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, le);
+    const dataLen = readHeaderInt(b, off + HDR_DATA_LEN, le);
     const { maxGroups, maxDataLen, maxBody } = this.limits;
     if (numGroups < 0 || numGroups > maxGroups) throw this.fail(`num_groups ${numGroups} outside 0..${maxGroups}`);
     if (dataLen < 0 || dataLen > maxDataLen) throw this.fail(`data_len ${dataLen} outside 0..${maxDataLen}`);
     if (dataLen + numGroups * MAX_GROUP_NAME > maxBody) throw this.fail(`data_len ${dataLen} + 32 x ${numGroups} groups over ${maxBody}`);
     // A REJECT_MESS carries the refused request's type after the header.
-    return HEADER_SIZE + (type & REJECT_MESS ? 4 : 0) + numGroups * MAX_GROUP_NAME + dataLen;
+    return HEADER_SIZE + (type & REJECT_MESS ? REJECT_EXTRA : 0) + numGroups * MAX_GROUP_NAME + dataLen;
   }
 
   private fail(msg: string): SpreadPipeError {

@@ -15,6 +15,7 @@ import {
   TRANSITION_MESS,
 } from './constants.js';
 import type { Frame } from './decoder.js';
+import { GROUP_ID_SIZE, MEMB_MY_VS_OFFSET, MEMB_NUM_VS_SETS, MEMB_OLD_COUNT, MEMB_OLD_NAMES, MEMB_VS_SETS, VS_SET_COUNT, readNameFields } from './layout.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
 export type FrameKind = 'data' | 'membership' | 'transitional' | 'self-leave' | 'reject' | 'unknown';
@@ -60,17 +61,6 @@ function bodyError(msg: string): SpreadPipeError {
   return new SpreadPipeError(ErrorCodes.PROTOCOL, `bad membership body: ${msg}`);
 }
 
-function readNames(b: Buffer, off: number, n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = off + i * MAX_GROUP_NAME;
-    let e = s;
-    while (e < s + MAX_GROUP_NAME && b[e] !== 0) e++;
-    out.push(b.toString('latin1', s, e));
-  }
-  return out;
-}
-
 /**
  * Parse a regular membership message's body. `daemonMajor` selects the layout:
  * 3 -> gid, count, names; 4 and 5 -> gid, #sets, offset, sets. The real
@@ -80,28 +70,28 @@ function readNames(b: Buffer, off: number, n: number): string[] {
 export function parseMembership(f: Frame, daemonMajor: number): MembershipInfo {
   const b = f.data;
   const rd = (o: number): number => (f.bigEndianHeader ? b.readInt32BE(o) : b.readInt32LE(o));
-  if (b.length < 12) throw bodyError(`${b.length} bytes, need a 12-byte group id`);
+  if (b.length < GROUP_ID_SIZE) throw bodyError(`${b.length} bytes, need a ${GROUP_ID_SIZE}-byte group id`);
   const groupId: [number, number, number] = [rd(0), rd(4), rd(8)];
   const cause = membershipCause(f.type);
   const vsSets: string[][] = [];
   let myVsSet = 0;
   if (daemonMajor <= 3) {
-    if (b.length < 16) throw bodyError('no member count');
-    const n = rd(12);
-    if (n < 0 || 16 + n * MAX_GROUP_NAME > b.length) throw bodyError(`count ${n} past the body`);
-    vsSets.push(readNames(b, 16, n));
+    if (b.length < MEMB_OLD_NAMES) throw bodyError('no member count');
+    const n = rd(MEMB_OLD_COUNT);
+    if (n < 0 || MEMB_OLD_NAMES + n * MAX_GROUP_NAME > b.length) throw bodyError(`count ${n} past the body`);
+    vsSets.push(readNameFields(b, MEMB_OLD_NAMES, n));
   } else {
-    if (b.length < 20) throw bodyError('no vs-set count');
-    const sets = rd(12);
-    const myOffset = rd(16);
-    let off = 20;
+    if (b.length < MEMB_VS_SETS) throw bodyError('no vs-set count');
+    const sets = rd(MEMB_NUM_VS_SETS);
+    const myOffset = rd(MEMB_MY_VS_OFFSET);
+    let off = MEMB_VS_SETS;
     for (let i = 0; i < sets; i++) {
-      if (off - 20 === myOffset) myVsSet = i;
-      if (off + 4 > b.length) throw bodyError(`vs-set ${i} past the body`);
+      if (off - MEMB_VS_SETS === myOffset) myVsSet = i;
+      if (off + VS_SET_COUNT > b.length) throw bodyError(`vs-set ${i} past the body`);
       const n = rd(off);
-      if (n < 0 || off + 4 + n * MAX_GROUP_NAME > b.length) throw bodyError(`vs-set ${i} count ${n} past the body`);
-      vsSets.push(readNames(b, off + 4, n));
-      off += 4 + n * MAX_GROUP_NAME;
+      if (n < 0 || off + VS_SET_COUNT + n * MAX_GROUP_NAME > b.length) throw bodyError(`vs-set ${i} count ${n} past the body`);
+      vsSets.push(readNameFields(b, off + VS_SET_COUNT, n));
+      off += VS_SET_COUNT + n * MAX_GROUP_NAME;
     }
   }
   const lightweight = cause === 'join' || cause === 'leave' || cause === 'disconnect';
@@ -118,7 +108,37 @@ export function parseMembership(f: Frame, daemonMajor: number): MembershipInfo {
 
 /** The group id of a transitional message (12-byte body). */
 export function parseTransitional(f: Frame): [number, number, number] {
-  if (f.data.length < 12) throw bodyError('transitional body shorter than a group id');
+  if (f.data.length < GROUP_ID_SIZE) throw bodyError('transitional body shorter than a group id');
   const rd = (o: number): number => (f.bigEndianHeader ? f.data.readInt32BE(o) : f.data.readInt32LE(o));
   return [rd(0), rd(4), rd(8)];
+}
+
+/** What a client reports for one frame from its daemon. */
+export type SpreadEvent =
+  | { kind: 'data'; frame: Frame }
+  | { kind: 'membership'; frame: Frame; info: MembershipInfo }
+  | { kind: 'transitional'; frame: Frame; group: string; groupId: [number, number, number] }
+  | { kind: 'self-leave'; frame: Frame; group: string }
+  | { kind: 'reject'; frame: Frame; oldType: number };
+
+/**
+ * The event for a frame a daemon of major version `daemonMajor` sent, or
+ * undefined for one a client cannot act on (real libraries ignore it too).
+ * Throws SP_ERR_PROTOCOL on a bad membership body.
+ */
+export function frameEvent(frame: Frame, daemonMajor: number): SpreadEvent | undefined {
+  switch (frameKind(frame.type)) {
+    case 'data':
+      return { kind: 'data', frame };
+    case 'membership':
+      return { kind: 'membership', frame, info: parseMembership(frame, daemonMajor) };
+    case 'transitional':
+      return { kind: 'transitional', frame, group: frame.sender, groupId: parseTransitional(frame) };
+    case 'self-leave':
+      return { kind: 'self-leave', frame, group: frame.sender };
+    case 'reject':
+      return { kind: 'reject', frame, oldType: frame.oldType ?? 0 };
+    default:
+      return undefined;
+  }
 }

@@ -1,0 +1,154 @@
+/**
+ * The client's transport: dialing a daemon over TCP or a unix socket, the
+ * client half of the handshake (PROTOCOL.md 3: connect request, NULL
+ * authentication, accept or reject byte), and a watchdog for a socket that
+ * stops draining. SpreadClient owns the session once the handshake is done.
+ */
+import net from 'node:net';
+import { CONNECTION_CLOSED, COULD_NOT_CONNECT, LIBRARY_VERSION, MAX_PRIVATE_NAME, REJECT_AUTH, REJECT_ILLEGAL_NAME, REJECT_NO_NAME, REJECT_NOT_UNIQUE, REJECT_QUOTA, REJECT_VERSION, rejectCodeName } from './constants.js';
+import { encodeAuthChoice, encodeConnectRequest } from './encode.js';
+import { parseAccept, parseAuthList } from './handshake.js';
+import type { DaemonAddress } from './address.js';
+import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
+
+/** What a dial needs, already resolved from the client's options. */
+export interface DialOptions {
+  /** Milliseconds for connect plus handshake. */
+  connectTimeout: number;
+  /** Ask for membership notices. */
+  membership: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+/** A socket past the handshake. */
+export interface Handshaken {
+  socket: net.Socket;
+  privateGroup: string;
+  daemonVersion: [number, number, number];
+  /** Bytes that came behind the accept in the same read (framed messages). */
+  rest: Buffer;
+}
+
+/** The private name tried at `attempt`: the pid first, then with a random suffix (after REJECT_NOT_UNIQUE). */
+export function generatedName(attempt: number): string {
+  const base = `sp${process.pid}`;
+  if (attempt === 0) return base.slice(0, MAX_PRIVATE_NAME);
+  const suffix = Math.floor(Math.random() * 36 ** 3).toString(36);
+  return `${base.slice(0, MAX_PRIVATE_NAME - suffix.length - 1)}-${suffix}`;
+}
+
+const REJECT_CODES: Record<number, ErrorCode> = {
+  [REJECT_QUOTA]: ErrorCodes.REJECT_QUOTA,
+  [REJECT_NO_NAME]: ErrorCodes.REJECT_NO_NAME,
+  [REJECT_ILLEGAL_NAME]: ErrorCodes.REJECT_ILLEGAL_NAME,
+  [REJECT_NOT_UNIQUE]: ErrorCodes.REJECT_NOT_UNIQUE,
+  [REJECT_VERSION]: ErrorCodes.REJECT_VERSION,
+  [REJECT_AUTH]: ErrorCodes.REJECT_AUTH,
+};
+
+function rejectError(code: number, daemon: string): SpreadPipeError {
+  return new SpreadPipeError(REJECT_CODES[code] ?? ErrorCodes.CONNECTION_CLOSED, `daemon ${daemon} refused the session: ${rejectCodeName(code)}`, {
+    spreadCode: code,
+  });
+}
+
+/**
+ * One connect and handshake as `name`. `open` makes the session from the
+ * handshaken socket synchronously, inside the read that completed the
+ * handshake, so its listeners are on the socket before anything else can
+ * arrive; if it throws, the socket is destroyed and the dial rejects.
+ */
+export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions, open: (h: Handshaken) => T): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const socket = address.kind === 'unix' ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
+    let acc: Buffer = Buffer.alloc(0);
+    let phase: 'connect' | 'auth' | 'accept' = 'connect';
+    const onAbort = (): void => done(new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = (err: SpreadPipeError | null, session?: T): void => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve(session!);
+    };
+    const timer = setTimeout(
+      () => done(new SpreadPipeError(ErrorCodes.CONNECT_TIMEOUT, `no answer from daemon ${address.label} within ${opts.connectTimeout} ms (${phase})`)),
+      opts.connectTimeout,
+    );
+    const onError = (err: NodeJS.ErrnoException): void => {
+      // A reject byte may be followed by a reset: parse what we have first.
+      if (phase !== 'connect' && acc.length && tryParse()) return;
+      const code = phase === 'connect' ? ErrorCodes.COULD_NOT_CONNECT : ErrorCodes.CONNECTION_CLOSED;
+      done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? COULD_NOT_CONNECT : CONNECTION_CLOSED }));
+    };
+    const onClose = (): void => {
+      if (acc.length && tryParse()) return;
+      done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: CONNECTION_CLOSED }));
+    };
+    const tryParse = (): boolean => {
+      try {
+        if (phase === 'auth') {
+          const r = parseAuthList(acc);
+          if (!r) return false;
+          if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
+          if (!r.methods.includes('NULL')) return done(rejectError(REJECT_AUTH, address.label)), true;
+          acc = acc.subarray(r.consumed);
+          phase = 'accept';
+          socket.write(encodeAuthChoice(['NULL']));
+        }
+        const r = parseAccept(acc);
+        if (!r) return false;
+        if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
+        if (r.daemonVersion[0] < 3) return done(rejectError(REJECT_VERSION, address.label)), true;
+        const session = open({ socket, privateGroup: r.privateGroup, daemonVersion: r.daemonVersion, rest: Buffer.from(acc.subarray(r.consumed)) });
+        done(null, session);
+        return true;
+      } catch (e) {
+        done(e as SpreadPipeError);
+        return true;
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      acc = acc.length ? Buffer.concat([acc, chunk]) : chunk;
+      tryParse();
+    };
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('data', onData);
+    socket.once('connect', () => {
+      phase = 'auth';
+      if (address.kind === 'tcp') {
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, 10_000);
+      }
+      // One write: real daemons read the request with a single read (PROTOCOL.md 3.6).
+      socket.write(encodeConnectRequest({ version: LIBRARY_VERSION, membership: opts.membership, name }));
+    });
+  });
+}
+
+/**
+ * Calls `stalled(pending)` when the socket holds unsent bytes and has written
+ * nothing for `ms`. Returns the (unref'd) timer, for clearInterval.
+ */
+export function watchStall(socket: net.Socket, ms: number, stalled: (pending: number) => void): NodeJS.Timeout {
+  let lastWritten = -1;
+  let since = Date.now();
+  const timer = setInterval(() => {
+    const pending = socket.writableLength;
+    const written = socket.bytesWritten;
+    if (pending === 0 || written !== lastWritten) {
+      lastWritten = written;
+      since = Date.now();
+    } else if (Date.now() - since >= ms) {
+      stalled(pending);
+    }
+  }, Math.max(50, Math.floor(ms / 4)));
+  timer.unref();
+  return timer;
+}
