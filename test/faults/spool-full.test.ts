@@ -73,7 +73,8 @@ describe('the disk spool full during a long outage', () => {
     expect(counter(err, 'spool_unacked')).toBe(0);
     expect(/--ack: new stream name/.test(err)).toBe(newStream);
     expectCountersAddUp(err);
-  });
+    // 43k lines through two daemon lifetimes and a drained spool: over 30 s on a loaded 2-core machine.
+  }, 60_000);
 
   it('a spool whose next segment cannot be created: one clear line, every line lost counted (spool-error), served again once it can', async () => {
     const dir = tempDir();
