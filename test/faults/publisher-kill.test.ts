@@ -28,6 +28,14 @@ describe('spread-pipe SIGKILLed and restarted with a spool', () => {
     d.proc.kill('SIGSTOP');
     await feedLines(p1, 10_000, 15_000, 100);
     await waitFor(() => (p1.kill('SIGUSR1'), counter(p1.stderr(), 'read') >= 15_000), 10_000, 'p1 read everything');
+    // Records reach the spool file at the end of the event-loop turn that read them; a report asked
+    // for after that one comes from a later turn, so the file then holds every line read. Without
+    // this a loaded machine could deschedule p1 between its report and the write, and the kill would
+    // test the scheduler instead of the spool.
+    const reports = (): number => p1.stderr().split('\n').filter((l) => l.includes('counters:')).length;
+    const before = reports();
+    p1.kill('SIGUSR1');
+    await waitFor(() => reports() > before, 10_000, 'a report from a later turn');
     p1.kill('SIGKILL');
     await p1.exited;
     d.proc.kill('SIGCONT');
@@ -54,9 +62,11 @@ describe('spread-pipe SIGKILLed and restarted with a spool', () => {
     const d = await startDaemonProcess(['--write-split', `logs=${dir}`]);
     const out = path.join(dir, 'web1.log');
     const args = ['-g', 'logs', '-s', d.spec, '-h', 'web1', '--ack', '--spool', spool, '--connect-timeout', '500'];
-    // Old logger: daemon stopped, so it holds lines at SIGTERM and drains for up to 1.5 s.
+    // Old logger: daemon stopped, so it holds lines at SIGTERM and drains for up to 4 s: long enough
+    // for the new logger to start and meet the lock even on a loaded machine (Node start-up alone
+    // took over 1.5 s there).
     d.proc.kill('SIGSTOP');
-    const p1 = startCli([...args, '--drain-timeout', '1500']);
+    const p1 = startCli([...args, '--drain-timeout', '4000']);
     // The lock file means the spool is open and the SIGUSR1 handler installed.
     await waitFor(() => fs.existsSync(path.join(spool, 'lock')), 10_000, 'p1 running');
     await feedLines(p1, 0, 1000, 100);
