@@ -7,6 +7,12 @@
  * queue takes what is pushed and emits `full`: the caller stops reading its
  * input until `room` (a file replayed can wait; see queue.ts).
  *
+ * One concern, the session's life: which queue and sending strategy (built
+ * once, from the options), the dial loop, failover and fail-back, the pump,
+ * and close. The queues (queue.ts, spool-queue.ts behind outbound.ts), the
+ * strategies (strategy.ts), --ack (reliable.ts) and the spool's commits
+ * (spool-commits.ts) live apart; counters and events in publisher-events.ts.
+ *
  * A send that fails is never counted as sent. A session-level failure (the
  * session closed or stalled under us) keeps the message for the next
  * session; a message the protocol forbids (too long, too many groups, an
@@ -14,20 +20,27 @@
  * `rejected`, and reported.
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type DaemonAddress } from './spread/address.js';
 import { DEFAULT_CONNECT_TIMEOUT, type PreparedSend, SpreadClient } from './spread/client.js';
-import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
-import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LINES, LineQueue, type OverflowPolicy, resolveQueueOptions } from './queue.js';
+import { SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
+import { type OutboundQueue } from './outbound.js';
+import { LineQueue, type OverflowPolicy, resolveQueueOptions } from './queue.js';
 import { OptionError, checked, intOption, renamed } from './options.js';
 import { validatePrivateName } from './spread/address.js';
 import { DaemonList } from './servers.js';
 import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
-import { type ErrorCode, ErrorCodes, errorMessage, isSpreadPipeError } from './errors.js';
+import { ErrorCodes, errorMessage, isSpreadPipeError } from './errors.js';
+import { type Counters, type DropReason, type PublisherEvent, isTransientSendError, newCounters } from './publisher-events.js';
 import { Reliable, type ReliableEvent, type ReliableOptions } from './reliable.js';
 import { type Spool, type SpoolEvent } from './spool.js';
-import { FlushTracker, SpoolQueue } from './spool-queue.js';
+import { SpoolQueue } from './spool-queue.js';
+import { SpoolCommits } from './spool-commits.js';
+import { ROTATE, type SendStrategy, sendStrategy } from './strategy.js';
+import { LineTally } from './line-tally.js';
 
-const LF = Buffer.from('\n');
+export { ACK_BATCH_LINES } from './strategy.js';
+export { type Counters, type DropReason, type PublisherEvent, isTransientSendError } from './publisher-events.js';
 
 /** The one connect timeout default, SpreadClient's. @default 3000 */
 export { DEFAULT_CONNECT_TIMEOUT };
@@ -91,105 +104,43 @@ export function resolvePublisherOptions(o: PublisherOptions): ResolvedPublisherO
   };
 }
 
-/** Lines per message at most with --ack, so a resent batch stays well inside receivers' windows. */
-export const ACK_BATCH_LINES = 1024;
-
-/** One message to be: its body and destinations. */
-export interface Entry {
-  readonly body: Buffer;
-  readonly route: PreparedSend;
-  /** Lines in the body. */
-  readonly lines: number;
-  readonly size: number;
-  /** Line id of the first line, when the queue gives ids (the spool). */
-  readonly id?: number;
-}
-
-export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route' | 'spool-full' | 'spool-error' | 'unacked-at-exit' | 'rejected';
-
 /**
- * Send errors that say the session, not the message, failed: the message is
- * kept for the next session. Any other error thrown by a send (a message the
- * protocol forbids, or one nobody foresaw) would fail again on every session:
- * the message is dropped as `rejected` rather than retried forever.
+ * The session, one of: none (the dial loop may be running), open (taking
+ * messages), or blocked (past its high-water mark, or resending its --ack
+ * window: waiting for 'drain').
  */
-const TRANSIENT_SEND_ERRORS: ReadonlySet<ErrorCode> = new Set([ErrorCodes.CONNECTION_CLOSED, ErrorCodes.NOT_CONNECTED, ErrorCodes.STALLED, ErrorCodes.PROTOCOL, ErrorCodes.ABORTED]);
+type Session = { readonly state: 'none' } | { readonly state: 'open' | 'blocked'; readonly client: SpreadClient };
+const NO_SESSION: Session = { state: 'none' };
 
-export function isTransientSendError(e: unknown): boolean {
-  return isSpreadPipeError(e) && TRANSIENT_SEND_ERRORS.has(e.code);
-}
-
-export interface Counters {
-  /** Lines accepted by push(). */
-  accepted: number;
-  /** Lines handed to a daemon session and written to the kernel... or counted lost below. */
-  linesSent: number;
-  messagesSent: number;
-  bytesSent: number;
-  dropped: Record<DropReason, number>;
-  /** --gap-notice lines queued by pushNotice(): not in accepted, linesSent or dropped. */
-  notices: number;
-  connects: number;
-  disconnects: number;
-  failovers: number;
-  failbacks: number;
-}
-
-export type PublisherEvent =
-  | { type: 'connecting'; daemon: string }
-  | { type: 'connected'; daemon: string; privateGroup: string }
-  | { type: 'connect-failed'; daemon: string; error: string; retryInMs: number | false }
-  | { type: 'disconnected'; daemon: string; error: string; lost: number }
-  | { type: 'failback'; daemon: string }
-  | { type: 'drop'; reason: DropReason; lines: number; error?: string }
-  /** onFull 'block': the queue is full, stop reading input; 'room': read again. */
-  | { type: 'full' }
-  | { type: 'room' }
-  | { type: 'gave-up'; error: string }
-  /** --ack took a new stream name (see reliable.ts). */
-  | { type: 'new-stream'; name: string; abandoned: number }
-  | { type: 'spool-error'; message: string };
+/** running; draining (close() sends what is queued); stopped (no more dialing, whatever is left). */
+type Phase = 'running' | 'draining' | 'stopped';
 
 export class Publisher extends EventEmitter {
-  readonly counters: Counters = {
-    accepted: 0,
-    linesSent: 0,
-    messagesSent: 0,
-    bytesSent: 0,
-    dropped: { 'queue-full': 0, 'lost-in-flight': 0, 'unsent-at-exit': 0, 'no-route': 0, 'spool-full': 0, 'spool-error': 0, 'unacked-at-exit': 0, rejected: 0 },
-    notices: 0,
-    connects: 0,
-    disconnects: 0,
-    failovers: 0,
-    failbacks: 0,
-  };
-  private readonly queue: LineQueue<PreparedSend> | SpoolQueue;
+  readonly counters: Counters = newCounters();
+  private readonly queue: OutboundQueue<PreparedSend>;
+  private readonly strategy: SendStrategy;
   /** --ack state, if on. */
   readonly reliable: Reliable | undefined;
-  /** --spool without --ack: which spooled lines reached the kernel. */
-  private readonly flushes: FlushTracker | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
+  /** --spool: when spooled lines may be forgotten. */
+  private readonly commits: SpoolCommits | undefined;
   private readonly servers: DaemonList;
   private readonly delay: ReconnectDelay;
-  private client: SpreadClient | undefined;
-  private blocked = false;
-  private dialing = false;
-  private closing = false;
-  /** Ends the dial loop's backoff wait early (at close). */
-  private wakeDial: (() => void) | undefined;
-  /** Set once close() stops waiting: no more dialing, whatever is left. */
+  private session: Session = NO_SESSION;
+  private phase: Phase = 'running';
+  /** The dial loop in progress: one at a time, every dial() gets it. */
+  private dialing: Promise<void> | undefined;
+  /** The fail-back attempt in progress. */
+  private probing: Promise<void> | undefined;
+  /** Aborted when close() stops waiting: ends a connect in progress and the dial loop's backoff wait. */
   private readonly stopped = new AbortController();
-  private pumpScheduled = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private pumpTask: NodeJS.Immediate | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
-  private probing = false;
-  /** onFull 'block' and a memory queue: report full / room. */
+  /** onFull 'block': report full / room (a queue that takes everything never says full). */
   private readonly blocks: boolean;
-  /** 'full' was emitted and 'room' not yet. */
-  private inputStopped = false;
+  /** Input told to wait ('full' emitted, 'room' not yet), or reading. */
+  private input: 'reading' | 'waiting' = 'reading';
   /** Lines per message sent, for the loss count when a session dies (messages -> lines). */
-  private readonly batchBytes: number;
-
+  private readonly linesPerMessage = new LineTally();
   private readonly opts: ResolvedPublisherOptions;
 
   constructor(options: PublisherOptions) {
@@ -197,30 +148,32 @@ export class Publisher extends EventEmitter {
     const opts = (this.opts = resolvePublisherOptions(options));
     this.servers = new DaemonList(opts.daemons);
     this.delay = opts.reconnectDelay ?? exponentialBackoff();
-    this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES;
     this.queue = opts.spool
       ? new SpoolQueue(opts.spool, (lines) => this.drop('spool-error', lines))
-      : new LineQueue<PreparedSend>(opts.queueLines ?? DEFAULT_QUEUE_LINES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES, opts.onFull ?? 'drop-newest', (lines) =>
+      : new LineQueue<PreparedSend>(opts.queueLines, opts.queueBytes, opts.onFull, (lines) =>
           this.drop('queue-full', lines),
         );
+    if (opts.spool) {
+      this.commits = new SpoolCommits(opts.spool, !!opts.ack);
+      this.watchSpool(opts.spool);
+    }
     // A daemon that takes our bytes but orders none of them is as down as one that takes none.
-    if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT, ...(opts.ack === true ? {} : opts.ack) });
-    if (opts.spool) this.watchSpool(opts.spool);
-    if (opts.spool && !this.reliable) this.flushes = new FlushTracker();
-    this.blocks = opts.onFull === 'block' && this.queue instanceof LineQueue;
+    if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout, ...(opts.ack === true ? {} : opts.ack) });
+    this.strategy = sendStrategy(this.queue, { reliable: this.reliable, batchBytes: opts.batch ? opts.batchBytes : undefined });
+    this.blocks = opts.onFull === 'block';
   }
 
   /** Under onFull 'block': the queue is full and input should wait for 'room'. */
   get full(): boolean {
-    return this.blocks && (this.queue as LineQueue<PreparedSend>).full;
+    return this.blocks && this.queue.full;
   }
 
   get connected(): boolean {
-    return this.client !== undefined;
+    return this.session.state !== 'none';
   }
 
   get queued(): { lines: number; bytes: number } {
-    return { lines: this.queue instanceof LineQueue ? this.queue.lines : this.queue.length, bytes: this.queue.bytes };
+    return { lines: this.queue.lines, bytes: this.queue.bytes };
   }
 
   /** Lines lost before they reached push() (read while the spool was locked), counted as if pushed. */
@@ -238,11 +191,8 @@ export class Publisher extends EventEmitter {
   push(body: Buffer, route: PreparedSend | undefined): void {
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
-    if (this.queue instanceof LineQueue) {
-      this.queue.push(body, route);
-      if (this.blocks) this.checkFull();
-    } else this.queue.push({ body, route, lines: 1, size: body.length });
-    this.schedulePump();
+    this.queue.push(body, route);
+    this.queuedOne();
   }
 
   /**
@@ -262,8 +212,7 @@ export class Publisher extends EventEmitter {
    */
   pushNotice(body: Buffer, route: PreparedSend): void {
     this.counters.notices++;
-    if (this.queue instanceof LineQueue) this.queue.push(body, route, 0);
-    else this.queue.push({ body, route, lines: 1, size: body.length });
+    this.queue.push(body, route, 0);
     this.schedulePump();
   }
 
@@ -273,34 +222,24 @@ export class Publisher extends EventEmitter {
    * the pieces into place. Never blocks; `line` may be reused afterwards.
    */
   pushLine(prefix: Buffer, line: Buffer, route: PreparedSend | undefined): void {
-    if (!(this.queue instanceof LineQueue)) return this.push(Buffer.concat([prefix, line, LF]), route);
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
     this.queue.pushLine(prefix, line, route);
-    if (this.blocks) this.checkFull();
+    this.queuedOne();
+  }
+
+  private queuedOne(): void {
+    if (this.blocks && this.input === 'reading' && this.queue.full) {
+      this.input = 'waiting';
+      this.emit('event', { type: 'full' } satisfies PublisherEvent);
+    }
     this.schedulePump();
   }
 
-  private checkFull(): void {
-    if (!this.inputStopped && (this.queue as LineQueue<PreparedSend>).full) {
-      this.inputStopped = true;
-      this.emit('event', { type: 'full' } satisfies PublisherEvent);
-    }
-  }
-
-  /** After a pump: half empty again, input may go on. */
-  private checkRoom(): void {
-    if (this.inputStopped && (this.queue as LineQueue<PreparedSend>).roomy) {
-      this.inputStopped = false;
-      this.emit('event', { type: 'room' } satisfies PublisherEvent);
-    }
-  }
-
   private schedulePump(): void {
-    if (!this.pumpScheduled && this.client && !this.blocked) {
-      this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
+    if (this.pumpTask === undefined && this.session.state === 'open') {
+      this.pumpTask = setImmediate(() => {
+        this.pumpTask = undefined;
         this.pump();
       });
     }
@@ -315,15 +254,16 @@ export class Publisher extends EventEmitter {
    * after `drainTimeout` ms.
    */
   async close(drainTimeout: number, opts: { whileSending?: boolean } = {}): Promise<Counters> {
-    this.closing = true;
+    this.phase = 'draining';
     clearInterval(this.failbackTimer);
     let deadline = Date.now() + drainTimeout;
     let progress = -1;
     await new Promise<void>((resolve) => {
       const check = (): void => {
         this.pump();
-        const empty = this.queue.length === 0 && (!this.client || this.client.writableLength === 0) && !this.reliable?.window.size;
-        const done = this.counters.messagesSent + (this.client?.writableLength ?? 0) + (this.reliable?.counters.acked ?? 0);
+        const c = this.client;
+        const empty = this.queue.length === 0 && (!c || c.writableLength === 0) && !this.reliable?.window.size;
+        const done = this.counters.messagesSent + (c?.writableLength ?? 0) + (this.reliable?.counters.acked ?? 0);
         if (opts.whileSending && done !== progress) {
           progress = done;
           deadline = Date.now() + drainTimeout;
@@ -334,31 +274,31 @@ export class Publisher extends EventEmitter {
       check();
     });
     // A dial in progress (a daemon that accepts but never answers) must not keep the process alive.
+    this.phase = 'stopped';
     this.stopped.abort();
-    clearTimeout(this.retryTimer);
-    this.wakeDial?.();
-    clearInterval(this.flushTimer);
     const left = this.queue.clear();
     if (left) this.drop('unsent-at-exit', left);
     // With a spool what is unacknowledged stays there for the next run; without, it may be lost.
     const unacked = this.reliable && !this.opts.spool ? this.reliable.window.clear() : 0;
     if (unacked) this.drop('unacked-at-exit', unacked);
-    const c = this.client;
-    this.client = undefined;
+    const c = this.detach();
     if (c) {
-      c.removeAllListeners('close');
       const unsent = c.writableLength > 0 && !this.reliable ? c.unsentMessages : 0;
-      if (this.flushes) this.commitFlushed(c);
+      this.commits?.flushedBy(c);
       await c.disconnect(Math.max(100, deadline - Date.now()));
       if (unsent) this.drop('unsent-at-exit', unsent);
     }
     return this.counters;
   }
 
-  /** Lines still to deliver: queued, or (--ack) sent and not yet acknowledged. */
-  private hasWork(): boolean {
-    if (this.stopped.signal.aborted) return false;
-    return this.queue.length > 0 || (this.reliable?.window.size ?? 0) > 0;
+  private get client(): SpreadClient | undefined {
+    return this.session.state === 'none' ? undefined : this.session.client;
+  }
+
+  /** A session is wanted: none is open, and we are running or (closing) lines are still to deliver. */
+  private wantsSession(): boolean {
+    if (this.session.state !== 'none' || this.phase === 'stopped') return false;
+    return this.phase === 'running' || this.queue.length > 0 || (this.reliable?.window.size ?? 0) > 0;
   }
 
   private drop(reason: DropReason, lines: number): void {
@@ -366,95 +306,34 @@ export class Publisher extends EventEmitter {
     this.emit('event', { type: 'drop', reason, lines } satisfies PublisherEvent);
   }
 
-  /** Hand queued entries to the session until it pushes back. */
+  /** Hand queued messages to the session until it pushes back: next, send, account. */
   private pump(): void {
-    this.pumpQueue();
-    if (this.blocks) this.checkRoom();
+    const s = this.session;
+    if (s.state === 'open') this.sendQueued(s.client);
+    if (this.input === 'waiting' && this.queue.roomy) {
+      this.input = 'reading';
+      this.emit('event', { type: 'room' } satisfies PublisherEvent);
+    }
   }
 
-  private pumpQueue(): void {
-    const c = this.client;
-    if (!c || this.blocked) return;
-    const r = this.reliable;
-    if (!r && !this.opts.batch && this.queue instanceof LineQueue) {
-      // One line per message: the queue hands out where each line lies, nothing is built per line.
-      const q = this.queue;
-      for (;;) {
-        try {
-          q.drain((route, block, off, len, lines) => {
-            const ok = c.sendRange(route, block, off, off + len);
-            this.countSent(lines, len);
-            if (!ok) this.blocked = true;
-            return ok;
-          });
-        } catch (err) {
-          // The session closed under us: the message stays first in the queue for the next one.
-          if (isTransientSendError(err)) break;
-          this.reject(q.shift()!.lines, err);
-          continue;
-        }
-        break;
-      }
-      return;
-    }
-    const limit = SAFE_MESSAGE_BODY_LEN;
-    // With --ack our private group is one more destination.
-    const extraGroups = r ? 1 : 0;
-    for (let e: Entry | undefined = this.queue.peek(); e; e = this.queue.peek()) {
-      if (r) {
-        const first = e.id ?? r.peekId();
-        const verdict = r.admit(first, e.lines, e.size);
-        if (verdict === 'wait') return; // an ack will pump again
-        if (verdict === 'rotate') return this.rotateStream();
-      }
-      const max = Math.min(this.batchBytes, limit - (e.route.numGroups + extraGroups) * MAX_GROUP_NAME);
-      let body = e.body;
-      let lines = e.lines;
-      if (this.opts.batch && !r && this.queue instanceof LineQueue) {
-        // Lines queued one after the other lie side by side: a batch is a view of them.
-        const m = this.queue.take(max, Infinity)!;
-        body = m.body;
-        lines = m.lines;
-      } else {
-        this.queue.shift();
-        if (this.opts.batch && this.queue.length > 0) {
-          // A backlog exists: pack following lines with the same destinations (and, with ids, contiguous ones).
-          const maxLines = r ? Math.max(1, Math.min(ACK_BATCH_LINES, r.room(e.id ?? r.peekId()))) : Infinity;
-          const parts = [body];
-          let size = body.length;
-          for (
-            let n: Entry | undefined = this.queue.peek();
-            // A notice (no input lines) goes alone with --ack: its line id is its own.
-            n && n.route === e.route && size + n.size <= max && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines) && !(r && (e.lines === 0 || n.lines === 0));
-            n = this.queue.peek()
-          ) {
-            parts.push(this.queue.shift()!.body);
-            size += n.size;
-            lines += n.lines;
-          }
-          if (parts.length > 1) body = Buffer.concat(parts, size);
-        }
-      }
+  private sendQueued(c: SpreadClient): void {
+    const strategy = this.strategy;
+    for (let m = strategy.next(); m !== undefined; m = strategy.next()) {
+      if (m === ROTATE) return this.rotateStream();
       let ok: boolean;
       try {
-        // With --ack a notice (no input lines) still takes one line id: receivers count its LF.
-        const idLines = lines || 1;
-        ok = r ? r.send(c, e.route, body, e.id ?? r.nextId(idLines), idLines) : c.send(e.route, body);
-        if (this.flushes && e.id !== undefined) this.flushes.sent(e.id + lines);
+        ok = strategy.send(c, m);
       } catch (err) {
-        if (isTransientSendError(err)) {
-          // The session closed under us: keep the entry for the next one.
-          this.requeueFront({ body, route: e.route, lines, size: body.length, ...(e.id === undefined ? {} : { id: e.id }) });
-          return;
-        }
-        // With --spool the record is done with: the spool must not send it again.
-        if (this.flushes && e.id !== undefined) this.flushes.sent(e.id + lines);
-        this.reject(lines, err);
+        // The session closed under us: the message waits for the next one.
+        if (isTransientSendError(err)) return strategy.putBack(m);
+        this.commits?.settled(m);
+        this.reject(m.lines, err);
         continue;
       }
-      this.countSent(lines, body.length);
+      this.commits?.settled(m);
+      this.countSent(m.lines, m.end - m.start);
       if (!ok) {
-        this.blocked = true;
+        this.session = { state: 'blocked', client: c };
         return;
       }
     }
@@ -475,14 +354,15 @@ export class Publisher extends EventEmitter {
   }
 
   private startReliable(o: ReliableOptions): Reliable {
-    const r = new Reliable({ ...o, name: o.name ?? (this.opts.spool?.meta.stream as string | undefined) });
-    if (this.opts.spool && this.opts.spool.meta.stream !== r.name) this.opts.spool.setMeta({ ...this.opts.spool.meta, stream: r.name });
+    const spool = this.commits;
+    const r = new Reliable({ ...o, name: o.name ?? spool?.stream });
+    if (spool) spool.stream = r.name;
     r.on('event', (e: ReliableEvent) => {
       if (e.type === 'acked') {
-        this.opts.spool?.commit(e.below);
-        if (this.client && !this.blocked) this.pump();
+        spool?.acked(e.below);
+        if (this.session.state === 'open') this.pump();
       } else {
-        this.opts.spool?.setMeta({ ...this.opts.spool.meta, stream: e.name });
+        if (spool) spool.stream = e.name;
         this.emit('event', { type: 'new-stream', name: e.name, abandoned: e.abandoned } satisfies PublisherEvent);
       }
     });
@@ -497,70 +377,63 @@ export class Publisher extends EventEmitter {
     });
   }
 
-  /** --spool without --ack: forget spooled lines once the kernel has them. */
-  private commitFlushed(c: SpreadClient): void {
-    const end = this.flushes!.flushed(c);
-    if (end !== undefined) this.opts.spool!.commit(end);
-  }
-
   /** --ack: ids jumped too far for receivers; reconnect under a new stream name. */
   private rotateStream(): void {
     this.reliable!.rotate();
-    const old = this.client;
-    this.client = undefined;
-    if (old) {
-      old.removeAllListeners('close');
-      old.removeAllListeners('drain');
-      void old.disconnect();
-    }
-    // Often called from attach() inside the dial loop, which would turn a direct call away.
-    setImmediate(() => void this.dial());
+    void this.detach()?.disconnect();
+    // From attach() inside the dial loop this is the loop in progress, which goes on: no session.
+    void this.dial();
   }
 
-  /** Lines of the most recent messages, to turn "messages lost with a session" into lines. */
-  private readonly linesPerMessage = new LineTally();
-
-  private requeueFront(e: Entry): void {
-    this.queue.unshift(e);
+  /**
+   * Leave the current session so that its close is not taken for a failure
+   * (fail-back, a new --ack stream, close()); returns it, for the caller to
+   * disconnect: what it holds is still sent.
+   */
+  private detach(): SpreadClient | undefined {
+    const c = this.client;
+    if (!c) return undefined;
+    this.session = NO_SESSION;
+    this.commits?.left();
+    c.removeAllListeners('close');
+    c.removeAllListeners('drain');
+    return c;
   }
 
   private attach(c: SpreadClient): void {
-    this.client = c;
-    this.blocked = false;
+    this.session = { state: 'open', client: c };
     this.counters.connects++;
     this.linesPerMessage.reset();
     this.emit('event', { type: 'connected', daemon: c.address.label, privateGroup: c.privateGroup } satisfies PublisherEvent);
     c.on('drain', () => {
       if (this.client !== c) return;
-      this.blocked = false;
+      this.session = { state: 'open', client: c };
       this.pump();
     });
-    if (this.reliable && !this.reliable.attach(c)) this.blocked = true;
-    if (this.flushes) {
-      clearInterval(this.flushTimer);
-      this.flushTimer = setInterval(() => this.client === c && this.commitFlushed(c), 200);
-      this.flushTimer.unref();
-    }
-    c.on('close', (err?: Error) => {
-      if (this.client !== c) return;
-      this.client = undefined;
-      this.counters.disconnects++;
-      // With --ack nothing is lost with the session: the window sends it again on the next one.
-      const lostMessages = this.reliable ? 0 : c.unsentMessages;
-      // Without it, what the session held is out of the process or counted lost: the spool may forget it.
-      const handed = this.flushes?.reset();
-      if (handed !== undefined) this.opts.spool!.commit(handed);
-      const lost = this.linesPerMessage.lastLines(lostMessages);
-      this.counters.linesSent -= lost;
-      if (lost) this.drop('lost-in-flight', lost);
-      this.emit('event', { type: 'disconnected', daemon: c.address.label, error: err ? errorMessage(err) : 'closed', lost } satisfies PublisherEvent);
-      // A daemon declared down (it stopped reading, or acknowledging) would most likely take our
-      // connect and never answer it: dial the next one now rather than after a connect timeout.
-      if (isSpreadPipeError(err, ErrorCodes.STALLED)) this.servers.next();
-      if (!this.closing || this.hasWork()) void this.dial();
-    });
+    if (this.reliable && !this.reliable.attach(c)) this.session = { state: 'blocked', client: c };
+    this.commits?.attach(c);
+    c.on('close', (err?: Error) => this.lost(c, err));
     if (this.servers.onSecondary) this.startFailback();
     this.pump();
+  }
+
+  /** The session closed under us (a detached one no longer reports here). */
+  private lost(c: SpreadClient, err?: Error): void {
+    if (this.client !== c) return;
+    this.session = NO_SESSION;
+    this.counters.disconnects++;
+    // With --ack nothing is lost with the session: the window sends it again on the next one.
+    const lostMessages = this.reliable ? 0 : c.unsentMessages;
+    // Without it, what the session held is out of the process or counted lost: the spool may forget it.
+    this.commits?.lost();
+    const lost = this.linesPerMessage.lastLines(lostMessages);
+    this.counters.linesSent -= lost;
+    if (lost) this.drop('lost-in-flight', lost);
+    this.emit('event', { type: 'disconnected', daemon: c.address.label, error: err ? errorMessage(err) : 'closed', lost } satisfies PublisherEvent);
+    // A daemon declared down (it stopped reading, or acknowledging) would most likely take our
+    // connect and never answer it: dial the next one now rather than after a connect timeout.
+    if (isSpreadPipeError(err, ErrorCodes.STALLED)) this.servers.next();
+    void this.dial();
   }
 
   private connectOptions(daemon: DaemonAddress): Parameters<typeof SpreadClient.connect>[0] {
@@ -568,113 +441,84 @@ export class Publisher extends EventEmitter {
       daemon,
       name: this.reliable?.name ?? this.opts.name,
       membership: false,
-      connectTimeout: this.opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
-      stallTimeout: this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
+      connectTimeout: this.opts.connectTimeout,
+      stallTimeout: this.opts.stallTimeout,
       highWaterMark: DEFAULT_IN_FLIGHT,
       signal: this.stopped.signal,
     };
   }
 
-  /** The one dial loop: try each daemon in order, back off after each full pass. */
-  private async dial(): Promise<void> {
-    if (this.dialing || this.client) return;
-    this.dialing = true;
-    let pass = 0;
-    try {
-      for (;;) {
-        const daemon = this.servers.current;
-        this.emit('event', { type: 'connecting', daemon: daemon.label } satisfies PublisherEvent);
-        try {
-          const c = await SpreadClient.connect(this.connectOptions(daemon));
-          if (this.closing && !this.hasWork()) {
-            void c.disconnect();
-            return;
-          }
-          if (this.servers.index !== 0) this.counters.failovers++;
-          this.attach(c);
-          return;
-        } catch (e) {
-          if (this.stopped.signal.aborted) return;
-          this.reliable?.connectFailed(e);
-          const { wrapped } = this.servers.next();
-          let wait: number | false = 0;
-          if (wrapped) wait = this.delay(++pass, e);
-          this.emit('event', { type: 'connect-failed', daemon: daemon.label, error: errorMessage(e), retryInMs: wait } satisfies PublisherEvent);
-          if (wait === false) {
-            this.emit('event', { type: 'gave-up', error: errorMessage(e) } satisfies PublisherEvent);
-            return;
-          }
-          if (this.closing && !this.hasWork()) return;
-          if (wait > 0)
-            await new Promise<void>((r) => {
-              this.retryTimer = setTimeout(r, wait as number);
-              this.wakeDial = r;
-            });
-          if (this.closing && !this.hasWork()) return;
-        }
+  /** The one dial loop, memoised (as nats.js protocol.ts): a dial() while it runs gets the same promise. */
+  private dial(): Promise<void> {
+    this.dialing ??= (async () => {
+      // Past this point `dialing` is set: a dial() from inside the loop (attach -> a new --ack stream) joins it.
+      await undefined;
+      try {
+        await this.dialLoop();
+      } finally {
+        this.dialing = undefined;
       }
-    } finally {
-      this.dialing = false;
+    })();
+    return this.dialing;
+  }
+
+  /** Try each daemon in order until a session is open, backing off after each full pass. */
+  private async dialLoop(): Promise<void> {
+    let pass = 0;
+    while (this.wantsSession()) {
+      const daemon = this.servers.current;
+      this.emit('event', { type: 'connecting', daemon: daemon.label } satisfies PublisherEvent);
+      let c: SpreadClient;
+      try {
+        c = await SpreadClient.connect(this.connectOptions(daemon));
+      } catch (e) {
+        if (this.phase === 'stopped') return;
+        this.reliable?.connectFailed(e);
+        const { wrapped } = this.servers.next();
+        const wait = wrapped ? this.delay(++pass, e) : 0;
+        this.emit('event', { type: 'connect-failed', daemon: daemon.label, error: errorMessage(e), retryInMs: wait } satisfies PublisherEvent);
+        if (wait === false) {
+          this.emit('event', { type: 'gave-up', error: errorMessage(e) } satisfies PublisherEvent);
+          return;
+        }
+        // close() aborts the wait.
+        if (wait > 0 && this.wantsSession()) await sleep(wait, undefined, { signal: this.stopped.signal }).catch(() => {});
+        continue;
+      }
+      if (!this.wantsSession()) {
+        void c.disconnect();
+        return;
+      }
+      if (this.servers.index !== 0) this.counters.failovers++;
+      // Usually ends the loop; a new --ack stream taken inside it leaves no session, and the loop dials again.
+      this.attach(c);
     }
   }
 
   /** While on a secondary daemon, try the first one now and then; switch when it answers. */
   private startFailback(): void {
     clearInterval(this.failbackTimer);
-    this.failbackTimer = setInterval(() => void this.probePrimary(), this.opts.failbackInterval ?? DEFAULT_FAILBACK_INTERVAL);
+    this.failbackTimer = setInterval(() => void (this.probing ??= this.probePrimary().finally(() => (this.probing = undefined))), this.opts.failbackInterval);
     this.failbackTimer.unref();
   }
 
   private async probePrimary(): Promise<void> {
-    if (this.probing || this.closing || !this.servers.onSecondary || !this.client) return;
-    this.probing = true;
+    if (this.phase !== 'running' || !this.servers.onSecondary || !this.client) return;
+    let c: SpreadClient;
     try {
-      const c = await SpreadClient.connect(this.connectOptions(this.servers.primary));
-      const old = this.client;
-      if (this.closing || !old) {
-        void c.disconnect();
-        return;
-      }
-      clearInterval(this.failbackTimer);
-      this.servers.reset();
-      this.counters.failbacks++;
-      this.emit('event', { type: 'failback', daemon: c.address.label } satisfies PublisherEvent);
-      // Detach the old session first so its close is not taken for a failure; what it holds is still sent.
-      this.client = undefined;
-      old.removeAllListeners('close');
-      old.removeAllListeners('drain');
-      void old.disconnect(this.opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT);
-      this.attach(c);
+      c = await SpreadClient.connect(this.connectOptions(this.servers.primary));
     } catch {
-      // Still down; try again at the next interval.
-    } finally {
-      this.probing = false;
+      return; // still down; try again at the next interval
     }
-  }
-}
-
-/**
- * Lines carried by the last messages sent on the current session, so that
- * "the last N messages never left" becomes a line count. Bounded: enough
- * entries for what the session may hold unsent (its high-water mark).
- */
-class LineTally {
-  private ring = new Uint32Array(1 << 16);
-  private n = 0;
-
-  reset(): void {
-    this.n = 0;
-  }
-
-  push(lines: number): void {
-    this.ring[this.n++ & 0xffff] = lines;
-  }
-
-  /** Lines in the last `messages` messages. */
-  lastLines(messages: number): number {
-    let sum = 0;
-    const k = Math.min(messages, this.n, 1 << 16);
-    for (let i = 1; i <= k; i++) sum += this.ring[(this.n - i) & 0xffff]!;
-    return sum;
+    if (this.phase !== 'running' || !this.client) {
+      void c.disconnect();
+      return;
+    }
+    clearInterval(this.failbackTimer);
+    this.servers.reset();
+    this.counters.failbacks++;
+    this.emit('event', { type: 'failback', daemon: c.address.label } satisfies PublisherEvent);
+    void this.detach()?.disconnect(this.opts.stallTimeout);
+    this.attach(c);
   }
 }

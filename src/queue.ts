@@ -15,6 +15,7 @@
  * after the other are contiguous, so a batch is a view, not a copy.
  */
 import { choiceOption, intOption } from './options.js';
+import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';
 
 export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'block';
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest', 'block'];
@@ -63,21 +64,13 @@ export function resolveQueueOptions(o: LineQueueOptions = {}): Required<LineQueu
 /** Size of the blocks lines are copied into; a longer message gets a block of its own. @default 256 KiB */
 export const QUEUE_BLOCK_BYTES = 256 * 1024;
 
-/** One message to be: a body (one line, or several once batched) and its destinations. */
-export interface Queued<R> {
-  readonly body: Buffer;
-  readonly route: R;
-  /** Lines in the body. */
-  readonly lines: number;
-  readonly size: number;
-}
-
 const LF = 0x0a;
+const EMPTY = Buffer.alloc(0);
 const MIN_RING = 1024;
 /** A ring this large is given back once the queue is empty again. */
 const SHRINK_RING = 64 * 1024;
 
-export class LineQueue<R> {
+export class LineQueue<R> implements OutboundQueue<R> {
   /** Lines dropped since creation, by the policy in force. */
   dropped = 0;
   // Ring of messages: the block holding each body, where in it, its length, lines and route.
@@ -90,10 +83,12 @@ export class LineQueue<R> {
   private head = 0;
   private n = 0;
   /** Messages put back by unshift(), taken before the ring (last in, first out). */
-  private front: Queued<R>[] = [];
-  private peeked: Queued<R> | undefined;
+  private front: QueuedMessage<R>[] = [];
+  private peeked: QueuedMessage<R> | undefined;
   /** The block being filled; blocks are never written twice, so views handed out stay valid. */
   private block: Buffer | undefined;
+  /** drain()'s message, filled in place. */
+  private readonly cursor: MessageRange<R> = { route: undefined as R, buf: EMPTY, start: 0, end: 0, lines: 0, id: undefined };
   private used = 0;
   private bytesHeld = 0;
   private linesHeld = 0;
@@ -118,7 +113,7 @@ export class LineQueue<R> {
     return this.bytesHeld;
   }
 
-  /** At or past a limit: under `block`, the moment to stop reading. */
+  /** At or past a limit: under `block`, the moment to stop reading (the publisher asks only then). */
   get full(): boolean {
     return this.linesHeld >= this.maxLines || this.bytesHeld >= this.maxBytes;
   }
@@ -152,13 +147,13 @@ export class LineQueue<R> {
   }
 
   /** Put a message back in front (one that a dying session did not take). Never dropped. */
-  unshift(m: Queued<R>): void {
+  unshift(m: QueuedMessage<R>): void {
     this.front.push(m);
     this.bytesHeld += m.size;
     this.linesHeld += m.lines;
   }
 
-  peek(): Queued<R> | undefined {
+  peek(): QueuedMessage<R> | undefined {
     if (this.front.length) return this.front[this.front.length - 1];
     if (this.n === 0) return undefined;
     if (!this.peeked) {
@@ -169,7 +164,7 @@ export class LineQueue<R> {
     return this.peeked;
   }
 
-  shift(): Queued<R> | undefined {
+  shift(): QueuedMessage<R> | undefined {
     const m = this.peek();
     if (!m) return undefined;
     if (this.front.length) this.front.pop();
@@ -179,29 +174,22 @@ export class LineQueue<R> {
     return m;
   }
 
+  shiftInto(out: MessageRange<R>): boolean {
+    if (!this.peekInto(out)) return false;
+    this.discard(out);
+    return true;
+  }
+
   /**
-   * Hand messages from the front to `send` as (block, offset, length), no
-   * view or object made per message (the publisher's hot path), until it
-   * returns false or the queue is empty. A message leaves the queue once
+   * Hand messages from the front to `send` as (block, offset, length), until
+   * it returns false or the queue is empty. A message leaves the queue once
    * `send` returns; one whose `send` throws stays first.
    */
   drain(send: (route: R, block: Buffer, off: number, len: number, lines: number) => boolean): void {
-    for (;;) {
-      if (this.front.length) {
-        const m = this.front[this.front.length - 1]!;
-        const ok = send(m.route, m.body, 0, m.size, m.lines);
-        this.shift();
-        if (!ok) return;
-        continue;
-      }
-      if (this.n === 0) return;
-      const h = this.head;
-      const len = this.lens[h]!;
-      const lines = this.counts[h]!;
-      const ok = send(this.routes[h]!, this.bufs[h]!, this.offs[h]!, len, lines);
-      this.bytesHeld -= len;
-      this.linesHeld -= lines;
-      this.release();
+    const m = this.cursor;
+    while (this.peekInto(m)) {
+      const ok = send(m.route, m.buf, m.start, m.end - m.start, m.lines);
+      this.discard(m);
       if (!ok) return;
     }
   }
@@ -210,12 +198,12 @@ export class LineQueue<R> {
    * Take the first message and the ones after it with the same route, up
    * to `maxBytes` and `maxLines` in all, as one body: a view when they lie
    * next to each other in one block (they do unless a block ended between
-   * them), else a copy.
+   * them), else a copy. A message put back by unshift() goes alone.
    */
-  take(maxBytes: number, maxLines: number): Queued<R> | undefined {
+  take(maxBytes: number, maxLines: number, noticesAlone = false): QueuedMessage<R> | undefined {
     const fromFront = this.front.length > 0;
     const first = this.shift();
-    if (!first || fromFront) return first;
+    if (!first || fromFront || (noticesAlone && first.lines === 0)) return first;
     const route = first.route;
     let size = first.size;
     let lines = first.lines;
@@ -228,7 +216,7 @@ export class LineQueue<R> {
       const h = this.head;
       const len = this.lens[h]!;
       const count = this.counts[h]!;
-      if (this.routes[h] !== route || size + len > maxBytes || lines + count > maxLines) break;
+      if (this.routes[h] !== route || size + len > maxBytes || lines + count > maxLines || (noticesAlone && count === 0)) break;
       const b = this.bufs[h]!;
       const at = b.byteOffset + this.offs[h]!;
       if (b.buffer !== runBuf || at !== runEnd) {
@@ -243,9 +231,39 @@ export class LineQueue<R> {
       this.linesHeld -= count;
       this.release();
     }
-    if (lines === first.lines) return first;
+    // By size, not lines: a notice packed in adds bytes and no line.
+    if (size === first.size) return first;
     const last = Buffer.from(runBuf, runStart, runEnd - runStart);
     return { body: runs.length ? Buffer.concat([...runs, last], size) : last, route, lines, size };
+  }
+
+  /** The first message, into `out`, left in the queue. */
+  private peekInto(out: MessageRange<R>): boolean {
+    if (this.front.length) {
+      const m = this.front[this.front.length - 1]!;
+      out.route = m.route;
+      out.buf = m.body;
+      out.start = 0;
+      out.end = m.size;
+      out.lines = m.lines;
+    } else if (this.n > 0) {
+      const h = this.head;
+      out.route = this.routes[h]!;
+      out.buf = this.bufs[h]!;
+      out.start = this.offs[h]!;
+      out.end = out.start + this.lens[h]!;
+      out.lines = this.counts[h]!;
+    } else return false;
+    out.id = undefined;
+    return true;
+  }
+
+  /** Remove the first message, just peeked into `m`. */
+  private discard(m: MessageRange<R>): void {
+    if (this.front.length) this.front.pop();
+    else this.release();
+    this.bytesHeld -= m.end - m.start;
+    this.linesHeld -= m.lines;
   }
 
   /** Remove everything (at exit, after the drain timeout), returning how many lines were removed. */

@@ -11,29 +11,32 @@
  * carried them were handed to the kernel (FlushTracker): what a crash leaves
  * unacknowledged is sent again by the next spread-pipe on the same spool.
  */
-import { type Entry } from './publisher.js';
+import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';
 import { type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
 import { readNameFields } from './spread/layout.js';
 import type { SpreadClient } from './spread/client.js';
 
+type Entry = QueuedMessage<PreparedSend>;
+
 /** Routes remembered by their stored text. @default 10000 */
 const MAX_ROUTES = 10_000;
 /** Records taken from the spool at a time. */
 const READ_AHEAD = 512;
+const LF = Buffer.from('\n');
 
 /** The stored text of a route: service type and group names, space-separated (spaces are illegal in names). */
-function routeText(p: PreparedSend): string {
+export function routeText(p: PreparedSend): string {
   return `${p.type.toString(16)} ${readNameFields(p.groups, 0, p.numGroups).join(' ')}`;
 }
 
-export class SpoolQueue {
-  /** Lines refused (none: a full spool drops its oldest lines itself). Kept for the queue interface. */
-  dropped = 0;
-  /** Records that came back without a usable route. */
+export class SpoolQueue implements OutboundQueue<PreparedSend> {
+  /** Records that came back without a usable route (written by a version that stored none, or damaged). */
   unroutable = 0;
-  private ahead: Entry[] = [];
+  /** Records read from the spool (or put back) and not yet handed out, from `head` on. */
+  private ahead: (Entry | undefined)[] = [];
   private head = 0;
+  private aheadLines = 0;
   private readonly texts = new WeakMap<PreparedSend, string>();
   private readonly routes = new Map<string, PreparedSend>();
 
@@ -47,32 +50,56 @@ export class SpoolQueue {
     return this.ahead.length - this.head + this.spool.unread;
   }
 
+  /** Every record is one line. */
+  get lines(): number {
+    return this.aheadLines + this.spool.unread;
+  }
+
+  /** What the spool holds on disk (sent and unacknowledged included). */
   get bytes(): number {
     return this.spool.bytes;
   }
 
-  /** Append a line (one tagged body) to the spool. */
-  push(e: Entry): boolean {
-    let text = this.texts.get(e.route);
+  /** Input never waits for the spool: past --spool-max it drops its oldest lines itself (counted). */
+  get full(): boolean {
+    return false;
+  }
+
+  get roomy(): boolean {
+    return true;
+  }
+
+  /**
+   * Append one body to the spool. No line count is stored: a record read
+   * back is one line (a --gap-notice line through the spool is sent and
+   * counted as a line, as README says).
+   */
+  push(body: Uint8Array, route: PreparedSend): boolean {
+    let text = this.texts.get(route);
     if (text === undefined) {
-      text = routeText(e.route);
-      this.texts.set(e.route, text);
-      if (this.routes.size < MAX_ROUTES) this.routes.set(text, e.route);
+      text = routeText(route);
+      this.texts.set(route, text);
+      if (this.routes.size < MAX_ROUTES) this.routes.set(text, route);
     }
     try {
-      this.spool.append(e.body, text);
+      this.spool.append(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length), text);
     } catch {
       // The spool reported the error itself (an 'error' event); the line is lost.
-      this.onError(e.lines);
+      this.onError(1);
       return false;
     }
     return true;
+  }
+
+  pushLine(prefix: Uint8Array, line: Uint8Array, route: PreparedSend): boolean {
+    return this.push(Buffer.concat([prefix, line, LF]), route);
   }
 
   /** Put back in front what a dying session did not take (it keeps its ids). */
   unshift(e: Entry): void {
     if (this.head > 0) this.ahead[--this.head] = e;
     else this.ahead.unshift(e);
+    this.aheadLines += e.lines;
   }
 
   peek(): Entry | undefined {
@@ -82,12 +109,49 @@ export class SpoolQueue {
 
   shift(): Entry | undefined {
     const e = this.peek();
-    if (e) this.ahead[this.head++] = undefined as unknown as Entry;
+    if (e) {
+      this.ahead[this.head++] = undefined;
+      this.aheadLines -= e.lines;
+    }
     return e;
   }
 
-  /** At exit nothing is removed: what is unsent stays in the spool for the next run. */
+  shiftInto(out: MessageRange<PreparedSend>): boolean {
+    const e = this.shift();
+    if (!e) return false;
+    out.route = e.route;
+    out.buf = e.body;
+    out.start = 0;
+    out.end = e.size;
+    out.lines = e.lines;
+    out.id = e.id;
+    return true;
+  }
+
+  /** Records with the same route and contiguous ids, copied into one body. */
+  take(maxBytes: number, maxLines: number, noticesAlone = false): Entry | undefined {
+    const e = this.shift();
+    if (!e) return undefined;
+    const parts = [e.body];
+    let size = e.size;
+    let lines = e.lines;
+    for (
+      let n = this.peek();
+      n && n.route === e.route && size + n.size <= maxBytes && lines + n.lines <= maxLines && (e.id === undefined || n.id === e.id + lines) && !(noticesAlone && (e.lines === 0 || n.lines === 0));
+      n = this.peek()
+    ) {
+      parts.push(this.shift()!.body);
+      size += n.size;
+      lines += n.lines;
+    }
+    if (parts.length === 1) return e;
+    return { body: Buffer.concat(parts, size), route: e.route, lines, size, ...(e.id === undefined ? {} : { id: e.id }) };
+  }
+
+  /** At exit: forget the read-ahead; what is unsent stays in the spool for the next run, so no line is lost. */
   clear(): number {
+    this.ahead = [];
+    this.head = this.aheadLines = 0;
     return 0;
   }
 
@@ -101,6 +165,7 @@ export class SpoolQueue {
         continue;
       }
       this.ahead.push({ body: r.data, route, lines: 1, size: r.data.length, id: r.id });
+      this.aheadLines++;
     }
   }
 

@@ -1,0 +1,63 @@
+/**
+ * What the publisher sends from: one queued-message type and one queue
+ * interface, implemented by the memory queue (queue.ts, `LineQueue`) and the
+ * disk spool (spool-queue.ts, `SpoolQueue`). The sending strategies
+ * (strategy.ts) and the publisher know a queue only through this interface.
+ * Types only: no module here imports the publisher.
+ */
+
+/** One message to be: a body (one line, or several once batched) and its destinations. */
+export interface QueuedMessage<R> {
+  readonly body: Buffer;
+  readonly route: R;
+  /** Input lines in the body: 0 for a line that is not input (a --gap-notice line). */
+  readonly lines: number;
+  readonly size: number;
+  /** Line id of the first line, when the queue gives ids (the spool's record ids). */
+  readonly id?: number;
+}
+
+/**
+ * Where a message lies: `buf[start, end)`. Filled in place by `shiftInto`,
+ * so that the one-line-per-message path hands the session a range of a
+ * queue block with no view or object made per line.
+ */
+export interface MessageRange<R> {
+  route: R;
+  buf: Buffer;
+  start: number;
+  end: number;
+  lines: number;
+  id: number | undefined;
+}
+
+export interface OutboundQueue<R> {
+  /** Messages queued. */
+  readonly length: number;
+  /** Input lines queued. */
+  readonly lines: number;
+  readonly bytes: number;
+  /** Input should wait (the block policy at its limit); never for a queue that takes everything. */
+  readonly full: boolean;
+  /** Input may go on again after `full`. */
+  readonly roomy: boolean;
+  /** Queue `body` (copied or stored: the caller may reuse it). False if it was the one dropped (counted by the queue). */
+  push(body: Uint8Array, route: R, lines?: number): boolean;
+  /** Queue `prefix + line + LF` as one message. */
+  pushLine(prefix: Uint8Array, line: Uint8Array, route: R): boolean;
+  peek(): QueuedMessage<R> | undefined;
+  shift(): QueuedMessage<R> | undefined;
+  /** shift() into `out` without making a view of the body; false when empty. */
+  shiftInto(out: MessageRange<R>): boolean;
+  /** Put a message back in front (one a dying session did not take). Never dropped. */
+  unshift(m: QueuedMessage<R>): void;
+  /**
+   * The first message and the ones after it that may share its message (same
+   * route; with ids, contiguous ids), up to `maxBytes` and `maxLines` in all,
+   * as one body. `noticesAlone`: a message of no input lines is never packed
+   * with another (with --ack every message's line ids are its LFs).
+   */
+  take(maxBytes: number, maxLines: number, noticesAlone?: boolean): QueuedMessage<R> | undefined;
+  /** At exit: forget what is queued; returns the lines lost by it (none for a spool, which keeps them). */
+  clear(): number;
+}
