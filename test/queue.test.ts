@@ -175,4 +175,24 @@ describe('LineQueue', () => {
     q.drain((_r, b, off, len, lines) => (got.push([b.toString('latin1', off, off + len), lines]), true));
     expect(got).toEqual([['a\n', 1], ['notice\n', 0], ['b\n', 1]]);
   });
+  // Before: take() judged "nothing packed" by the line count, so a notice packed after a line was taken out
+  // of the queue and never handed out (--batch --gap-notice lost its notices).
+  it('#12: take() packs a notice (no input lines) with its bytes; with noticesAlone it goes on its own', () => {
+    const q = new LineQueue<string>(100, 10_000, 'drop-newest');
+    q.push(Buffer.from('a\n'), 'r');
+    q.push(Buffer.from('notice\n'), 'r', 0);
+    q.push(Buffer.from('b\n'), 'r');
+    q.push(Buffer.from('c\n'), 'r');
+    expect(q.take(9, Infinity)).toMatchObject({ lines: 1, size: 9 });
+    expect(q.take(1000, Infinity)!.body.toString()).toBe('b\nc\n');
+    q.push(Buffer.from('a\n'), 'r');
+    q.push(Buffer.from('notice\n'), 'r', 0);
+    q.push(Buffer.from('b\n'), 'r');
+    expect([q.take(1000, Infinity, true), q.take(1000, Infinity, true), q.take(1000, Infinity, true)].map((m) => [m!.body.toString(), m!.lines])).toEqual([
+      ['a\n', 1],
+      ['notice\n', 0],
+      ['b\n', 1],
+    ]);
+    expect(q.length).toBe(0);
+  });
 });

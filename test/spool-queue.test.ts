@@ -1,0 +1,148 @@
+/**
+ * SpoolQueue (the spool as the publisher's queue) and FlushTracker, over a
+ * real spool directory: what goes in comes back with its route and id, in
+ * order, across the read-ahead and after a reopen; batches pack contiguous
+ * ids only; put-back messages come first; clear() loses nothing.
+ */
+import { describe, expect, it } from 'vitest';
+import { Spool, type SpoolOptions } from '../src/spool.js';
+import { FlushTracker, SpoolQueue, routeText } from '../src/spool-queue.js';
+import { type MessageRange } from '../src/outbound.js';
+import { type PreparedSend, SpreadClient, prepareSend } from '../src/spread/client.js';
+import { AGREED_MESS, RELIABLE_MESS } from '../src/spread/constants.js';
+import { defer, startDaemon, tempDir, waitFor } from './helpers.js';
+
+const a = prepareSend('logs', { service: RELIABLE_MESS });
+const b = prepareSend(['logs', 'audit'], { service: AGREED_MESS });
+const line = (i: number): Buffer => Buffer.from(`web1 line ${i} ${'y'.repeat(i % 13)}\n`);
+
+function open(dir = tempDir(), opts: SpoolOptions = {}): Spool {
+  const s = Spool.open(dir, { syncInterval: 0, ...opts });
+  defer(() => s.close());
+  return s;
+}
+
+function queue(spool: Spool): { q: SpoolQueue; errors: number[] } {
+  const errors: number[] = [];
+  return { q: new SpoolQueue(spool, (n) => errors.push(n)), errors };
+}
+
+const range = (): MessageRange<PreparedSend> => ({ route: a, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined });
+
+describe('SpoolQueue', () => {
+  it('#12: hands back what was pushed, in order, with its route, a line id each, through the read-ahead', () => {
+    const { q } = queue(open());
+    for (let i = 0; i < 1500; i++) q.push(line(i), i % 3 ? a : b);
+    q.pushLine(Buffer.from('web1 '), Buffer.from('last'), a);
+    expect([q.length, q.lines]).toEqual([1501, 1501]);
+    expect(q.full).toBe(false);
+    const got: string[] = [];
+    for (let i = 0, m = q.shift(); m; m = q.shift(), i++) {
+      expect(m.id).toBe(i);
+      expect(m.lines).toBe(1);
+      expect(routeText(m.route)).toBe(routeText(i === 1500 || i % 3 ? a : b));
+      got.push(m.body.toString());
+    }
+    expect(got).toEqual([...Array.from({ length: 1500 }, (_, i) => line(i).toString()), 'web1 last\n']);
+    expect([q.length, q.lines]).toEqual([0, 0]);
+  });
+
+  it('#12: a route comes back as the same prepared route, and after a reopen as an equal one', () => {
+    const dir = tempDir();
+    const s1 = Spool.open(dir, { syncInterval: 0 });
+    const q1 = new SpoolQueue(s1, () => {});
+    q1.push(line(0), b);
+    q1.push(line(1), b);
+    expect(q1.shift()!.route).toBe(b);
+    s1.close();
+    const { q } = queue(open(dir));
+    // Nothing was committed: both lines are sent again by the next run.
+    const m = q.shift()!;
+    expect(m.id).toBe(0);
+    expect(m.route).not.toBe(b);
+    expect([m.route.type, m.route.numGroups, m.route.groups.equals(b.groups)]).toEqual([b.type, 2, true]);
+    expect(q.shift()!.route).toBe(m.route);
+  });
+
+  it('#12: take() packs following records with the same route and contiguous ids, within the bounds', () => {
+    const { q } = queue(open());
+    for (let i = 0; i < 6; i++) q.push(line(i), a);
+    q.push(line(6), b);
+    q.push(line(7), b);
+    const first = q.take(1 << 20, 4)!;
+    expect(first).toMatchObject({ id: 0, lines: 4, route: a });
+    expect(first.body.toString()).toBe([0, 1, 2, 3].map((i) => line(i)).join(''));
+    expect(first.size).toBe(first.body.length);
+    // A byte bound that fits one line and a half.
+    expect(q.take(line(4).length + 5, 100)).toMatchObject({ id: 4, lines: 1 });
+    expect(q.take(1 << 20, 100)).toMatchObject({ id: 5, lines: 1, route: a });
+    expect(q.take(1 << 20, 100)).toMatchObject({ id: 6, lines: 2, route: b });
+    expect(q.take(1 << 20, 100)).toBeUndefined();
+  });
+
+  it('#12: a message put back comes first, keeps its id, and is never packed with a record whose id does not follow', () => {
+    const { q } = queue(open());
+    for (let i = 0; i < 5; i++) q.push(line(i), a);
+    const m = q.take(1 << 20, 2)!;
+    expect(m).toMatchObject({ id: 0, lines: 2 });
+    q.shift(); // id 2 goes out
+    q.unshift(m);
+    expect(q.lines).toBe(2 + 2);
+    // ids 0-1 then 3: not contiguous, so two messages.
+    expect(q.take(1 << 20, 100)).toMatchObject({ id: 0, lines: 2 });
+    expect(q.take(1 << 20, 100)).toMatchObject({ id: 3, lines: 2 });
+  });
+
+  it('#12: shiftInto() fills a range over the whole body, with the id', () => {
+    const { q } = queue(open());
+    q.push(line(7), a);
+    const r = range();
+    expect(q.shiftInto(r)).toBe(true);
+    expect([r.buf.toString('latin1', r.start, r.end), r.lines, r.id, r.route]).toEqual([line(7).toString(), 1, 0, a]);
+    expect(q.shiftInto(r)).toBe(false);
+  });
+
+  it('#12: clear() loses nothing: the lines stay in the spool for the next run', () => {
+    const dir = tempDir();
+    const s1 = Spool.open(dir, { syncInterval: 0 });
+    const q1 = new SpoolQueue(s1, () => {});
+    for (let i = 0; i < 10; i++) q1.push(line(i), a);
+    q1.shift();
+    expect(q1.clear()).toBe(0);
+    s1.close();
+    const { q } = queue(open(dir));
+    expect(q.length).toBe(10);
+  });
+
+  it('#12: a line the spool cannot take is reported to onError, one line each', () => {
+    const s = open();
+    const { q, errors } = queue(s);
+    s.on('event', () => {});
+    s.close();
+    expect(q.push(line(0), a)).toBe(false);
+    expect(errors).toEqual([1]);
+  });
+});
+
+describe('FlushTracker', () => {
+  it('#12: the spool may forget a message\'s lines only once the session handed it to the kernel', async () => {
+    const { spec } = await startDaemon();
+    const c = await SpreadClient.connect({ daemon: spec, membership: false });
+    c.on('close', () => {});
+    defer(() => c.destroy());
+    const t = new FlushTracker();
+    c.send(a, line(0));
+    t.sent(1);
+    c.send(a, Buffer.concat([line(1), line(2)]));
+    t.sent(3);
+    // Still in the session's write buffer: nothing reached the kernel yet.
+    expect(t.flushed(c)).toBeUndefined();
+    await waitFor(() => c.unsentMessages === 0);
+    expect(t.flushed(c)).toBe(3);
+    expect(t.flushed(c)).toBeUndefined();
+    t.sent(4);
+    // A new session: its count starts again; the id past everything handed out is returned.
+    expect(t.reset()).toBe(4);
+    expect(t.reset()).toBeUndefined();
+  });
+});
