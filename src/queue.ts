@@ -13,6 +13,9 @@
  * 200k long-lived ones (which cost more CPU than everything else a line
  * needs), memory is the bytes held plus a few blocks, and lines queued one
  * after the other are contiguous, so a batch is a view, not a copy.
+ *
+ * One concern, the memory queue (an OutboundQueue, see outbound.ts): its
+ * ring of line descriptions, its blocks and its overflow policy.
  */
 import { choiceOption, intOption } from './options.js';
 import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';
