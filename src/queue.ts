@@ -178,8 +178,25 @@ export class LineQueue<R> implements OutboundQueue<R> {
   }
 
   shiftInto(out: MessageRange<R>): boolean {
-    if (!this.peekInto(out)) return false;
-    this.discard(out);
+    // The hot path (one line per message): written out rather than peekInto() + discard().
+    if (this.front.length || this.n === 0) {
+      if (!this.peekInto(out)) return false;
+      this.discard(out);
+      return true;
+    }
+    const h = this.head;
+    const off = this.offs[h]!;
+    const len = this.lens[h]!;
+    const lines = this.counts[h]!;
+    out.route = this.routes[h]!;
+    out.buf = this.bufs[h]!;
+    out.start = off;
+    out.end = off + len;
+    out.lines = lines;
+    out.id = undefined;
+    this.bytesHeld -= len;
+    this.linesHeld -= lines;
+    this.release();
     return true;
   }
 
