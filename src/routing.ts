@@ -7,6 +7,7 @@
  */
 import { type PreparedSend, type SendOptions, prepareSend } from './spread/client.js';
 import { isNameByte } from './spread/constants.js';
+import { fnv1a } from './fnv1a.js';
 
 export interface RouteOptions {
   /** Static destinations; also the fallback when a line has no usable field. */
@@ -22,13 +23,6 @@ export interface RouteOptions {
 
 /** Prepared routes kept per group name; a bounded cache, as vhosts may be many. */
 const MAX_CACHED_ROUTES = 10_000;
-
-/** FNV-1a over bytes: stable across runs and machines, so every web server picks the same bucket. */
-export function fnv1a(b: Buffer | Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return h >>> 0;
-}
 
 /** The n-th (1-based) field separated by spaces or tabs, or undefined. */
 export function field(line: Buffer, n: number): Buffer | undefined {

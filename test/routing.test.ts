@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Router, field, fnv1a } from '../src/routing.js';
+import { Router, field } from '../src/routing.js';
+import { fnv1a } from '../src/fnv1a.js';
 import { decodeOne } from './spread/util.js';
 
 const names = (r: Router, line: string): string[] | undefined => {
