@@ -42,7 +42,7 @@ export const ErrorCodes = {
   SPOOL_LOCKED: 'SP_ERR_SPOOL_LOCKED',
   /** The spool directory cannot be used (not writable, not a spool, I/O error). */
   SPOOL: 'SP_ERR_SPOOL',
-  /** The daemon cannot listen: address in use, or a live daemon already owns the unix socket. */
+  /** The daemon or the syslog bridge cannot listen: address in use, a unix path a live process serves or that is not a socket. */
   LISTEN: 'SP_ERR_LISTEN',
   /** A --write file or --write-split directory that cannot be written. */
   WRITE: 'SP_ERR_WRITE',

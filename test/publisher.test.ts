@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Publisher, type PublisherEvent } from '../src/publisher.js';
 import { SpreadClient, prepareSend, type SpreadEvent } from '../src/spread/client.js';
-import { SpreadDaemon } from '../src/spread/daemon.js';
+import { DaemonFaults, SpreadDaemon } from '../src/spread/daemon.js';
 import { parseDaemonAddress } from '../src/spread/address.js';
 import { RELIABLE_MESS } from '../src/spread/constants.js';
 import { encodeHint, groupsField } from '../src/spread/encode.js';
@@ -123,7 +123,8 @@ describe('Publisher', () => {
   });
 
   it('treats a hung daemon as down within the stall timeout, fails over, and fails back', async () => {
-    const a = await startDaemon();
+    const faults = new DaemonFaults();
+    const a = await startDaemon({ faults });
     const b = await startDaemon();
     const subA = await subscriber(a.spec);
     const subB = await subscriber(b.spec);
@@ -131,7 +132,7 @@ describe('Publisher', () => {
     p.start();
     p.push(line(0), route);
     await waitFor(() => subA.got.length === 1);
-    a.daemon.setHang(true);
+    faults.hang = true;
     // Enough to fill the kernel buffers behind the hung daemon.
     const big = Buffer.alloc(4000, 0x61);
     for (let i = 0; i < 10_000; i++) p.push(big, route);
@@ -139,8 +140,8 @@ describe('Publisher', () => {
     expect(events.some((e) => e.type === 'disconnected' && /stopped reading/.test(e.error))).toBe(true);
     p.push(line(1), route);
     await waitFor(() => subB.got.some((m) => m.equals(line(1))), 10_000);
-    a.daemon.setHang(false);
-    a.daemon.dropAllSessions(); // the hung sessions are gone; the daemon answers again
+    faults.hang = false;
+    faults.dropAllSessions(); // the hung sessions are gone; the daemon answers again
     await subA.reconnect();
     await waitFor(() => events.some((e) => e.type === 'failback'), 10_000);
     p.push(line(2), route);

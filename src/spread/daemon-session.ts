@@ -1,8 +1,14 @@
 /**
  * One client connection of the built-in daemon: the handshake (every
  * library-version branch of PROTOCOL.md 3.5, buffered rather than one-shot
- * reads), then framed requests handed to the daemon, and an output path that
+ * reads), then framed requests handed to the router, and an output path that
  * gathers a turn's messages into one write and enforces the byte budget.
+ * It reports three typed events to its host (SessionEvent): open, overflow,
+ * and close (once, with a CloseReason).
+ *
+ * One concern, one client connection from its first byte to its close,
+ * hence over 300 lines: the handshake, the request path and the output path
+ * share its phase and its socket.
  */
 import type net from 'node:net';
 import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
@@ -14,7 +20,7 @@ import { encodeAccept, encodeAuthList, encodeRejectCode } from './encode.js';
 import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from './handshake.js';
 import type { Member } from './groups.js';
 import { errorMessage } from '../errors.js';
-import type { RejectCause } from './daemon.js';
+import type { CloseReason, CloseRequest, RejectCause, SessionEvent } from './daemon-events.js';
 
 /** PROTOCOL.md 9: num_groups 0..100, data_len 0..144000, data_len + 32 x num_groups <= 143952, decided on the header. */
 const REQUEST_LIMITS = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
@@ -31,27 +37,21 @@ export interface SessionHost {
   readonly authMethods: readonly string[];
   /** While set, handshakes do not time out (a hung daemon answers nothing, but never gives up either). */
   readonly hanging: boolean;
-  /** Claim a private name; returns the private group, or a reject code. */
-  register(s: DaemonSession, name: string): string | number;
-  request(s: DaemonSession, f: Frame): void;
-  /** The hot path: a request isPlainMulticast passed, as `buf[off, end)`, with its destinations. */
-  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): void;
-  /** A request broke PROTOCOL.md 9: the session is dropped silently (to the client) and reported. */
-  refused(s: DaemonSession, reason: string): void;
-  /** The handshake completed. */
-  opened(s: DaemonSession): void;
-  /**
-   * The session ended. `wasOpen` false: during the handshake (its name, if
-   * claimed, is released); `rejected`: a reject code was sent and reported.
-   */
-  closed(s: DaemonSession, reason: string, graceful: boolean, wasOpen: boolean, rejected: boolean, cause: RejectCause): void;
-  rejected(s: DaemonSession, code: number, reason: string, cause: RejectCause): void;
-  /** Backpressure: the session queued more than its budget; it is already muted. */
-  overflow(s: DaemonSession, queued: number): void;
+  event(s: DaemonSession, e: SessionEvent): void;
   /** The session has output for this turn; the host calls flushOut() once per turn. */
   pending(s: DaemonSession): void;
   /** A socket that only has a reject byte left to send; the host destroys it on close(). */
   linger(sock: net.Socket): void;
+}
+
+/** Where a session's requests go (the daemon's router). */
+export interface SessionRouter {
+  /** Claim a private name; returns the private group, or a reject code. */
+  claim(s: DaemonSession, name: string): string | number;
+  /** A decoded request (anything but a plain multicast). */
+  request(s: DaemonSession, f: Frame): void;
+  /** The hot path: a request isPlainMulticast passed, as `buf[off, end)`, with its destinations. */
+  forward(s: DaemonSession, buf: Buffer, off: number, end: number, groups: readonly string[]): void;
 }
 
 type Phase = 'connect' | 'auth' | 'open' | 'closed';
@@ -101,6 +101,7 @@ export class DaemonSession implements Member {
   constructor(
     readonly socket: net.Socket,
     private readonly host: SessionHost,
+    private readonly router: SessionRouter,
     private readonly budget: number,
     private readonly handshakeTimeout: number,
   ) {
@@ -109,8 +110,10 @@ export class DaemonSession implements Member {
     this.framer = new Framer((buf, off, end) => this.onRequest(buf, off, end), REQUEST_LIMITS);
     this.armHandshakeTimer();
     socket.on('data', (b: Buffer) => this.onData(b));
-    socket.on('error', (e) => this.close(`socket error: ${errorMessage(e)}`, false, 'socket-error'));
-    socket.on('close', () => this.close(this.phase === 'open' ? 'connection closed by client' : 'connection closed during the handshake', this.phase === 'open', 'hung-up'));
+    socket.on('error', (e) => this.close({ text: `socket error: ${errorMessage(e)}`, cause: 'socket-error' }));
+    socket.on('close', () =>
+      this.close(this.phase === 'open' ? { text: 'connection closed by client', graceful: true, cause: 'hung-up' } : { text: 'connection closed during the handshake', cause: 'hung-up' }),
+    );
   }
 
   get open(): boolean {
@@ -174,7 +177,7 @@ export class DaemonSession implements Member {
     const queued = this.queued;
     if (queued > this.budget) {
       this.muted = true;
-      this.host.overflow(this, queued);
+      this.host.event(this, { type: 'overflow', queued });
     }
   }
 
@@ -218,10 +221,12 @@ export class DaemonSession implements Member {
     }
   }
 
-  /** Drop the session: nothing more is read or sent. `cause` classifies an end inside the handshake. */
-  close(reason: string, graceful = false, cause: RejectCause = 'dropped'): void {
+  /** Drop the session: nothing more is read or sent; reported once, as a 'close' event. */
+  close(why: CloseRequest): void {
     if (this.phase === 'closed') return;
-    const wasOpen = this.phase === 'open';
+    const w = typeof why === 'string' ? { text: why } : why;
+    const reason: CloseReason = { text: w.text, phase: this.phase === 'open' ? 'open' : 'handshake', graceful: w.graceful ?? false, cause: w.cause ?? 'dropped' };
+    if (w.protocolError !== undefined) reason.protocolError = w.protocolError;
     this.phase = 'closed';
     this.out = [];
     this.outBytes = 0;
@@ -230,14 +235,19 @@ export class DaemonSession implements Member {
     this.backlogBytes = 0;
     clearTimeout(this.handshakeTimer);
     this.socket.destroy();
-    this.host.closed(this, reason, graceful, wasOpen, false, cause);
+    this.host.event(this, { type: 'close', reason });
+  }
+
+  /** The client broke PROTOCOL.md 9: dropped silently (to the client), reported with the reason. */
+  protocolError(why: string): void {
+    this.close({ text: `bad request: ${why}`, protocolError: why });
   }
 
   private armHandshakeTimer(): void {
     this.handshakeTimer = setTimeout(() => {
       // The hang fault stands for a stopped daemon, which never times anyone out.
       if (this.host.hanging) return this.armHandshakeTimer();
-      this.close(`handshake not completed within ${this.handshakeTimeout} ms`, false, 'handshake-timeout');
+      this.close({ text: `handshake not completed within ${this.handshakeTimeout} ms`, cause: 'handshake-timeout' });
     }, this.handshakeTimeout);
   }
 
@@ -247,8 +257,7 @@ export class DaemonSession implements Member {
     this.phase = 'closed';
     clearTimeout(this.handshakeTimer);
     this.socket.removeAllListeners('data');
-    this.host.rejected(this, code, reason, cause);
-    this.host.closed(this, reason, false, false, true, cause);
+    this.host.event(this, { type: 'close', reason: { text: reason, phase: 'handshake', graceful: false, cause, rejectCode: code } });
     // Unread request bytes make the close a reset; the byte goes first and stays readable.
     this.socket.end(encodeRejectCode(code));
     this.host.linger(this.socket);
@@ -260,7 +269,7 @@ export class DaemonSession implements Member {
         this.framer.write(b);
       } catch (e) {
         // Requests behind one that closed the session are not judged: it is reported once.
-        if (this.phase === 'open') this.host.refused(this, errorMessage(e));
+        if (this.phase === 'open') this.protocolError(errorMessage(e));
       }
       return;
     }
@@ -269,7 +278,7 @@ export class DaemonSession implements Member {
     // Parse first: a client may send its first requests right behind the handshake in one chunk.
     this.handshake();
     if ((this.phase === 'connect' || this.phase === 'auth') && this.acc.length > MAX_HANDSHAKE_BYTES) {
-      this.close(`${this.acc.length} handshake bytes: not a Spread client`, false, 'not-spread');
+      this.close({ text: `${this.acc.length} handshake bytes: not a Spread client`, cause: 'not-spread' });
     }
   }
 
@@ -282,7 +291,7 @@ export class DaemonSession implements Member {
         return r.code === REJECT_VERSION ? this.reject(r.code, `library version ${v} too old`, 'version') : this.reject(r.code, 'illegal private name', 'illegal-name');
       }
       // Real daemons check the name before sending the auth list, so REJECT_NOT_UNIQUE replaces it.
-      const claimed = this.host.register(this, r.name);
+      const claimed = this.router.claim(this, r.name);
       if (typeof claimed === 'number') {
         return claimed === REJECT_NOT_UNIQUE ? this.reject(claimed, `private name "${r.name}" already in use`, 'name-in-use') : this.reject(claimed, 'refused', 'dropped');
       }
@@ -315,7 +324,7 @@ export class DaemonSession implements Member {
     this.phase = 'open';
     clearTimeout(this.handshakeTimer);
     this.socket.write(encodeAccept(DAEMON_VERSION, this.privateGroup, r.hasPatch));
-    this.host.opened(this);
+    this.host.event(this, { type: 'open' });
     const rest = this.acc;
     this.acc = Buffer.alloc(0);
     if (rest.length) this.onData(rest);
@@ -324,7 +333,7 @@ export class DaemonSession implements Member {
   private onFrame(f: Frame): void {
     if (this.phase !== 'open' || this.muted) return;
     this.messagesIn++;
-    this.host.request(this, f);
+    this.router.request(this, f);
   }
 
   /** One whole request, `buf[off, end)`. */
@@ -332,7 +341,7 @@ export class DaemonSession implements Member {
     if (this.phase !== 'open' || this.muted) return;
     if (!isPlainMulticast(buf, off, this.senderBytes)) return this.decoder.write(buf.subarray(off, end));
     this.messagesIn++;
-    this.host.forward(this, buf, off, end, this.destinations(buf, off));
+    this.router.forward(this, buf, off, end, this.destinations(buf, off));
   }
 
   /** The group names of a request, decoded only when they differ from the last request's. */

@@ -16,10 +16,10 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
-import type { UnixDgramSocket } from 'unix-dgram';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import type { SyslogSpec } from '../spread/address.js';
 import { OptionError, intOption } from '../options.js';
+import { claimSocketPath, socketRemover } from '../socket-path.js';
 
 export { type SyslogSpec, parseSyslogSpec } from '../spread/address.js';
 
@@ -29,6 +29,8 @@ export const DEFAULT_RECV_BUFFER = 8 * 1024 * 1024;
 export const DEFAULT_SOCKET_MODE = 0o660;
 
 const invalid = (message: string, cause?: unknown): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, message, { cause });
+/** Bind failures carry LISTEN, as the daemon's and as claimSocketPath's refusals. */
+const cannotListen = (where: string, e: Error): SpreadPipeError => new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${where}: ${e.message}`, { cause: e });
 
 /** Socket mode from the command line: octal digits, e.g. 660 or 0666. */
 export function parseSocketMode(text: string): number {
@@ -112,7 +114,7 @@ export class SyslogListener {
   private async udp(s: Extract<SyslogSpec, { kind: 'udp' }>, opts: ListenerOptions): Promise<void> {
     const sock = dgram.createSocket({ type: isIP(s.host) === 6 ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
-      sock.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `cannot listen on ${s.label}: ${e.message}`, { cause: e })));
+      sock.once('error', (e) => reject(cannotListen(s.label, e)));
       sock.bind(s.port, s.host, () => {
         sock.removeAllListeners('error');
         resolve();
@@ -148,7 +150,8 @@ export class SyslogListener {
     } catch (e) {
       throw invalid(`unix datagram sockets are not available here (the unix-dgram addon did not load): ${errorMessage(e)}`, e);
     }
-    removeStaleSocket(s.path, createSocket);
+    // Two bridges on one path would each get half of the lines.
+    await claimSocketPath(s.path, 'dgram');
     const sock = createSocket('unix_dgram', (b) => this.onDatagram(b, s));
     // bind() is synchronous in unix-dgram: the umask covers exactly the creation of the file.
     const umask = setUmask(0o177);
@@ -161,18 +164,11 @@ export class SyslogListener {
     }
     if (bindError) {
       sock.close();
-      throw invalid(`cannot listen on ${s.path}: ${bindError.message}`, bindError);
+      throw cannotListen(s.path, bindError);
     }
     sock.removeAllListeners('error');
-    const ino = fs.lstatSync(s.path).ino;
-    const unlink = (): void => {
-      // Only our own socket: another instance may have taken the path since.
-      try {
-        if (fs.lstatSync(s.path).ino === ino) fs.rmSync(s.path, { force: true });
-      } catch {
-        // Already gone.
-      }
-    };
+    // Only our own socket is removed: another instance may have taken the path since.
+    const unlink = socketRemover(s.path);
     try {
       if (opts.socketGroup !== undefined) fs.chownSync(s.path, -1, opts.socketGroup);
       fs.chmodSync(s.path, opts.socketMode ?? DEFAULT_SOCKET_MODE);
@@ -211,25 +207,3 @@ function setUmask(mask: number): number | undefined {
   }
 }
 
-/**
- * A socket file left by a process that died is removed; one that a live
- * process still reads (connect succeeds) is not: two bridges on one path
- * would each get half of the lines. Anything but a socket is never touched.
- */
-function removeStaleSocket(path: string, createSocket: typeof import('unix-dgram').createSocket): void {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(path);
-  } catch {
-    return;
-  }
-  if (!st.isSocket()) throw invalid(`${path} exists and is not a socket`);
-  const probe: UnixDgramSocket = createSocket('unix_dgram');
-  let live = false;
-  probe.on('error', () => {});
-  probe.once('connect', () => (live = true));
-  probe.connect(path);
-  probe.close();
-  if (live) throw invalid(`${path} is in use by another process`);
-  fs.rmSync(path, { force: true });
-}

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import path from 'node:path';
 import fs from 'node:fs';
 import { expectCountersAddUp, feedStdin, freePort, numberedLines, startCli, startDaemon, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
+import { DaemonFaults } from '../../src/spread/daemon.js';
 
 describe('spread-pipe (pipe mode)', () => {
   it.each([
@@ -110,8 +111,7 @@ describe('spread-pipe (pipe mode)', () => {
   // answer held the process (forever with --ack --spool: the unacknowledged lines
   // kept the loop going). Apache would wait on the old logger at each restart.
   it.each([[[] as string[]], [['--ack', '--spool', 'SPOOL']]])('exits at the drain timeout when the daemon accepts but never answers (%j)', async (extra) => {
-    const { spec, daemon } = await startDaemon();
-    daemon.faults.hang = true;
+    const { spec, daemon } = await startDaemon({ faults: new DaemonFaults({ hang: true }) });
     const args = extra.map((a) => (a === 'SPOOL' ? path.join(tempDir(), 'spool') : a));
     const pub = startCli(['-g', 'g', '-s', spec, '--connect-timeout', '600000', '--drain-timeout', '300', ...args]);
     await feedStdin(pub, 'a\nb\n', false);

@@ -11,7 +11,7 @@ import { SpreadClient, type SpreadEvent } from '../../src/spread/client.js';
 import { parseCidr } from '../../src/cidr.js';
 import { AGREED_MESS, FIFO_MESS, REJECT_QUOTA, SAFE_MESS } from '../../src/spread/constants.js';
 import { encodeAuthChoice, encodeConnectRequest, encodeJoin, encodeMessage } from '../../src/spread/encode.js';
-import type { DaemonEvent } from '../../src/spread/daemon.js';
+import { DaemonFaults, type DaemonEvent } from '../../src/spread/daemon.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { connectClient as client, defer, prng, randomChunks, startDaemon, tempDir, waitFor } from '../helpers.js';
 
@@ -309,13 +309,16 @@ describe('SpreadDaemon with our client', () => {
     for (const x of [a, b]) expect(x.events.filter((e) => e.kind === 'data').map((e) => e.frame.data.length)).toEqual(sizes);
   });
 
-  it('fault switches: hang (nothing read or answered, no handshake timeout), refuseHandshake, dropAllSessions', async () => {
-    const { spec, daemon } = await startDaemon({ handshakeTimeout: 200 });
+  it('#12: test faults given at start: hang (nothing read or answered, no handshake timeout), refuseHandshake, dropAllSessions', async () => {
+    const faults = new DaemonFaults();
+    const { spec, daemon } = await startDaemon({ handshakeTimeout: 200, faults });
+    // No fault switch on the daemon itself: only through the policy object.
+    for (const m of ['setHang', 'dropAllSessions']) expect(m in daemon, m).toBe(false);
     const sub = await client(spec, 'sub', false);
     const pub = await client(spec, 'pub', false);
     sub.c.join('g');
     await waitFor(() => daemon.getStats().groups.length === 1);
-    daemon.faults.hang = true;
+    faults.hang = true;
     // Writes back up: the daemon reads nothing, so the client's own queue grows.
     for (let i = 0; i < 20_000; i++) pub.c.multicast('g', Buffer.alloc(250, 0x61));
     await new Promise((r) => setTimeout(r, 300));
@@ -325,18 +328,18 @@ describe('SpreadDaemon with our client', () => {
     await expect(SpreadClient.connect({ daemon: spec, name: 'late', connectTimeout: 400 })).rejects.toMatchObject({ code: ErrorCodes.CONNECT_TIMEOUT });
     const pending = SpreadClient.connect({ daemon: spec, name: 'waits', connectTimeout: 5000 });
     await new Promise((r) => setTimeout(r, 400)); // twice the handshake timeout
-    daemon.setHang(false);
+    faults.hang = false;
     const waits = await pending;
     defer(() => waits.destroy());
     await waitFor(() => data(sub.events).length === 20_000, 20_000);
 
-    daemon.faults.refuseHandshake = REJECT_QUOTA;
+    faults.refuseHandshake = REJECT_QUOTA;
     await expect(SpreadClient.connect({ daemon: spec, name: 'no' })).rejects.toMatchObject({ code: ErrorCodes.REJECT_QUOTA });
-    daemon.faults.refuseHandshake = false;
+    faults.refuseHandshake = false;
     await client(spec, 'yes');
 
     const closed = new Promise((r) => sub.c.once('close', r));
-    daemon.dropAllSessions();
+    faults.dropAllSessions();
     await closed;
     expect(daemon.getStats().sessions).toBe(0);
   });

@@ -103,7 +103,7 @@ describe('UDP', () => {
     const dir = tempDir();
     const sock = path.join(dir, 'first.sock');
     await expect(SyslogListener.start([parseSyslogSpec(`unix:${sock}`), parseSyslogSpec(l.bound[0]!)], () => {})).rejects.toMatchObject({
-      code: ErrorCodes.INVALID_ARGUMENT,
+      code: ErrorCodes.LISTEN,
     });
     // The unix socket bound before the failure was closed and removed.
     expect(fs.existsSync(sock)).toBe(false);
@@ -166,7 +166,7 @@ describe('unix datagram sockets (nginx syslog:server=unix:)', () => {
     const dir = tempDir();
     const file = path.join(dir, 'syslog.sock');
     const { got } = await listen([`unix:${file}`]);
-    await expect(listen([`unix:${file}`])).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT, message: expect.stringContaining('in use') });
+    await expect(listen([`unix:${file}`])).rejects.toMatchObject({ code: ErrorCodes.LISTEN, message: expect.stringContaining('in use') });
     await sendUnixDgram(file, [Buffer.from('<13>Jan  5 01:02:03 h t: still mine')]);
     await waitFor(() => got.length === 1, 5000, 'datagram to the first listener');
   });
@@ -175,7 +175,7 @@ describe('unix datagram sockets (nginx syslog:server=unix:)', () => {
     const dir = tempDir();
     const file = path.join(dir, 'precious.log');
     fs.writeFileSync(file, 'keep me\n');
-    await expect(listen([`unix:${file}`])).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+    await expect(listen([`unix:${file}`])).rejects.toMatchObject({ code: ErrorCodes.LISTEN });
     expect(fs.readFileSync(file, 'utf8')).toBe('keep me\n');
   });
 

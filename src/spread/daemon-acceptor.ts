@@ -1,0 +1,133 @@
+/**
+ * The daemon's front door: it listens on TCP addresses and unix paths
+ * (claiming a path a dead daemon left), admits or refuses each connection
+ * before anything is read (--allow, the session quota, a test fault), keeps
+ * refused sockets only until their reject byte is out, and on close stops
+ * listening and removes the unix sockets that are still its own.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { REJECT_AUTH, REJECT_QUOTA } from './constants.js';
+import { encodeRejectCode } from './encode.js';
+import type { DaemonEvent, RejectCause } from './daemon-events.js';
+import { type Cidr, cidrMatch } from '../cidr.js';
+import { ErrorCodes, SpreadPipeError } from '../errors.js';
+import { claimSocketPath, socketRemover } from '../socket-path.js';
+
+export type ListenSpec = { host?: string; port: number } | { path: string };
+
+export interface AcceptorOptions {
+  /** TCP clients allowed; empty allows everyone. Unix-socket clients are always allowed. */
+  allow: readonly Cidr[];
+  /** Connections (in the handshake or past it) beyond which new ones get REJECT_QUOTA. */
+  maxSessions: number;
+  /** How long a refused socket may take to read its reject byte and close. */
+  lingerMs: number;
+}
+
+export interface AcceptorHooks {
+  /** Connections open now, for the quota. */
+  connections(): number;
+  /** A test fault's reject code for every new connection, or false. */
+  faultRefusal(): false | number;
+  /** A connection past admission. */
+  accepted(sock: net.Socket, local: boolean): void;
+  /** Reports: listening, reject (admission), error (accept failures). */
+  event(e: DaemonEvent): void;
+}
+
+export class Acceptor {
+  /** Bound TCP addresses and unix paths, e.g. for tests that listen on port 0. */
+  readonly tcp: Array<{ host: string; port: number }> = [];
+  readonly unixPaths: string[] = [];
+  private readonly servers: net.Server[] = [];
+  /** Sockets left with only a reject byte to send. */
+  private readonly lingering = new Set<net.Socket>();
+  private readonly removers: Array<() => void> = [];
+
+  constructor(
+    private readonly opts: AcceptorOptions,
+    private readonly hooks: AcceptorHooks,
+  ) {}
+
+  /** Listen on one more address (e.g. /tmp/PORT once port 0 is bound). */
+  async listen(spec: ListenSpec): Promise<void> {
+    const local = 'path' in spec;
+    const server = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock, local));
+    const bind = (target: net.ListenOptions): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${local ? spec.path : `${spec.host ?? '*'}:${spec.port}`}: ${e.message}`, { cause: e })));
+        server.listen(target, resolve);
+      });
+    let at: string;
+    if (local) {
+      await claimSocketPath(spec.path, 'stream');
+      await bind({ path: spec.path });
+      this.servers.push(server);
+      fs.chmodSync(spec.path, 0o666); // as real Spread: any local user may connect
+      this.removers.push(socketRemover(spec.path));
+      this.unixPaths.push(spec.path);
+      at = spec.path;
+    } else {
+      await bind({ host: spec.host, port: spec.port });
+      this.servers.push(server);
+      const a = server.address() as net.AddressInfo;
+      this.tcp.push({ host: a.address, port: a.port });
+      at = hostPort(this.tcp.at(-1)!);
+    }
+    // Once listening, errors (EMFILE on accept) are reported, and the daemon goes on.
+    server.on('error', (e) => this.hooks.event({ type: 'error', reason: `${at}: ${e.message}` }));
+    this.hooks.event({ type: 'listening', address: at });
+  }
+
+  private onConnection(sock: net.Socket, local: boolean): void {
+    const refusal = this.admission(sock, local);
+    if (!refusal) {
+      sock.setKeepAlive(true, 30_000);
+      this.hooks.accepted(sock, local);
+      return;
+    }
+    const [code, reason, cause] = refusal;
+    // Before anything is read, as real daemons refuse over quota.
+    this.hooks.event({ type: 'reject', remote: local ? 'unix' : `${sock.remoteAddress}:${sock.remotePort}`, code, reason, cause });
+    sock.on('error', () => {});
+    sock.end(encodeRejectCode(code));
+    this.linger(sock);
+  }
+
+  private admission(sock: net.Socket, local: boolean): [number, string, RejectCause] | undefined {
+    const { allow, maxSessions } = this.opts;
+    if (!local && allow.length && !allow.some((c) => cidrMatch(c, sock.remoteAddress ?? ''))) return [REJECT_AUTH, 'address not allowed (--allow)', 'not-allowed'];
+    const n = this.hooks.connections();
+    if (n >= maxSessions) return [REJECT_QUOTA, `${n} sessions already`, 'quota'];
+    const fault = this.hooks.faultRefusal();
+    if (fault !== false) return [fault, 'refused by fault switch', 'fault'];
+    return undefined;
+  }
+
+  /** Keep `sock` until its last bytes are out; destroyed on close() at the latest. */
+  linger(sock: net.Socket): void {
+    this.lingering.add(sock);
+    sock.on('close', () => this.lingering.delete(sock));
+    sock.on('error', () => {});
+    // A client that never closes its side must not hold the descriptor.
+    sock.setTimeout(this.opts.lingerMs, () => sock.destroy());
+  }
+
+  /**
+   * Stop listening; `cutSessions` ends the accepted connections (server.close()
+   * waits for them); then the unix sockets still ours are removed.
+   */
+  async close(cutSessions: () => void): Promise<void> {
+    const closing = this.servers.map((srv) => new Promise<void>((r) => srv.close(() => r())));
+    cutSessions();
+    for (const sock of this.lingering) sock.destroy();
+    await Promise.all(closing);
+    // Only if still ours: a successor may already have claimed the path.
+    for (const remove of this.removers.splice(0)) remove();
+  }
+}
+
+export function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}

@@ -1,0 +1,28 @@
+/**
+ * The daemon's counters: plain fields, bumped in place on the hot path by
+ * the router (messages, bytes, deliveries) and by the daemon (refusals,
+ * cut-offs, protocol errors); read whole by getStats() (SIGUSR1, --metrics).
+ */
+
+export interface DaemonCounters {
+  messagesIn: number;
+  deliveries: number;
+  bytesIn: number;
+  /** Connections refused or dropped before their handshake completed. */
+  rejected: number;
+  /** Sessions cut off for queueing more than the session buffer. */
+  slowKilled: number;
+  protocolErrors: number;
+}
+
+export interface DaemonStats extends DaemonCounters {
+  /** Sessions past the handshake. */
+  sessions: number;
+  /** Connections, in the handshake or past it. */
+  connections: number;
+  groups: Array<[string, number]>;
+}
+
+export function newCounters(): DaemonCounters {
+  return { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, slowKilled: 0, protocolErrors: 0 };
+}
