@@ -53,14 +53,17 @@ export async function claimSocketPath(path: string, kind: SocketKind): Promise<v
 
 /**
  * The remover of the socket just bound at `path`: it unlinks the path only
- * while it is still that socket (same inode), since a successor may have
- * claimed the path since. Safe to call twice, and in an 'exit' handler.
+ * while it is still that socket, since a successor may have claimed the path
+ * since. Same inode and same birth time: a removed socket's inode number is
+ * soon given to the next file (tmpfs), so the number alone is not enough.
+ * Safe to call twice, and in an 'exit' handler.
  */
 export function socketRemover(path: string): () => void {
-  const ino = fs.lstatSync(path).ino;
+  const id = (st: fs.Stats): string => `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+  const mine = id(fs.lstatSync(path));
   return () => {
     try {
-      if (fs.lstatSync(path).ino === ino) fs.rmSync(path, { force: true });
+      if (id(fs.lstatSync(path)) === mine) fs.rmSync(path, { force: true });
     } catch {
       // Already gone.
     }
