@@ -37,6 +37,7 @@ export interface SessionHost {
   readonly authMethods: readonly string[];
   /** While set, handshakes do not time out (a hung daemon answers nothing, but never gives up either). */
   readonly hanging: boolean;
+  /** The session's open, overflow (it is muted already) and close (once, with its CloseReason). */
   event(s: DaemonSession, e: SessionEvent): void;
   /** The session has output for this turn; the host calls flushOut() once per turn. */
   pending(s: DaemonSession): void;
