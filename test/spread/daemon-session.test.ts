@@ -102,7 +102,7 @@ describe('DaemonSession (#12: unit tests for daemon-session.ts, real loopback so
     const p = await pair();
     const m = encodeMessage(FIFO_MESS, '#old#d', ['g'], Buffer.from('early'));
     p.client.write(Buffer.concat([encodeConnectRequest({ name: 'old', membership: false, version: [3, 15, 2] }), m, m]));
-    await waitFor(() => p.forwarded.length === 2, 5000, 'both requests');
+    await waitFor(() => p.forwarded.length === 2 && p.received().length >= 11, 5000, 'both requests and the accept');
     // Accept without the auth exchange, with the patch byte (3.15+).
     expect(p.received()).toEqual(Buffer.from([1, 5, 0, 1, 6, ...Buffer.from('#old#d')]));
     expect(p.session).toMatchObject({ libraryMajor: 3, membership: false });
