@@ -11,6 +11,7 @@ import { checkRequest, plainFrame, toLittleEndianHeader } from './daemon-rules.j
 import type { DaemonCounters } from './daemon-stats.js';
 import type { CloseRequest } from './daemon-events.js';
 import { GroupTable, type Member } from './groups.js';
+import { HDR_TYPE } from './layout.js';
 
 /** What the router needs of a session. */
 export interface RoutedSession extends Member {
@@ -101,7 +102,7 @@ export class DaemonRouter<S extends RoutedSession = RoutedSession> {
     // Taps (the log writer) take a Frame: made only for a group that has one.
     let f: Frame | undefined;
     if (this.taps.size) for (const g of groups) if (this.taps.get(g)?.length) f ??= plainFrame(buf, off, end, s.privateGroup, groups);
-    this.route(s, buf, off, end, buf.readUInt32LE(off), groups, f);
+    this.route(s, buf, off, end, buf.readUInt32LE(off + HDR_TYPE), groups, f);
   }
 
   /** Deliver `buf[off, end)` to the destinations' members once each (and to taps, given the Frame). */

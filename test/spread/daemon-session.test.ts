@@ -12,6 +12,7 @@ import type { Frame } from '../../src/spread/decoder.js';
 import type { CloseReason, SessionEvent } from '../../src/spread/daemon-events.js';
 import { DaemonSession, type SessionHost, type SessionRouter } from '../../src/spread/daemon-session.js';
 import { encodeAuthChoice, encodeConnectRequest, encodeJoin, encodeMessage } from '../../src/spread/encode.js';
+import { HDR_DATA_LEN } from '../../src/spread/layout.js';
 import { defer, waitFor } from '../helpers.js';
 
 interface Pair {
@@ -193,7 +194,7 @@ describe('DaemonSession (#12: unit tests for daemon-session.ts, real loopback so
     const p = await pair();
     await open(p);
     const bad = encodeMessage(FIFO_MESS, '#alice#d', ['g'], Buffer.from('x'));
-    bad.writeInt32LE(1_000_000, 44); // data_len past the daemon's limit
+    bad.writeInt32LE(1_000_000, HDR_DATA_LEN); // past the daemon's limit
     p.client.write(Buffer.concat([bad, encodeMessage(FIFO_MESS, '#alice#d', ['g'], Buffer.from('after'))]));
     await waitFor(() => closeOf(p), 5000, 'close');
     const r = closeOf(p)!;
