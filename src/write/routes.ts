@@ -69,9 +69,12 @@ export class Route {
 
   readonly dedup: RouteDedup | undefined;
 
-  /** The directory the admin named for this route: made again if missing, never above. */
-  get root(): string {
-    return this.template ? this.template.fixedDir : this.spec.target;
+  /**
+   * The directory a file route may make levels below: the fixed part of a
+   * path with strftime fields; none for a plain FILE (its directory must exist).
+   */
+  private get fileRoot(): string | undefined {
+    return this.template!.timed ? this.template!.fixedDir : undefined;
   }
 
   /** The file a message received at `now` goes to (file routes). */
@@ -100,7 +103,7 @@ export class Route {
     switch (this.spec.kind) {
       case 'file':
         if (this.isPipe) this.sink.appendPipe(this.spec.target.slice(1), data);
-        else this.sink.append(this.template!.path(now), data, note, this.template!.fixedDir);
+        else this.sink.append(this.template!.path(now), data, note, this.fileRoot);
         return;
       case 'split': {
         const file = path.join(this.spec.target, `${safeFileName(firstWord(data, 0, data.length))}.log`);
@@ -145,7 +148,7 @@ export class Route {
   notice(line: Buffer, now: number): void {
     if (this.spec.kind === 'file') {
       if (this.isPipe) this.sink.appendPipe(this.spec.target.slice(1), line);
-      else this.sink.append(this.template!.path(now), line, undefined, this.template!.fixedDir);
+      else this.sink.append(this.template!.path(now), line, undefined, this.fileRoot);
       return;
     }
     for (const f of this.seen) this.sink.append(f, line, undefined, this.spec.target);
