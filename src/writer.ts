@@ -230,10 +230,13 @@ export class LogWriter {
 
   /**
    * SIGHUP: flush and close every file at once; each is reopened (created
-   * anew after logrotate) on its next message. Piped programs keep running.
+   * anew after logrotate) on its next message, and those in `now` (the
+   * current file of each file route) right away. Piped programs keep running.
    */
-  reopen(): void {
+  reopen(now: Iterable<readonly [file: string, dir: string | undefined]> = []): void {
     const n = this.closeAll();
+    // The files given are opened again at once (created anew after logrotate), not on their next message.
+    for (const [file, dir] of now) this.open(file, dir);
     this.onEvent({ type: 'reopen', files: n });
   }
 

@@ -77,9 +77,9 @@ export class Route {
     return this.template!.timed ? this.template!.fixedDir : undefined;
   }
 
-  /** The file a message received at `now` goes to (file routes). */
-  fileAt(now: number): string {
-    return this.template!.path(now);
+  /** The file a message received at `now` goes to, and the directory it may make (file routes, not pipes). */
+  fileAt(now: number): [string, string | undefined] | undefined {
+    return this.template ? [this.template.path(now), this.fileRoot] : undefined;
   }
 
   handle(sender: string, messType: number, data: Buffer, now: number): void {
