@@ -145,7 +145,7 @@ export class LogWriter {
   /** The last entry of `files` (most recently used): moving it to the end again is a no-op worth skipping per message. */
   private newest: OpenFile | undefined;
   /** Per failing path: when it was last reported and what was lost since. */
-  private readonly failing = new Map<string, { at: number; dropped: number; openFailedAt?: number }>();
+  private readonly failing = new Map<string, { at: number; dropped: number; openFailedAt?: number; openReason?: WriteDropReason }>();
   private scheduled = false;
   private readonly locks: FileLocks | undefined;
   private readonly pipeBacklog: number;
@@ -292,7 +292,7 @@ export class LogWriter {
     // A path that just failed is not tried for every message of a burst.
     const failing = this.failing.get(file);
     if (failing?.openFailedAt !== undefined && Date.now() - failing.openFailedAt < REOPEN_RETRY_MS) {
-      this.failed(file, '', 1, 'open-failed', true);
+      this.failed(file, '', 1, failing.openReason ?? 'open-failed', true);
       return undefined;
     }
     if (this.files.size >= this.maxOpen) {
@@ -309,7 +309,7 @@ export class LogWriter {
     } catch (e) {
       if (e instanceof FileLockedError) {
         this.failed(file, e.message, 1, 'locked');
-        this.failing.get(file)!.openFailedAt = Date.now();
+        this.openFailed(file, 'locked');
         return undefined;
       }
       // No lock file can be made (the directory is missing or read-only): the open below says why.
@@ -320,7 +320,7 @@ export class LogWriter {
       this.locks?.release(file);
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(path.dirname(file));
       this.failed(file, `${(e as Error).message}${missing ? ` (directory ${path.dirname(file)} does not exist)` : ''}`, 1, 'open-failed');
-      this.failing.get(file)!.openFailedAt = Date.now();
+      this.openFailed(file, 'open-failed');
       return undefined;
     }
     // A lock taken before the directory existed (made by openAppend) is taken now.
@@ -328,8 +328,9 @@ export class LogWriter {
       this.locks?.acquire(file);
     } catch (e) {
       fs.closeSync(fd);
-      this.failed(file, (e as Error).message, 1, e instanceof FileLockedError ? 'locked' : 'open-failed');
-      this.failing.get(file)!.openFailedAt = Date.now();
+      const reason = e instanceof FileLockedError ? 'locked' : 'open-failed';
+      this.failed(file, (e as Error).message, 1, reason);
+      this.openFailed(file, reason);
       return undefined;
     }
     f = { path: file, fd, stats: this.statsFor(file), chunks: [], bytes: 0, messages: 0, lines: 0, notes: [] };
@@ -381,6 +382,12 @@ export class LogWriter {
     }
   }
 
+  private openFailed(file: string, reason: WriteDropReason): void {
+    const f = this.failing.get(file)!;
+    f.openFailedAt = Date.now();
+    f.openReason = reason;
+  }
+
   /** Count every failure; report a path's first one, then at most once per interval. */
   private failed(path: string, message: string, dropped: number, reason: WriteDropReason, quiet = false): void {
     this.stats.errors++;
@@ -391,7 +398,7 @@ export class LogWriter {
       f.dropped += dropped;
       return;
     }
-    this.failing.set(path, { at: now, dropped: 0, openFailedAt: f?.openFailedAt });
+    this.failing.set(path, { at: now, dropped: 0, openFailedAt: f?.openFailedAt, openReason: f?.openReason });
     this.onEvent({ type: 'error', path, message, dropped: (f?.dropped ?? 0) + dropped, reason });
   }
 }

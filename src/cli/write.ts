@@ -22,6 +22,7 @@ import { type SessionEvent, WriteSession, gapRecord } from '../write/session.js'
 import { ConfError, SPREADLOGD_BUFFER_SIZE, readSpreadlogdConf, type SpreadlogdConf } from '../write/spreadlogd-conf.js';
 import { buildRoutes, routesByGroup } from '../write/targets.js';
 import type { RewriteStyle } from '../write/timestamp.js';
+import { PathTemplate, Strftime, StrftimeError } from '../write/strftime.js';
 import type { PipeEvent } from '../write/pipe-log.js';
 import type { Frame } from '../spread/decoder.js';
 
@@ -95,6 +96,26 @@ function groupName(group: string, where: string): string {
   }
 }
 
+/** strftime fields of a path, checked now: a typo is a usage error, not a file named %Q. */
+function checkTemplate(file: string, where: string): void {
+  if (file.startsWith('|')) return;
+  try {
+    new PathTemplate(file);
+  } catch (e) {
+    if (e instanceof StrftimeError) throw new UsageError(`${where}: ${e.message}`);
+    throw e;
+  }
+}
+
+function checkFormat(format: string, where: string): void {
+  try {
+    new Strftime(format);
+  } catch (e) {
+    if (e instanceof StrftimeError) throw new UsageError(`${where}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** The routes and daemons of a spreadlogd.conf, each Log block one route. */
 function confSessions(conf: SpreadlogdConf, file: string): SessionConfig[] {
   return conf.spreads.map((sp) => {
@@ -104,8 +125,10 @@ function confSessions(conf: SpreadlogdConf, file: string): SessionConfig[] {
       const group = groupName(l.group, where);
       const matches = l.matches.map((m) => regex(m, `${where}: Match`));
       const rewrite: RewriteStyle | undefined = l.rewrite;
+      if (rewrite?.kind === 'format') checkFormat(rewrite.format, `${where}: RewriteTimestamp`);
       // VhostDir wins over File, as in spreadlogd (which requires File there and never opens it).
       if (l.vhostDir !== undefined) return { group, kind: 'vhost', target: path.resolve(l.vhostDir), matches, rewrite, source: `${where} (VhostDir ${l.vhostDir})` };
+      checkTemplate(l.file!, `${where}: File`);
       const target = l.file!.startsWith('|') ? l.file! : path.resolve(l.file!);
       return { group, kind: 'file', target, matches, rewrite, source: `${where} (File ${l.file})` };
     });
@@ -131,6 +154,7 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
   const cli: RouteSpec[] = [];
   for (const w of g.list('write')) {
     const [group, file] = assignment(g, 'write', w, 'FILE');
+    checkTemplate(file, `${g.label('write')} ${w}`);
     cli.push({ group, kind: 'file', target: file.startsWith('|') ? file : path.resolve(file), matches: [], source: `${g.label('write')} ${w}` });
   }
   for (const w of g.list('write-split')) {
@@ -154,6 +178,7 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
     if (!routes.length) throw new UsageError(`--rewrite-timestamp ${m}: no --write, --write-split or --write-vhost for group ${group}`);
     if (routes.some((r) => r.rewrite)) throw new UsageError(`--rewrite-timestamp given twice for group ${group}`);
     const rw: RewriteStyle = style === 'clf' || style === 'CommonLogFormat' ? { kind: 'clf' } : { kind: 'format', format: style };
+    if (rw.kind === 'format') checkFormat(rw.format, `--rewrite-timestamp ${m}`);
     for (const r of routes) r.rewrite = rw;
   }
 
