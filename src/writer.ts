@@ -68,6 +68,13 @@ export interface WriterExtras {
   pipeBacklog?: number;
   /** Files whose counters are kept for the report, at most. @default 100000 */
   maxFileStats?: number;
+  /**
+   * Milliseconds appends wait for more before they are written; 0: the end of
+   * this event-loop turn. A real Spread daemon sends a message in two
+   * writes, so a client that keeps up reads one message per turn: waiting a
+   * few ms makes one write(2) of many. @default 0
+   */
+  flushDelay?: number;
 }
 
 /** A path that failed to open is tried again at most this often (not once per message). @default 1000 ms */
@@ -89,15 +96,18 @@ interface OpenFile {
   fd: number;
   pipe?: PipedLog;
   stats: FileStats;
-  chunks: Buffer[];
+  /** Bytes waiting to be written: copied in at append (no reference to the caller's buffer is kept). */
+  buf: Buffer;
   bytes: number;
-  /** Messages and lines in `chunks`. */
+  /** Messages and lines in `buf`. */
   messages: number;
   lines: number;
   notes: unknown[];
 }
 
-const NL = Buffer.from('\n');
+const EMPTY = Buffer.alloc(0);
+/** A file's buffer starts at this size and doubles up to fileBuffer. @default 16 KiB */
+const INITIAL_BUFFER = 16 * 1024;
 
 /**
  * A host tag made safe as a file name: only [A-Za-z0-9._-], no leading dot
@@ -150,6 +160,7 @@ export class LogWriter {
   private readonly locks: FileLocks | undefined;
   private readonly pipeBacklog: number;
   private readonly maxFileStats: number;
+  private readonly flushDelay: number;
 
   constructor(
     private readonly onEvent: (e: WriterEvent) => void = () => {},
@@ -161,13 +172,14 @@ export class LogWriter {
     this.locks = extras.locks;
     this.pipeBacklog = extras.pipeBacklog ?? DEFAULT_PIPE_BACKLOG;
     this.maxFileStats = extras.maxFileStats ?? 100_000;
+    this.flushDelay = extras.flushDelay ?? 0;
   }
 
   /**
    * Append a message to `file`, adding a newline only where it lacks one.
-   * `note` goes to the write hook. `data` is kept, not copied, until the
-   * flush at the end of this turn: its bytes must not change before then
-   * (socket chunks and decoded frames never do). `dir`: the directory the
+   * `note` goes to the write hook. `data` is copied at once into the file's
+   * buffer (written at the end of the turn, or when full), so the caller may
+   * reuse its buffer (a client reading into one buffer). `dir`: the directory the
    * admin named (see above); no directory above it is ever created.
    */
   append(file: string, data: Buffer, note?: unknown, dir?: string): void {
@@ -184,20 +196,29 @@ export class LogWriter {
     let f = this.pipes.get(command);
     if (!f) {
       const pipe = new PipedLog(command, (event) => this.onEvent({ type: 'pipe', event }), this.pipeBacklog);
-      f = { path: `|${command}`, fd: -1, pipe, stats: this.statsFor(`|${command}`), chunks: [], bytes: 0, messages: 0, lines: 0, notes: [] };
+      f = { path: `|${command}`, fd: -1, pipe, stats: this.statsFor(`|${command}`), buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
       this.pipes.set(command, f);
     }
     this.add(f, data, undefined);
   }
 
   private add(f: OpenFile, data: Buffer, note: unknown): void {
-    if (note !== undefined) f.notes.push(note);
-    f.chunks.push(data);
-    f.bytes += data.length;
-    if (data.length === 0 || data[data.length - 1] !== 0x0a) {
-      f.chunks.push(NL);
-      f.bytes++;
+    const nl = data.length === 0 || data[data.length - 1] !== 0x0a ? 1 : 0;
+    const n = data.length + nl;
+    if (f.bytes + n > f.buf.length) {
+      // What is buffered goes first when this message would take it past fileBuffer (its notes with it).
+      if (f.bytes > 0 && f.bytes + n > this.fileBuffer) this.write(f);
+      if (f.bytes + n > f.buf.length) {
+        // Small at first (many files may be open), doubling up to fileBuffer; one big message gets its size.
+        const b = Buffer.allocUnsafe(Math.max(f.bytes + n, Math.min(this.fileBuffer, Math.max(INITIAL_BUFFER, f.buf.length * 2))));
+        f.buf.copy(b, 0, 0, f.bytes);
+        f.buf = b;
+      }
     }
+    if (note !== undefined) f.notes.push(note);
+    data.copy(f.buf, f.bytes);
+    f.bytes += data.length;
+    if (nl) f.buf[f.bytes++] = 0x0a;
     f.messages++;
     // One line per message is the common case: one indexOf instead of a count.
     f.lines += data.indexOf(0x0a) === data.length - 1 ? 1 : countLines(data);
@@ -206,10 +227,12 @@ export class LogWriter {
     if (f.bytes >= this.fileBuffer) this.write(f);
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
+      const run = (): void => {
         this.scheduled = false;
         this.flush();
-      });
+      };
+      if (this.flushDelay > 0) setTimeout(run, this.flushDelay);
+      else setImmediate(run);
     }
   }
 
@@ -333,7 +356,7 @@ export class LogWriter {
       this.openFailed(file, reason);
       return undefined;
     }
-    f = { path: file, fd, stats: this.statsFor(file), chunks: [], bytes: 0, messages: 0, lines: 0, notes: [] };
+    f = { path: file, fd, stats: this.statsFor(file), buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
     this.failing.delete(file);
     this.files.set(file, f);
     this.newest = f;
@@ -343,12 +366,12 @@ export class LogWriter {
 
   private write(f: OpenFile): void {
     if (f.bytes === 0) return;
-    const buf = f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks, f.bytes);
+    // A pipe is written asynchronously: it gets its own copy; a file is written now, from the buffer.
+    const buf = f.pipe ? Buffer.from(f.buf.subarray(0, f.bytes)) : f.buf.subarray(0, f.bytes);
     const messages = f.messages;
     const lines = f.lines;
     f.messages = 0;
     f.lines = 0;
-    f.chunks = [];
     f.bytes = 0;
     if (f.pipe) {
       if (f.pipe.write(buf, messages)) {

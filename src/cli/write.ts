@@ -27,6 +27,13 @@ import type { PipeEvent } from '../write/pipe-log.js';
 import type { Frame } from '../spread/decoder.js';
 
 const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
+/**
+ * Appends wait this long for more before one write(2) (LogWriter's
+ * flushDelay): lines reach the file within it, and a stream of one-line
+ * messages from real Spread costs one write per few hundred lines, not one
+ * per line. SIGTERM flushes everything first. @default 10 ms
+ */
+export const FLUSH_DELAY = 10;
 /** A kind of bad input is reported at most this often (with the count since). @default 10 s */
 export const REPORT_INTERVAL = 10_000;
 
@@ -289,7 +296,7 @@ export async function run(args: string[]): Promise<number> {
     cfg.maxOpenFiles,
     undefined,
     dedup,
-    { locks: cfg.lock ? new FileLocks() : undefined },
+    { locks: cfg.lock ? new FileLocks() : undefined, flushDelay: FLUSH_DELAY },
   );
   // Every path is tried and every journal read before joining: a typo stops the start with one line.
   const built = cfg.sessions.map((s) => {

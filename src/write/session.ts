@@ -22,6 +22,8 @@ import { errorMessage } from '../errors.js';
 
 /** A daemon that sends no membership notice for a join is taken as joined after this. @default 2000 */
 export const JOIN_CONFIRM_MS = 2000;
+/** Bytes of the session's one read buffer (SpreadClientOptions.readBuffer). @default 256 KiB */
+export const READ_BUFFER = 256 * 1024;
 
 export type SessionState =
   | { kind: 'idle' }
@@ -90,7 +92,8 @@ export class WriteSession extends EventEmitter {
       this.state = { kind: 'connecting', daemon, attempt: pass };
       let client: SpreadClient;
       try {
-        client = await SpreadClient.connect({ daemon, name: this.opts.name, membership: true, connectTimeout: this.opts.connectTimeout, signal: this.abort.signal });
+        // One reused read buffer: routes copy what they keep (the writer copies at append).
+        client = await SpreadClient.connect({ daemon, name: this.opts.name, membership: true, connectTimeout: this.opts.connectTimeout, signal: this.abort.signal, readBuffer: READ_BUFFER });
       } catch (e) {
         if (this.isClosed()) return;
         triedThisPass++;

@@ -25,7 +25,7 @@ describe('#13 piped logs', () => {
   });
 
   it('#13: a program that does not read costs its own lines past the backlog, counted, and never blocks', async () => {
-    const p = new PipedLog('sleep 30', () => {}, 64 * 1024);
+    const p = new PipedLog('exec sleep 30', () => {}, 64 * 1024);
     defer(() => p.close(100));
     const chunk = Buffer.alloc(16 * 1024, 0x61);
     let kept = 0;
