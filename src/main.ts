@@ -3,6 +3,7 @@
  * CLI wiring only: pick the mode from argv and hand over to its module.
  *   spread-pipe [options]            pipe mode: stdin lines (and --syslog) to Spread groups
  *   spread-pipe tail [options]       subscriber: print what arrives on groups
+ *   spread-pipe write [options]      central log writer on any Spread daemon (spreadlogd's place)
  *   spread-pipe --daemon [options]   built-in minimal Spread daemon
  *
  * Exit status: a UsageError (a bad command line) is 2 with one line; any
@@ -14,10 +15,11 @@ import { EXIT_FAILURE, EXIT_USAGE, UsageError, log } from './cli/common.js';
 import { SpreadPipeError, errorMessage } from './errors.js';
 import { VERSION } from './version.js';
 
-type Mode = 'pipe' | 'tail' | 'daemon';
+type Mode = 'pipe' | 'tail' | 'write' | 'daemon';
 
 function pickMode(args: string[]): { mode: Mode; rest: string[] } {
   if (args[0] === 'tail') return { mode: 'tail', rest: args.slice(1) };
+  if (args[0] === 'write') return { mode: 'write', rest: args.slice(1) };
   if (args.includes('--daemon')) return { mode: 'daemon', rest: args.filter((a) => a !== '--daemon') };
   return { mode: 'pipe', rest: args };
 }
@@ -31,7 +33,13 @@ async function main(): Promise<number> {
     return 0;
   }
   const mod =
-    mode === 'tail' ? await import('./cli/tail.js') : mode === 'daemon' ? await import('./cli/daemon.js') : await import('./cli/pipe.js');
+    mode === 'tail'
+      ? await import('./cli/tail.js')
+      : mode === 'write'
+        ? await import('./cli/write.js')
+        : mode === 'daemon'
+          ? await import('./cli/daemon.js')
+          : await import('./cli/pipe.js');
   return mod.run(rest);
 }
 

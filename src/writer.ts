@@ -1,13 +1,26 @@
 /**
- * The daemon's built-in log writer (what spreadlogd does): append each
- * message to a file per group, or to one file per host tag (the first token
- * of the message) in a directory. Appends are buffered for one event-loop
- * turn and written in one write(2) per file, so a burst costs few syscalls;
- * flush() on SIGTERM writes everything accepted before exit.
+ * The one log writer of spread-pipe: the daemon's --write / --write-split and
+ * `spread-pipe write` both append through it (routes in src/write/routes.ts
+ * decide which file a message goes to). It appends each message to its file,
+ * buffered for one event-loop turn and written in one write(2) per file, so
+ * a burst costs few syscalls; flush() on SIGTERM writes everything accepted
+ * before exit. It also keeps: a bounded set of open files (LRU), one lock per
+ * open file (src/write/file-lock.ts), piped logs (`|program`), and lines and
+ * bytes written per file and drops by reason, so the counters add up.
+ *
+ * No directory the admin did not name is created: `dir` given to append()
+ * is the directory the admin named (a --write-split DIR, or the fixed part
+ * of a path with strftime fields); it is made again when it went away (one
+ * level, when its parent exists), and so is every level between it and the
+ * file (`%Y/%m/%d`). Never `mkdir -p`: Node's recursive mkdirSync loops for
+ * ever under procfs (`/proc/sys/nope`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { countLines } from './ack.js';
 import { intOption } from './options.js';
+import { FileLockedError, type FileLocks } from './write/file-lock.js';
+import { DEFAULT_PIPE_BACKLOG, type PipeEvent, PipedLog } from './write/pipe-log.js';
 
 /** Files kept open at once in split mode; older ones are closed (LRU). @default 128 */
 export const DEFAULT_MAX_OPEN_FILES = 128;
@@ -32,11 +45,40 @@ export function resolveWriterOptions(o: WriterOptions = {}): Required<WriterOpti
   };
 }
 
+/** Why a message was not written. */
+export type WriteDropReason = 'open-failed' | 'locked' | 'write-failed' | 'pipe-full';
+
 export type WriterEvent =
   | { type: 'open'; path: string }
   /** `dropped`: messages lost on this path since its previous report (they could not be written). */
-  | { type: 'error'; path: string; message: string; dropped: number }
-  | { type: 'reopen'; files: number };
+  | { type: 'error'; path: string; message: string; dropped: number; reason: WriteDropReason }
+  | { type: 'reopen'; files: number }
+  | { type: 'pipe'; event: PipeEvent };
+
+/** Lines and bytes written to one file (or handed to one program), since start. */
+export interface FileStats {
+  lines: number;
+  bytes: number;
+}
+
+export interface WriterExtras {
+  /** Take a lock per file opened (write mode and the daemon's --write). */
+  locks?: FileLocks;
+  /** Bytes held for one piped program. @default 8 MiB */
+  pipeBacklog?: number;
+  /** Files whose counters are kept for the report, at most. @default 100000 */
+  maxFileStats?: number;
+  /**
+   * Milliseconds appends wait for more before they are written; 0: the end of
+   * this event-loop turn. A real Spread daemon sends a message in two
+   * writes, so a client that keeps up reads one message per turn: waiting a
+   * few ms makes one write(2) of many. @default 0
+   */
+  flushDelay?: number;
+}
+
+/** A path that failed to open is tried again at most this often (not once per message). @default 1000 ms */
+export const REOPEN_RETRY_MS = 1000;
 
 /**
  * Told about each write before it is made, with the notes given to append()
@@ -50,15 +92,22 @@ export interface WriteHook {
 
 interface OpenFile {
   path: string;
+  /** -1 for a pipe. */
   fd: number;
-  chunks: Buffer[];
+  pipe?: PipedLog;
+  stats: FileStats;
+  /** Bytes waiting to be written: copied in at append (no reference to the caller's buffer is kept). */
+  buf: Buffer;
   bytes: number;
-  /** Messages in `chunks`. */
+  /** Messages and lines in `buf`. */
   messages: number;
+  lines: number;
   notes: unknown[];
 }
 
-const NL = Buffer.from('\n');
+const EMPTY = Buffer.alloc(0);
+/** A file's buffer starts at this size and doubles up to fileBuffer. @default 16 KiB */
+const INITIAL_BUFFER = 16 * 1024;
 
 /**
  * A host tag made safe as a file name: only [A-Za-z0-9._-], no leading dot
@@ -70,48 +119,68 @@ export function safeFileName(tag: string): string {
 }
 
 /**
- * open(2) for appending. Never `mkdir -p` (Node's recursive mkdirSync spins
- * for ever on procfs, and a typo must not make directories): only `dir`, the
- * one level the admin named, is made again when it is missing.
+ * open(2) for appending. When the file's directory is missing, `dir` (the
+ * one the admin named) and the levels between it and the file are made, one
+ * mkdir(2) each, never above `dir`, never `mkdir -p`.
  */
 function openAppend(file: string, dir: string | undefined): number {
   try {
     return fs.openSync(file, 'a', 0o644);
   } catch (e) {
     if (dir === undefined || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    try {
-      fs.mkdirSync(dir, { mode: 0o755 });
-    } catch {
-      throw e;
+    const root = path.resolve(dir);
+    const parent = path.dirname(path.resolve(file));
+    const rel = path.relative(root, parent);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw e;
+    const levels = [root, ...(rel ? rel.split(path.sep).map((_, i, a) => path.join(root, ...a.slice(0, i + 1))) : [])];
+    for (const d of levels) {
+      try {
+        fs.mkdirSync(d, { mode: 0o755 });
+      } catch (m) {
+        if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
     }
     return fs.openSync(file, 'a', 0o644);
   }
 }
 
 export class LogWriter {
-  /** Messages and bytes appended, by destination kind. */
+  /** Messages and bytes appended (all files), failures, and messages not written. */
   readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
+  /** Messages not written, by reason (they add up to stats.dropped). */
+  readonly drops: Record<WriteDropReason, number> = { 'open-failed': 0, locked: 0, 'write-failed': 0, 'pipe-full': 0 };
   private readonly files = new Map<string, OpenFile>();
+  private readonly pipes = new Map<string, OpenFile>();
+  private readonly perFile = new Map<string, FileStats>();
   /** The last entry of `files` (most recently used): moving it to the end again is a no-op worth skipping per message. */
   private newest: OpenFile | undefined;
   /** Per failing path: when it was last reported and what was lost since. */
-  private readonly failing = new Map<string, { at: number; dropped: number }>();
+  private readonly failing = new Map<string, { at: number; dropped: number; openFailedAt?: number; openReason?: WriteDropReason }>();
   private scheduled = false;
+  private readonly locks: FileLocks | undefined;
+  private readonly pipeBacklog: number;
+  private readonly maxFileStats: number;
+  private readonly flushDelay: number;
 
   constructor(
     private readonly onEvent: (e: WriterEvent) => void = () => {},
     private readonly maxOpen = DEFAULT_MAX_OPEN_FILES,
     private readonly fileBuffer = DEFAULT_FILE_BUFFER,
     private readonly hook?: WriteHook,
-  ) {}
+    extras: WriterExtras = {},
+  ) {
+    this.locks = extras.locks;
+    this.pipeBacklog = extras.pipeBacklog ?? DEFAULT_PIPE_BACKLOG;
+    this.maxFileStats = extras.maxFileStats ?? 100_000;
+    this.flushDelay = extras.flushDelay ?? 0;
+  }
 
   /**
    * Append a message to `file`, adding a newline only where it lacks one.
-   * `note` goes to the write hook. `data` is kept, not copied, until the
-   * flush at the end of this turn: its bytes must not change before then
-   * (socket chunks and decoded frames never do). `dir`: the directory the
-   * admin named (--write-split), made again if it went away; no other
-   * directory is ever created.
+   * `note` goes to the write hook. `data` is copied at once into the file's
+   * buffer (written at the end of the turn, or when full), so the caller may
+   * reuse its buffer (a client reading into one buffer). `dir`: the directory the
+   * admin named (see above); no directory above it is ever created.
    */
   append(file: string, data: Buffer, note?: unknown, dir?: string): void {
     const f = this.open(file, dir);
@@ -119,23 +188,51 @@ export class LogWriter {
       this.stats.dropped++;
       return;
     }
-    if (note !== undefined) f.notes.push(note);
-    f.chunks.push(data);
-    f.bytes += data.length;
-    if (data.length === 0 || data[data.length - 1] !== 0x0a) {
-      f.chunks.push(NL);
-      f.bytes++;
+    this.add(f, data, note);
+  }
+
+  /** Hand a message to `|command` (started on first use, restarted when it dies). */
+  appendPipe(command: string, data: Buffer): void {
+    let f = this.pipes.get(command);
+    if (!f) {
+      const pipe = new PipedLog(command, (event) => this.onEvent({ type: 'pipe', event }), this.pipeBacklog);
+      f = { path: `|${command}`, fd: -1, pipe, stats: this.statsFor(`|${command}`), buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
+      this.pipes.set(command, f);
     }
+    this.add(f, data, undefined);
+  }
+
+  private add(f: OpenFile, data: Buffer, note: unknown): void {
+    const nl = data.length === 0 || data[data.length - 1] !== 0x0a ? 1 : 0;
+    const n = data.length + nl;
+    if (f.bytes + n > f.buf.length) {
+      // What is buffered goes first when this message would take it past fileBuffer (its notes with it).
+      if (f.bytes > 0 && f.bytes + n > this.fileBuffer) this.write(f);
+      if (f.bytes + n > f.buf.length) {
+        // Small at first (many files may be open), doubling up to fileBuffer; one big message gets its size.
+        const b = Buffer.allocUnsafe(Math.max(f.bytes + n, Math.min(this.fileBuffer, Math.max(INITIAL_BUFFER, f.buf.length * 2))));
+        f.buf.copy(b, 0, 0, f.bytes);
+        f.buf = b;
+      }
+    }
+    if (note !== undefined) f.notes.push(note);
+    data.copy(f.buf, f.bytes);
+    f.bytes += data.length;
+    if (nl) f.buf[f.bytes++] = 0x0a;
     f.messages++;
+    // One line per message is the common case: one indexOf instead of a count.
+    f.lines += data.indexOf(0x0a) === data.length - 1 ? 1 : countLines(data);
     this.stats.messages++;
     this.stats.bytes += data.length;
     if (f.bytes >= this.fileBuffer) this.write(f);
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
+      const run = (): void => {
         this.scheduled = false;
         this.flush();
-      });
+      };
+      if (this.flushDelay > 0) setTimeout(run, this.flushDelay);
+      else setImmediate(run);
     }
   }
 
@@ -150,27 +247,58 @@ export class LogWriter {
   /** Write every buffered byte now (synchronously: called on SIGTERM before exit). */
   flush(): void {
     for (const f of this.files.values()) this.write(f);
+    for (const f of this.pipes.values()) this.write(f);
     this.hook?.afterFlush();
   }
 
-  /** SIGHUP: flush and close every file; each is reopened (created anew after logrotate) on its next message. */
-  reopen(): void {
+  /**
+   * SIGHUP: flush and close every file at once; each is reopened (created
+   * anew after logrotate) on its next message, and those in `now` (the
+   * current file of each file route) right away. Piped programs keep running.
+   */
+  reopen(now: Iterable<readonly [file: string, dir: string | undefined]> = []): void {
     const n = this.closeAll();
+    // The files given are opened again at once (created anew after logrotate), not on their next message.
+    for (const [file, dir] of now) this.open(file, dir);
     this.onEvent({ type: 'reopen', files: n });
   }
 
-  /** Flush and close everything (exit). */
-  close(): void {
+  /** Flush and close everything (exit); piped programs get end of input and are waited for. */
+  async close(): Promise<void> {
     this.closeAll();
+    await Promise.all([...this.pipes.values()].map((f) => f.pipe!.close()));
+  }
+
+  /** Lines and bytes written per file (and per piped program as `|command`). */
+  fileStats(): ReadonlyMap<string, FileStats> {
+    return this.perFile;
+  }
+
+  get openFiles(): number {
+    return this.files.size;
+  }
+
+  private statsFor(file: string): FileStats {
+    let st = this.perFile.get(file);
+    if (!st) {
+      st = { lines: 0, bytes: 0 };
+      if (this.perFile.size < this.maxFileStats) this.perFile.set(file, st);
+    }
+    return st;
   }
 
   private closeAll(): number {
     this.flush();
     const n = this.files.size;
-    for (const f of this.files.values()) fs.closeSync(f.fd);
+    for (const f of this.files.values()) this.closeFile(f);
     this.files.clear();
     this.newest = undefined;
     return n;
+  }
+
+  private closeFile(f: OpenFile): void {
+    fs.closeSync(f.fd);
+    this.locks?.release(f.path);
   }
 
   private open(file: string, dir?: string): OpenFile | undefined {
@@ -184,23 +312,51 @@ export class LogWriter {
       }
       return f;
     }
+    // A path that just failed is not tried for every message of a burst.
+    const failing = this.failing.get(file);
+    if (failing?.openFailedAt !== undefined && Date.now() - failing.openFailedAt < REOPEN_RETRY_MS) {
+      this.failed(file, '', 1, failing.openReason ?? 'open-failed', true);
+      return undefined;
+    }
     if (this.files.size >= this.maxOpen) {
       const [oldest] = this.files.values();
       this.write(oldest!);
-      fs.closeSync(oldest!.fd);
+      this.closeFile(oldest!);
       this.files.delete(oldest!.path);
       if (oldest === this.newest) this.newest = undefined;
       this.stats.closedForLimit++;
     }
     let fd: number;
     try {
+      this.locks?.acquire(file);
+    } catch (e) {
+      if (e instanceof FileLockedError) {
+        this.failed(file, e.message, 1, 'locked');
+        this.openFailed(file, 'locked');
+        return undefined;
+      }
+      // No lock file can be made (the directory is missing or read-only): the open below says why.
+    }
+    try {
       fd = openAppend(file, dir);
     } catch (e) {
+      this.locks?.release(file);
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(path.dirname(file));
-      this.failed(file, `${(e as Error).message}${missing ? ` (directory ${path.dirname(file)} does not exist)` : ''}`, 1);
+      this.failed(file, `${(e as Error).message}${missing ? ` (directory ${path.dirname(file)} does not exist)` : ''}`, 1, 'open-failed');
+      this.openFailed(file, 'open-failed');
       return undefined;
     }
-    f = { path: file, fd, chunks: [], bytes: 0, messages: 0, notes: [] };
+    // A lock taken before the directory existed (made by openAppend) is taken now.
+    try {
+      this.locks?.acquire(file);
+    } catch (e) {
+      fs.closeSync(fd);
+      const reason = e instanceof FileLockedError ? 'locked' : 'open-failed';
+      this.failed(file, (e as Error).message, 1, reason);
+      this.openFailed(file, reason);
+      return undefined;
+    }
+    f = { path: file, fd, stats: this.statsFor(file), buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
     this.failing.delete(file);
     this.files.set(file, f);
     this.newest = f;
@@ -210,11 +366,23 @@ export class LogWriter {
 
   private write(f: OpenFile): void {
     if (f.bytes === 0) return;
-    const buf = f.chunks.length === 1 ? f.chunks[0]! : Buffer.concat(f.chunks, f.bytes);
+    // A pipe is written asynchronously: it gets its own copy; a file is written now, from the buffer.
+    const buf = f.pipe ? Buffer.from(f.buf.subarray(0, f.bytes)) : f.buf.subarray(0, f.bytes);
     const messages = f.messages;
+    const lines = f.lines;
     f.messages = 0;
-    f.chunks = [];
+    f.lines = 0;
     f.bytes = 0;
+    if (f.pipe) {
+      if (f.pipe.write(buf, messages)) {
+        f.stats.lines += lines;
+        f.stats.bytes += buf.length;
+      } else {
+        this.stats.dropped += messages;
+        this.failed(f.path, `the program takes its input too slowly (${this.pipeBacklog} bytes held)`, messages, 'pipe-full');
+      }
+      return;
+    }
     if (f.notes.length) {
       const notes = f.notes;
       f.notes = [];
@@ -222,29 +390,38 @@ export class LogWriter {
         this.hook?.beforeWrite(f.path, f.fd, buf.length, notes);
       } catch (e) {
         // The data is still written: at worst a crash now costs repeats, not lines.
-        this.failed(f.path, `before write: ${(e as Error).message}`, 0);
+        this.failed(f.path, `before write: ${(e as Error).message}`, 0, 'write-failed');
       }
     }
     try {
       let off = 0;
       while (off < buf.length) off += fs.writeSync(f.fd, buf, off);
+      f.stats.lines += lines;
+      f.stats.bytes += buf.length;
     } catch (e) {
       // ENOSPC, EIO: what this write held is gone (a torn tail at worst); say so, counted.
       this.stats.dropped += messages;
-      this.failed(f.path, (e as Error).message, messages);
+      this.failed(f.path, (e as Error).message, messages, 'write-failed');
     }
   }
 
+  private openFailed(file: string, reason: WriteDropReason): void {
+    const f = this.failing.get(file)!;
+    f.openFailedAt = Date.now();
+    f.openReason = reason;
+  }
+
   /** Count every failure; report a path's first one, then at most once per interval. */
-  private failed(path: string, message: string, dropped: number): void {
+  private failed(path: string, message: string, dropped: number, reason: WriteDropReason, quiet = false): void {
     this.stats.errors++;
+    this.drops[reason] += dropped;
     const now = Date.now();
     const f = this.failing.get(path);
-    if (f && now - f.at < ERROR_REPORT_INTERVAL) {
+    if (f && (quiet || now - f.at < ERROR_REPORT_INTERVAL)) {
       f.dropped += dropped;
       return;
     }
-    this.failing.set(path, { at: now, dropped: 0 });
-    this.onEvent({ type: 'error', path, message, dropped: (f?.dropped ?? 0) + dropped });
+    this.failing.set(path, { at: now, dropped: 0, openFailedAt: f?.openFailedAt, openReason: f?.openReason });
+    this.onEvent({ type: 'error', path, message, dropped: (f?.dropped ?? 0) + dropped, reason });
   }
 }

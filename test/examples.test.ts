@@ -166,3 +166,45 @@ describe('examples/spread-pipe-daemon.service and logrotate.spread-pipe', () => 
     expect(r.stderr).toBe('');
   });
 });
+
+describe('examples/spread-pipe-write.service', () => {
+  const unit = read('spread-pipe-write.service');
+  // What systemd makes of ExecStart: continuation lines joined, %% is one %.
+  const execStart = /^ExecStart=\/usr\/bin\/spread-pipe ((?:.*\\\n)*.*)$/m.exec(unit)![1]!.replace(/\\\n/g, ' ').replace(/%%/g, '%').trim().split(/\s+/);
+
+  it("#13: ExecStart's writer joins on the first daemon, writes the day's file and the per-host file, and SIGHUP reopens them", async () => {
+    const dir = tempDir();
+    const a = await startDaemon();
+    const b = await startDaemon();
+    const args = execStart.map((x) => x.replace('/var/log/spread', dir)).map((x) => (x === '4803@loghost1' ? a.spec : x === '4803@loghost2' ? b.spec : x));
+    expect(args.slice(0, 5)).toEqual(['write', '-s', a.spec, '-s', b.spec]);
+    const w = startCli(args, { stdin: 'ignore', env: { TZ: 'UTC' } });
+    await w.waitStderr((s) => s.includes(`joined jigdo on ${a.spec}`));
+    const publish = async (line: string): Promise<void> => {
+      const p = startCli(['-g', 'jigdo', '-s', a.spec, '-h', 'web1']);
+      await feedStdin(p, `${line}\n`);
+      expect(await p.exited).toBe(0);
+    };
+    const day = (): string => path.join(dir, 'jigdo', new Date().toISOString().slice(0, 10).replace(/-/g, '/'), 'access.log');
+    const host = path.join(dir, 'hosts', 'web1.log');
+    await publish('first');
+    await waitFor(() => fs.existsSync(host) && fs.existsSync(day()) && fs.readFileSync(day(), 'utf8').endsWith('web1 first\n'), 5000, day());
+    expect(fs.readFileSync(host, 'utf8')).toBe('web1 first\n');
+    fs.renameSync(host, `${host}.1`);
+    w.kill('SIGHUP');
+    await w.waitStderr((s) => s.includes('reopened log files'));
+    await publish('second');
+    await waitFor(() => fs.existsSync(host) && fs.readFileSync(host, 'utf8') === 'web1 second\n', 5000, `${host} after SIGHUP`);
+    w.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(fs.readFileSync(`${host}.1`, 'utf8')).toBe('web1 first\n');
+  });
+
+  it.skipIf(!fs.existsSync('/usr/bin/systemd-analyze'))('#13: passes systemd-analyze verify', () => {
+    const dir = tempDir();
+    const copy = path.join(dir, 'spread-pipe-write.service');
+    fs.writeFileSync(copy, unit.replaceAll('/usr/bin/spread-pipe', CLI).replace('After=network-online.target spread.service', 'After=network-online.target'));
+    const r = spawnSync('/usr/bin/systemd-analyze', ['verify', copy], { encoding: 'utf8' });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+  });
+});

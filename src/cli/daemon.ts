@@ -1,8 +1,6 @@
 /**
  * `spread-pipe --daemon`: the built-in Spread daemon and its log writer.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { DEFAULT_REPORT_INTERVAL, EPILOGUE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
 import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
 import { DaemonReport } from './daemon-report.js';
@@ -12,8 +10,9 @@ import { parseListenAddress, validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
 import { DEFAULT_MAX_OPEN_FILES, LogWriter, resolveWriterOptions } from '../writer.js';
 import { WriteDedup } from '../write-dedup.js';
-import { checkLogDir, checkLogFile } from '../write-paths.js';
-import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import { FileLocks } from '../write/file-lock.js';
+import type { RouteSpec } from '../write/routes.js';
+import { buildRoutes, routesByGroup } from '../write/targets.js';
 
 export const DAEMON_OPTIONS = {
   listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
@@ -41,15 +40,6 @@ export interface DaemonConfig {
   dedup: boolean;
   maxOpenFiles: number;
   reportInterval: number;
-}
-
-/** Run a start-up check of a --write / --write-split path; its failure names the option. */
-function checked(opt: string, check: () => void): void {
-  try {
-    check();
-  } catch (e) {
-    throw new SpreadPipeError(ErrorCodes.WRITE, `${opt}: ${errorMessage(e)}`, { cause: e });
-  }
 }
 
 function parseAssignment(g: Given, opt: 'write' | 'write-split', text: string): [string, string] {
@@ -99,26 +89,19 @@ export async function run(args: string[]): Promise<number> {
     maxFiles,
     undefined,
     dedup,
+    { locks: new FileLocks() },
   );
-  const target = (opt: string, journal: string, where: string): ReturnType<WriteDedup['add']> => {
-    let t: ReturnType<WriteDedup['add']>;
-    try {
-      t = dedup!.add(journal);
-    } catch (e) {
-      const verb = fs.existsSync(journal) ? 'cannot use' : 'cannot create';
-      throw new SpreadPipeError(ErrorCodes.WRITE, `${opt}: ${verb} the duplicate journal ${journal} (kept ${where} to drop --ack repeats; --no-dedup turns it off): ${errorMessage(e)}`, { cause: e });
-    }
-    const r = t.recovery;
-    if (r.undone || r.truncated.length) log(`${journal}: ${r.undone} write(s) found unfinished after a crash; their lines will be taken again${r.truncated.length ? ` (cut back: ${r.truncated.join(', ')})` : ''}`);
-    return t;
-  };
-  // Files and directories are tried before listening: a typo or a permission stops the start
-  // with one line, instead of every message failing later.
-  for (const [group, file] of writes) checked(`--write ${group}=${file}`, () => checkLogFile(file));
-  for (const [group, dir] of splits) checked(`--write-split ${group}=${dir}`, () => checkLogDir(dir));
-  // Journals are read before listening: a broken one stops the start, not a running daemon.
-  const fileTargets = writes.map(([group, file]) => [group, file, dedup ? target(`--write ${group}=${file}`, `${file}.seen`, 'beside the file') : undefined] as const);
-  const dirTargets = splits.map(([group, dir]) => [group, dir, dedup ? target(`--write-split ${group}=${dir}`, path.join(dir, '.seen'), 'in the directory') : undefined] as const);
+  // The same routes as `spread-pipe write`: paths tried and journals read before listening,
+  // so a typo, a permission or a broken journal stops the start with one line.
+  const specs: RouteSpec[] = [
+    ...writes.map(([group, file]): RouteSpec => ({ group, kind: 'file', target: file, matches: [], source: `--write ${group}=${file}` })),
+    ...splits.map(([group, dir]): RouteSpec => ({ group, kind: 'split', target: dir, matches: [], source: `--write-split ${group}=${dir}` })),
+  ];
+  const routes = buildRoutes(specs, writer, {
+    dedup,
+    onRecovery: (journal, undone, truncated) =>
+      log(`${journal}: ${undone} write(s) found unfinished after a crash; their lines will be taken again${truncated.length ? ` (cut back: ${truncated.join(', ')})` : ''}`),
+  });
 
   const daemon = await SpreadDaemon.start(cfg.daemon);
   try {
@@ -134,13 +117,11 @@ export async function run(args: string[]): Promise<number> {
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
   log(`daemon "${daemon.daemonName}" ready`);
 
-  for (const [group, file, t] of fileTargets) {
-    if (t) daemon.tap(group, dedup!.tap(t, (data, note) => writer.append(file, data, note)));
-    else daemon.tap(group, (f) => writer.append(file, f.data));
-  }
-  for (const [group, dir, t] of dirTargets) {
-    if (t) daemon.tap(group, dedup!.tap(t, (data, note) => writer.appendSplit(dir, data, note)));
-    else daemon.tap(group, (f) => writer.appendSplit(dir, f.data));
+  for (const [group, list] of routesByGroup(routes)) {
+    daemon.tap(group, (f) => {
+      const now = Date.now();
+      for (const r of list) r.handle(f.sender, f.messType, f.data, now);
+    });
   }
   // The writer writes before any output of the turn leaves: a --ack publisher's copy then means "written".
   daemon.onFlushTaps(() => writer.flush());
@@ -164,7 +145,7 @@ export async function run(args: string[]): Promise<number> {
   });
   // Stop reading first so that nothing arrives after the last flush.
   await daemon.close();
-  writer.close();
+  await writer.close();
   dedup?.close();
   events.flush();
   report(false);

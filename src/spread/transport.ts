@@ -18,6 +18,8 @@ export interface DialOptions {
   /** Ask for membership notices. */
   membership: boolean;
   signal?: AbortSignal | undefined;
+  /** Bytes of one reused read buffer (SpreadClientOptions.readBuffer); 0: a fresh buffer per read. */
+  readBuffer?: number;
 }
 
 /** A socket past the handshake. */
@@ -27,6 +29,8 @@ export interface Handshaken {
   daemonVersion: [number, number, number];
   /** Bytes that came behind the accept in the same read (framed messages). */
   rest: Buffer;
+  /** With a reused read buffer: where reads go; the session sets `sink` (the handshake copies what it keeps). */
+  reads?: { sink: (chunk: Buffer) => void } | undefined;
 }
 
 /** The private name tried at `attempt`: the pid first, then with a random suffix (after REJECT_NOT_UNIQUE). */
@@ -60,7 +64,10 @@ function rejectError(code: number, daemon: string): SpreadPipeError {
  */
 export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions, open: (h: Handshaken) => T): Promise<T> {
   return new Promise((resolve, reject) => {
-    const socket = address.kind === 'unix' ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
+    // With readBuffer every read lands in one buffer (Node's onread): the handshake copies what it keeps, the session decodes in place.
+    const reads = opts.readBuffer ? { sink: (chunk: Buffer): void => onData(Buffer.from(chunk)) } : undefined;
+    const onread = reads && { buffer: Buffer.allocUnsafeSlow(opts.readBuffer!), callback: (n: number, buf: Uint8Array): boolean => (reads.sink(Buffer.from(buf.buffer, buf.byteOffset, n)), true) };
+    const socket = address.kind === 'unix' ? net.connect({ path: address.path, onread }) : net.connect({ host: address.host, port: address.port, onread });
     let acc: Buffer = Buffer.alloc(0);
     let phase: 'connect' | 'auth' | 'accept' = 'connect';
     const onAbort = (): void => done(new SpreadPipeError(ErrorCodes.ABORTED, `connect to daemon ${address.label} given up`));
@@ -105,7 +112,7 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
         if (!r) return false;
         if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
         if (r.daemonVersion[0] < 3) return done(rejectError(REJECT_VERSION, address.label)), true;
-        const session = open({ socket, privateGroup: r.privateGroup, daemonVersion: r.daemonVersion, rest: Buffer.from(acc.subarray(r.consumed)) });
+        const session = open({ socket, privateGroup: r.privateGroup, daemonVersion: r.daemonVersion, rest: Buffer.from(acc.subarray(r.consumed)), reads });
         done(null, session);
         return true;
       } catch (e) {
@@ -119,7 +126,7 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
     };
     socket.on('error', onError);
     socket.on('close', onClose);
-    socket.on('data', onData);
+    if (!reads) socket.on('data', onData);
     socket.once('connect', () => {
       phase = 'auth';
       if (address.kind === 'tcp') {

@@ -1,5 +1,5 @@
 /**
- * #11: every option of every mode (pipe, pipe with --syslog, tail, --daemon)
+ * #11: every option of every mode (pipe, pipe with --syslog, tail, write, --daemon)
  * given a bad value, no value, twice, and followed by a stray word: exit 2
  * (1 where the value is fine as text but the thing it names is not usable,
  * e.g. a --spool directory that cannot be made), exactly one stderr line
@@ -19,6 +19,7 @@ import { PIPE_OPTIONS } from '../../src/cli/pipe.js';
 import { TAIL_OPTIONS } from '../../src/cli/tail.js';
 import { DAEMON_OPTIONS } from '../../src/cli/daemon.js';
 import { SYSLOG_OPTIONS } from '../../src/cli/syslog.js';
+import { WRITE_OPTIONS } from '../../src/cli/write.js';
 import type { OptTable } from '../../src/cli/args.js';
 
 const STDIN = 'a line that must stay unread\n'.repeat(100);
@@ -81,6 +82,22 @@ const DAEMON_BAD: Bad = {
   'report-interval': 'often',
 };
 
+/** #13: write mode's options. */
+const WRITE_BAD: Bad = {
+  spread: 'nowhere',
+  write: 'no-equals-sign',
+  'write-split': 'jigdo=',
+  'write-vhost': '=dir',
+  match: 'nogroup',
+  'rewrite-timestamp': 'g=%Q',
+  'spreadlogd-conf': '/nonexistent/spreadlogd.conf',
+  'buffer-size': 'lots',
+  'max-open-files': '0',
+  name: 'waytoolongname',
+  'connect-timeout': 'abc',
+  'report-interval': 'often',
+};
+
 function cases(mode: string, table: OptTable, bad: Bad, base: string[]): Case[] {
   const out: Case[] = [];
   for (const [option, spec] of Object.entries(table)) {
@@ -137,6 +154,7 @@ describe('#11: every option of every mode, given badly', () => {
       ...cases('pipe', PIPE_OPTIONS, { ...PIPE_BAD, ...SYSLOG_BAD }, ['-g', 'g', '-s', spec]).filter((c) => !(c.option in SYSLOG_OPTIONS)),
       ...cases('pipe --syslog', SYSLOG_OPTIONS, SYSLOG_BAD, ['--syslog', `unix:${sock('syslog.sock')}`, '-g', 'g', '-s', spec]),
       ...cases('tail', TAIL_OPTIONS, TAIL_BAD, ['tail', '-g', 'g', '-s', spec]),
+      ...cases('write', WRITE_OPTIONS, WRITE_BAD, ['write', '-s', spec, '--write', `g=${dir}/write.log`]),
       ...cases('--daemon', DAEMON_OPTIONS, DAEMON_BAD, ['--daemon', '--no-unix', '--listen', sock('daemon.sock')]),
     ];
     const results = await runAll(all, dir, 4);
