@@ -18,6 +18,9 @@
  * session; a message the protocol forbids (too long, too many groups, an
  * illegal service) would fail on any session, so it is dropped, counted as
  * `rejected`, and reported.
+ *
+ * Over 300 lines on purpose: one concern, the life of the session (dial loop,
+ * attach/detach, pump, fail-back); queues, strategies and events are their own files.
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -16,6 +16,9 @@
  *
  * One concern, the memory queue (an OutboundQueue, see outbound.ts): its
  * ring of line descriptions, its blocks and its overflow policy.
+ *
+ * Over 300 lines on purpose: one concern, the in-memory queue (its block
+ * storage, rings and the three overflow policies).
  */
 import { choiceOption, intOption } from './options.js';
 import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';

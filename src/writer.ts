@@ -14,6 +14,9 @@
  * level, when its parent exists), and so is every level between it and the
  * file (`%Y/%m/%d`). Never `mkdir -p`: Node's recursive mkdirSync loops for
  * ever under procfs (`/proc/sys/nope`).
+ *
+ * Over 300 lines on purpose: one concern, appending to the files (what goes
+ * where is src/write/).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -2,6 +2,9 @@
  * Pipe mode: `CustomLog "|spread-pipe -g jigdo -s 4803@loghost" combined`.
  * stdin is read at full speed whatever the daemon does; each line becomes
  * `HOST SP LINE LF` in the publisher's bounded queue.
+ *
+ * Over 300 lines on purpose: one concern, pipe mode's wiring (its parseArgs,
+ * the input flow and the stderr reporter).
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -4,6 +4,9 @@
  * groups on a daemon of the -s list and writes what arrives, through the same
  * routes and writer as the daemon's own --write (src/write/, src/writer.ts).
  * A drop-in replacement for spreadlogd 2.0.1 (`--spreadlogd-conf`).
+ *
+ * Over 300 lines on purpose: one concern, write mode's wiring (its parseArgs,
+ * the session, signals and the stderr report).
  */
 import path from 'node:path';
 import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
