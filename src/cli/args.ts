@@ -120,6 +120,7 @@ export async function parseCommandLine(
   table: OptTable,
   help: { scriptName: string; usage: string; examples?: Array<[string, string]>; epilogue: string },
 ): Promise<Given | undefined> {
+  checkSwitchValues(args, table);
   let y: Argv = yargs(args)
     .scriptName(help.scriptName)
     .usage(help.usage)
@@ -158,6 +159,22 @@ export async function parseCommandLine(
     if (!o.empty && values.some((x) => String(x) === '')) throw new UsageError(`${flagLabel(table, name)} needs a value, got an empty string`);
   }
   return new Given(table, argv);
+}
+
+/**
+ * A switch takes no value, but yargs reads `--batch=x` as false and says nothing: a typo would turn
+ * the switch off silently. Only `=true` and `=false` are a switch's values.
+ */
+function checkSwitchValues(args: string[], table: OptTable): void {
+  for (const a of args) {
+    if (a === '--') break;
+    const m = /^--?(?:no-)?([^=]+)=(.*)$/s.exec(a);
+    if (!m) continue;
+    const name = Object.keys(table).find((n) => n === m[1] || table[n]!.alias === m[1]);
+    if (name && table[name]!.type === 'boolean' && m[2] !== 'true' && m[2] !== 'false') {
+      throw new UsageError(`${flagLabel(table, name)} is a switch and takes no value, got ${JSON.stringify(a)}`);
+    }
+  }
 }
 
 /** `--connect-timeout: expected a whole number of milliseconds, got "abc"`. */

@@ -38,6 +38,8 @@ describe('#11: parseCommandLine', () => {
     [['-g', ''], /^-g\/--group needs a value, got an empty string$/],
     [['--nope'], /^unknown option "--nope"/],
     [['--flag', 'oops'], /^unexpected argument "oops" after "--flag"/],
+    [['--flag=x'], /^--flag is a switch and takes no value, got "--flag=x"$/],
+    [['--no-flag=0'], /^--flag is a switch and takes no value, got "--no-flag=0"$/],
   ])('#11: %j is a usage error', async (args, msg) => {
     const e = await parse(args as string[]).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UsageError);
