@@ -4,6 +4,7 @@
  *   spread-pipe [options]            pipe mode: stdin lines (and --syslog) to Spread groups
  *   spread-pipe tail [options]       subscriber: print what arrives on groups
  *   spread-pipe write [options]      central log writer on any Spread daemon (spreadlogd's place)
+ *   spread-pipe top [options]        subscriber: live view of the farm (terminal, JSON, web page)
  *   spread-pipe --daemon [options]   built-in minimal Spread daemon
  *
  * Exit status: a UsageError (a bad command line) is 2 with one line; any
@@ -15,11 +16,12 @@ import { EXIT_FAILURE, EXIT_USAGE, UsageError, log } from './cli/common.js';
 import { SpreadPipeError, errorMessage } from './errors.js';
 import { VERSION } from './version.js';
 
-type Mode = 'pipe' | 'tail' | 'write' | 'daemon';
+type Mode = 'pipe' | 'tail' | 'write' | 'top' | 'daemon';
 
 function pickMode(args: string[]): { mode: Mode; rest: string[] } {
   if (args[0] === 'tail') return { mode: 'tail', rest: args.slice(1) };
   if (args[0] === 'write') return { mode: 'write', rest: args.slice(1) };
+  if (args[0] === 'top') return { mode: 'top', rest: args.slice(1) };
   if (args.includes('--daemon')) return { mode: 'daemon', rest: args.filter((a) => a !== '--daemon') };
   return { mode: 'pipe', rest: args };
 }
@@ -37,6 +39,8 @@ async function main(): Promise<number> {
       ? await import('./cli/tail.js')
       : mode === 'write'
         ? await import('./cli/write.js')
+        : mode === 'top'
+          ? await import('./cli/top.js')
         : mode === 'daemon'
           ? await import('./cli/daemon.js')
           : await import('./cli/pipe.js');
