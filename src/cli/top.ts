@@ -242,7 +242,7 @@ export async function run(args: string[]): Promise<number> {
       for (let k = 0; k < cfg.daemons.length; k++) {
         const d = cfg.daemons[(next + k) % cfg.daemons.length]!;
         try {
-          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: false, connectTimeout: cfg.connectTimeout });
+          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout });
           next = (next + k) % cfg.daemons.length;
           return c;
         } catch (e) {
@@ -255,7 +255,13 @@ export async function run(args: string[]): Promise<number> {
     const attach = (c: SpreadClient): void => {
       client = c;
       for (const g of cfg.groups) c.join(g);
+      const waiting = new Set(cfg.groups);
       c.on('message', (ev) => {
+        if (ev.kind === 'membership' && waiting.delete(ev.info.group)) {
+          // Tests and scripts wait for this before they publish.
+          if (waiting.size === 0) say(`top: joined ${cfg.groups.join(', ')} at ${cfg.daemons[next]!.label}`);
+          return;
+        }
         if (ev.kind !== 'data') return;
         const f = ev.frame;
         const data = dedup ? dedup.filter(f.sender, f.messType, f.data) : f.data;
