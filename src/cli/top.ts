@@ -165,9 +165,12 @@ export async function run(args: string[]): Promise<number> {
       emit(agg.snapshot());
     }, cfg.intervalMs);
 
+    const quit = new AbortController();
     const finish = (code: number, final: boolean): void => {
       if (finished) return;
       finished = true;
+      // A connect still in progress must not attach after the end.
+      quit.abort();
       clearInterval(timer);
       agg.tick();
       const s = agg.snapshot();
@@ -242,11 +245,12 @@ export async function run(args: string[]): Promise<number> {
       for (let k = 0; k < cfg.daemons.length; k++) {
         const d = cfg.daemons[(next + k) % cfg.daemons.length]!;
         try {
-          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout });
+          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout, signal: quit.signal });
           next = (next + k) % cfg.daemons.length;
           return c;
         } catch (e) {
           last = e;
+          if (finished) throw e;
           say(`cannot reach ${d.label}: ${errorMessage(e)}`);
         }
       }
@@ -292,7 +296,7 @@ export async function run(args: string[]): Promise<number> {
     };
     connectAny().then(attach, () => {
       // Like `tail`: nothing to show if no daemon answers at start.
-      finish(EXIT_FAILURE, false);
+      if (!finished) finish(EXIT_FAILURE, false);
     });
   });
 }

@@ -111,7 +111,8 @@ export class TerminalView {
       `clients ${s.distinct_clients_exact ? '' : '~'}${s.distinct_clients}  online (${Math.round(s.online_window_s / 60)} min) ${s.online_clients_exact ? '' : '~'}${s.online_clients}  ` +
         `2xx ${s.hits_by_class['2xx']}  3xx ${s.hits_by_class['3xx']}  4xx ${s.hits_by_class['4xx']}  ${s.hits_by_class['5xx'] ? RED : ''}5xx ${s.hits_by_class['5xx']}${RESET}`,
     );
-    L.push(`${CYAN}${sparkline(h.requests_per_s, W - 12)}${RESET} ${DIM}req/s${RESET}`);
+    // Right-aligned to the full width, so the newest point is always at the same column.
+    L.push(`${CYAN}${sparkline(h.requests_per_s, W - 12).padStart(W - 12)}${RESET} ${DIM}req/s${RESET}`);
     L.push(PANELS.map((p, i) => (p === this.panel ? `${REV} ${i + 1} ${p} ${RESET}` : ` ${i + 1} ${p} `)).join('') + `${DIM}  tab: next  q: quit${RESET}`);
     const room = H - L.length - 1;
     L.push(...this.panelLines(s, h, W, room));
