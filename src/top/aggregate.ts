@@ -203,7 +203,8 @@ export class Aggregator {
   private source(map: Map<string, Source>, name: string): Source {
     let s = map.get(name);
     if (s === undefined) {
-      if (map.size >= this.maxHosts) return this.source(map, OTHER);
+      // OTHER is made once, past the cap: it is the one entry beyond maxHosts.
+      if (map.size >= this.maxHosts && name !== OTHER) return this.source(map, OTHER);
       s = new Source(this.historyLen);
       map.set(name, s);
     }

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The --http page in a real browser (issue #14): Debian's Chromium, headless,
  * driven by playwright-core, loads the page of a running `top`, sees its

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { DistinctCounter, HyperLogLog, RecentSet, SpaceSaving, murmur3 } from '../../src/top/sketch.js';
+import { prng } from '../helpers.js';
+
+describe('SpaceSaving (#14)', () => {
+  it('#14: exact while the keys fit; ties ordered by key', () => {
+    const s = new SpaceSaving(100);
+    const counts: Record<string, number> = { a: 5, b: 3, c: 3, d: 1, e: 9 };
+    const order: string[] = [];
+    for (const [k, n] of Object.entries(counts)) for (let i = 0; i < n; i++) order.push(k);
+    const r = prng(1);
+    order.sort(() => r() - 0.5);
+    for (const k of order) s.add(k);
+    expect(s.top(4)).toEqual([
+      { key: 'e', count: 9, err: 0 },
+      { key: 'a', count: 5, err: 0 },
+      { key: 'b', count: 3, err: 0 },
+      { key: 'c', count: 3, err: 0 },
+    ]);
+    expect(s.evictions).toBe(0);
+  });
+
+  it('#14: a million distinct keys keep at most `capacity` counters, and heavy keys stay on top', () => {
+    const s = new SpaceSaving(1000);
+    const r = prng(7);
+    for (let i = 0; i < 1_000_000; i++) {
+      s.add(r() < 0.1 ? `/hot/${i % 5}` : `/cold/${i}`);
+    }
+    expect(s.size).toBe(1000);
+    expect(s.evictions).toBeGreaterThan(0);
+    const top = s.top(5);
+    expect(top.map((t) => t.key).sort()).toEqual(['/hot/0', '/hot/1', '/hot/2', '/hot/3', '/hot/4']);
+    // Each hot key had ~20,000 hits; space-saving overestimates by at most err.
+    for (const t of top) {
+      expect(t.count - t.err).toBeLessThanOrEqual(21_000);
+      expect(t.count).toBeGreaterThanOrEqual(19_000);
+    }
+  });
+});
+
+describe('distinct counts (#14)', () => {
+  it('#14: murmur3 matches the reference vectors', () => {
+    expect(murmur3('')).toBe(0);
+    expect(murmur3('', 1)).toBe(0x514e28b7);
+    expect(murmur3('hello')).toBe(0x248bfa47);
+    expect(murmur3('The quick brown fox jumps over the lazy dog')).toBe(0x2e4ff723);
+  });
+
+  it('#14: HyperLogLog is within 2% at 10k and 2M keys', () => {
+    for (const n of [10_000, 2_000_000]) {
+      const h = new HyperLogLog();
+      for (let i = 0; i < n; i++) h.add(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}-${i >> 24}`);
+      expect(Math.abs(h.estimate() - n) / n).toBeLessThan(0.02);
+    }
+  });
+
+  it('#14: DistinctCounter is exact up to its cap, then an estimate that saw every key', () => {
+    const d = new DistinctCounter(1000);
+    for (let i = 0; i < 1000; i++) d.add(`c${i}`);
+    for (let i = 0; i < 1000; i++) d.add(`c${i}`);
+    expect(d.exact).toBe(true);
+    expect(d.count()).toBe(1000);
+    for (let i = 1000; i < 50_000; i++) d.add(`c${i}`);
+    expect(d.exact).toBe(false);
+    expect(Math.abs(d.count() - 50_000) / 50_000).toBeLessThan(0.02);
+  });
+
+  it('#14: RecentSet counts the keys seen in the window, to the second', () => {
+    const r = new RecentSet(300_000, 1_000_000);
+    r.add('a', 0);
+    r.add('b', 100);
+    r.add('a', 200); // seen again: lives on
+    r.expire(299_000);
+    expect(r.count()).toBe(2);
+    r.expire(401_000); // b last seen at 100 s
+    expect(r.count()).toBe(1);
+    r.expire(501_000);
+    expect(r.count()).toBe(0);
+    expect(r.exact).toBe(true);
+  });
+
+  it('#14: RecentSet past its cap becomes sliding sketches, still expiring', () => {
+    const r = new RecentSet(300_000, 100);
+    for (let i = 0; i < 5000; i++) r.add(`k${i}`, 10);
+    expect(r.exact).toBe(false);
+    expect(Math.abs(r.count() - 5000) / 5000).toBeLessThan(0.03);
+    for (let i = 0; i < 1000; i++) r.add(`n${i}`, 200);
+    r.expire(400_000);
+    expect(Math.abs(r.count() - 1000) / 1000).toBeLessThan(0.05);
+  });
+});
