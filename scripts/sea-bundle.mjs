@@ -11,9 +11,10 @@
  * - The version is inlined from package.json (src/version.ts).
  * - Native addons loaded through `bindings` (unix-dgram, for nginx's unix
  *   syslog socket) become SEA assets, loaded by scripts/sea-addon.cjs.
+ * - uPlot's script and stylesheet (top --http's charts) become SEA assets too.
  */
 import fs from 'node:fs';
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -27,8 +28,11 @@ if (!outArg || flags.some((f) => f !== '--no-code-cache')) {
 const outDir = path.resolve(outArg);
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 
-/** SEA asset key -> compiled .node file. */
+/** SEA asset key -> file: compiled .node files, and the files top's web page loads. */
 const assets = {};
+// The same keys as WEB_ASSETS in src/top/assets.ts, which reads them back with sea.getAsset().
+const require = createRequire(import.meta.url);
+for (const f of ['uPlot.iife.min.js', 'uPlot.min.css']) assets[`uplot/${f}`] = require.resolve(`uplot/dist/${f}`);
 
 function packageRoot(file) {
   for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {

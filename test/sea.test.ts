@@ -74,7 +74,7 @@ run('dist/spread-pipe (single executable)', () => {
     expect(await v.exited).toBe(0);
     expect(v.stdout().toString()).toBe(`spread-pipe ${PKG_VERSION}\n`);
     expect(v.stderr()).toBe('');
-    for (const args of [['--help'], ['tail', '--help'], ['--daemon', '--help']]) {
+    for (const args of [['--help'], ['tail', '--help'], ['top', '--help'], ['--daemon', '--help']]) {
       const h = startProcess(copy, args, { cwd: dir, env, stdin: 'ignore' });
       expect(await h.exited).toBe(0);
       expect(h.stdout().toString()).toMatch(/^spread-pipe /);
@@ -129,6 +129,26 @@ run('dist/spread-pipe (single executable)', () => {
     expect(await bridge.exited).toBe(0);
     expect(fs.existsSync(sock)).toBe(false);
     expectCountersAddUp(bridge.stderr());
+  });
+
+  it('#14: top --http serves its page and uPlot from inside the file (no node_modules next to it)', async () => {
+    const dir = tempDir('spread-pipe-sea-top-');
+    const copy = path.join(dir, 'spread-pipe');
+    fs.copyFileSync(SEA, copy);
+    fs.chmodSync(copy, 0o755);
+    const env = { PATH: '/usr/bin:/bin', NODE_PATH: '', NODE_OPTIONS: '' };
+    const top = startProcess(copy, ['top', '--stdin', '--no-tag', '--json', '--http', '127.0.0.1:0'], { cwd: dir, env });
+    const err = await top.waitStderr((s) => s.includes('page at'));
+    const base = /page at (http:\/\/[^/]+)\//.exec(err)![1]!;
+    const page = await (await fetch(`${base}/`)).text();
+    expect(page).toContain('<script src="/uplot.js">');
+    const js = await fetch(`${base}/uplot.js`);
+    expect(js.status).toBe(200);
+    expect(await js.text()).toBe(fs.readFileSync(path.join(ROOT, 'node_modules/uplot/dist/uPlot.iife.min.js'), 'utf8'));
+    expect((await fetch(`${base}/uplot.css`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^spread_pipe_top_lines_total 0$/m);
+    top.child.stdin!.end();
+    expect(await top.exited).toBe(0);
   });
 
   it("runs README's demo (npm run demo) on the executable", async () => {
