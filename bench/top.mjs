@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+/**
+ * npm run bench:top — figures for issue #14 (printed, not asserted):
+ *   1. top's counting (parse + aggregate) in lines per CPU-second, one core,
+ *      combined lines of ~242 B (the baseline's gen-lines.py, or the same
+ *      shape generated here), one line per message and 8 KiB batches;
+ *   2. end to end: pipe mode -> built-in daemon -> `top --json --interval 1000
+ *      --exit-after N`, top's CPU time per line and peak RSS (/usr/bin/time);
+ *   3. memory after 1M distinct URLs and 1M distinct clients, and after 3M;
+ *   4. the cost of --metrics on pipe mode: publisher CPU per line with and
+ *      without it, runs alternated side by side.
+ *   LINES=200000 ROUNDS=3 node bench/top.mjs
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist', 'main.js');
+const N = Number(process.env.LINES ?? 200_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const GEN = process.env.GEN_LINES ?? '/work/shared/baseline/gen-lines.py';
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-top-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function lines(n) {
+  if (fs.existsSync(GEN)) return execFileSync('python3', [GEN, String(n), '1'], { maxBuffer: 1 << 30 });
+  // The same shape without the baseline: ~242 B combined lines, 70% of clients from a pool.
+  let seed = 1;
+  const r = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const agent = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const ip = r() < 0.7 ? `10.0.${i % 8}.${i % 250}` : `${(r() * 223) | 0}.${(r() * 255) | 0}.${(r() * 255) | 0}.${(r() * 254) | 0}`;
+    out.push(`${ip} - - [14/Nov/2023:22:13:20 +0000] "GET /shop/item/${(r() * 1e6) | 0}.html?id=${i % 50} HTTP/1.1" 200 ${(r() * 9000) | 0} "https://www.google.com/" "${agent}"\n`);
+  }
+  return Buffer.from(out.join(''));
+}
+
+const cpu = (f) => {
+  const c0 = process.cpuUsage();
+  f();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const k = (v) => `${Math.round(v / 1000)}k`;
+
+console.log(`# bench:top  ${new Date().toISOString()}  node ${process.version}  load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}  (${os.cpus().length} cores)`);
+const raw = lines(N);
+const text = raw.toString('latin1').split('\n').filter(Boolean);
+console.log(`input: ${text.length} lines, ${(raw.length / text.length).toFixed(0)} B/line (${fs.existsSync(GEN) ? GEN : 'generated here'})`);
+fs.writeFileSync(path.join(tmp, 'access.log'), raw);
+
+// ---- 1. in process ------------------------------------------------------
+const { Aggregator } = await import(path.join(ROOT, 'dist/top/aggregate.js'));
+const single = text.map((l, i) => Buffer.from(`web${i % 4} ${l}\n`, 'latin1'));
+const batches = [];
+{
+  let cur = [];
+  let size = 0;
+  for (const b of single) {
+    if (size + b.length > 8192) {
+      batches.push(Buffer.concat(cur));
+      cur = [];
+      size = 0;
+    }
+    cur.push(b);
+    size += b.length;
+  }
+  if (cur.length) batches.push(Buffer.concat(cur));
+}
+for (const [name, msgs] of [
+  ['one line per message', single],
+  ['8 KiB batches', batches],
+]) {
+  const rates = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const a = new Aggregator();
+    const s = cpu(() => {
+      for (const m of msgs) a.addMessage(m, 'x');
+      a.tick();
+      a.snapshot();
+    });
+    rates.push(text.length / s);
+  }
+  console.log(`1. parse+aggregate, ${name}: median ${k(median(rates))} lines/CPU-s (rounds: ${rates.map(k).join(' ')})`);
+}
+
+// ---- 2. end to end ------------------------------------------------------
+function start(cmd, args, opts = {}) {
+  const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+  let err = '';
+  let out = '';
+  p.stderr.on('data', (d) => (err += d));
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => p.on('exit', (c) => r(c)));
+  return { p, err: () => err, out: () => out, exited };
+}
+async function until(pred, ms, what) {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+const daemon = start(process.execPath, [CLI, '--daemon', '--name', 'bench', '--no-unix', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+await until(() => /listening on 127\.0\.0\.1:\d+/.test(daemon.err()), 10_000, 'daemon');
+const port = /listening on 127\.0\.0\.1:(\d+)/.exec(daemon.err())[1];
+const spec = `${port}@127.0.0.1`;
+try {
+  for (let r = 0; r < ROUNDS; r++) {
+    const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, CLI, 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await until(() => top.err().includes('joined bench'), 10_000, 'top joined');
+    // CPU spent starting up (node, the module graph, the session), left out of the per-line figure.
+    const nodePid = execFileSync('pgrep', ['-P', String(top.p.pid)], { encoding: 'utf8' }).trim();
+    const st = fs.readFileSync(`/proc/${nodePid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const startCpu = (Number(st[11]) + Number(st[12])) / 100;
+    const t0 = Date.now();
+    const pub = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1)], { stdio: [fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
+    await pub.exited;
+    const code = await Promise.race([top.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000))]);
+    const wall = (Date.now() - t0) / 1000;
+    const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(top.err());
+    if (code !== 0 || !m) {
+      console.log(`2. end to end: top exited ${code}: ${top.err().slice(-300)}`);
+      top.p.kill();
+      continue;
+    }
+    const total = Number(m[1]) + Number(m[2]);
+    const s = total - startCpu;
+    const last = JSON.parse(top.out().trim().split('\n').pop());
+    console.log(
+      `2. end to end (pipe -> daemon -> top --interval 1000): ${last.lines} lines, top CPU ${s.toFixed(2)} s after start-up (${startCpu.toFixed(2)} s before) = ${k(last.lines / s)} lines/CPU-s (${((s / last.lines) * 1e6).toFixed(2)} µs/line), wall ${wall.toFixed(2)} s, peak RSS ${Math.round(Number(m[3]) / 1024)} MB`,
+    );
+  }
+
+  // ---- 4. --metrics on pipe mode -------------------------------------------
+  const help = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  if (!help.includes('--metrics')) {
+    console.log('4. --metrics: not in this build of pipe mode');
+  } else {
+    const runs = { without: [], with: [] };
+    for (let r = 0; r < ROUNDS * 2; r++) {
+      const withMetrics = r % 2 === 1;
+      const args = [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1), ...(withMetrics ? ['--metrics', '127.0.0.1:0'] : [])];
+      const pub = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, ...args], { stdio: [fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
+      // Scrape while it runs, as Prometheus would (every 100 ms here, far more often than usual).
+      let scrapes = 0;
+      const scraper = setInterval(async () => {
+        const mm = /metrics on http:\/\/([^/\s]+)/.exec(pub.err());
+        if (!mm) return;
+        try {
+          await (await fetch(`http://${mm[1]}/metrics`)).text();
+          scrapes++;
+        } catch {
+          /* ended */
+        }
+      }, 100);
+      await pub.exited;
+      clearInterval(scraper);
+      const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(pub.err());
+      const s = Number(m[1]) + Number(m[2]);
+      runs[withMetrics ? 'with' : 'without'].push((s / text.length) * 1e6);
+      if (withMetrics && scrapes === 0) console.log('   (no scrape landed in this run)');
+    }
+    console.log(`4. pipe mode CPU per line: without --metrics median ${median(runs.without).toFixed(2)} µs (${runs.without.map((v) => v.toFixed(2)).join(' ')}), with --metrics scraped every 100 ms median ${median(runs.with).toFixed(2)} µs (${runs.with.map((v) => v.toFixed(2)).join(' ')})`);
+  }
+} finally {
+  daemon.p.kill();
+}
+
+// ---- 3. memory ------------------------------------------------------------
+const memScript = `
+const { Aggregator } = await import(${JSON.stringify(path.join(ROOT, 'dist/top/aggregate.js'))});
+const a = new Aggregator();
+const mb = (v) => Math.round(v / 1048576);
+const line = (i, j) => Buffer.from('web1 ' + (j >>> 24) + '.' + ((j >>> 16) & 255) + '.' + ((j >>> 8) & 255) + '.' + (j & 255) + ' - - [14/Nov/2023:22:13:20 +0000] "GET /catalog/item/' + i + '.html?session=' + i + ' HTTP/1.1" 200 5120 "https://www.example.com/shop/index.html" "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"\\n', 'latin1');
+global.gc();
+const base = process.memoryUsage();
+let i = 0;
+for (const target of [1_000_000, 3_000_000]) {
+  for (; i < target; i++) a.addMessage(line(i, 0x0b000000 + i), 'x');
+  a.tick();
+  const s = a.snapshot();
+  global.gc();
+  const m = process.memoryUsage();
+  console.log('3. after ' + (target / 1e6) + 'M distinct URLs and clients: heap ' + mb(m.heapUsed) + ' MB (+' + mb(m.heapUsed - base.heapUsed) + '), RSS ' + mb(m.rss) + ' MB; distinct_clients ' + s.distinct_clients + ' exact=' + s.distinct_clients_exact + ', online ' + s.online_clients + ' exact=' + s.online_clients_exact + ', top_urls exact=' + s.top_exact.urls);
+}
+`;
+fs.writeFileSync(path.join(tmp, 'mem.mjs'), memScript);
+process.stdout.write(execFileSync(process.execPath, ['--expose-gc', path.join(tmp, 'mem.mjs')], { encoding: 'utf8' }));
