@@ -132,7 +132,7 @@ function buildCharts() {
   var errEl = document.getElementById("chart-err");
   if (!charts.err) {
     charts.err = new uPlot({ width: width(errEl), height: 180, series: [{}, { label: "5xx/s", stroke: "#ff5f5f", width: 2, scale: "e" }, { label: "bytes/s", stroke: "#5fb3f9", width: 1, scale: "b" }],
-      axes: [{ stroke: "#8a94a6", grid: { stroke: "#2a313a" } }, { scale: "e", stroke: "#ff5f5f", grid: { stroke: "#2a313a" } }, { scale: "b", side: 1, stroke: "#5fb3f9", grid: { show: false } }], scales: { x: { time: true } } }, [[]], errEl);
+      axes: [{ stroke: "#8a94a6", grid: { stroke: "#2a313a" } }, { scale: "e", stroke: "#ff5f5f", grid: { stroke: "#2a313a" }, values: function (u, vals) { return vals.map(fmt); } }, { scale: "b", side: 1, size: 70, stroke: "#5fb3f9", grid: { show: false }, values: function (u, vals) { return vals.map(fmt); } }], scales: { x: { time: true } } }, [[]], errEl);
   }
   charts.err.setData([hist.t, hist.err, hist.bytes]);
 }

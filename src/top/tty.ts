@@ -120,6 +120,7 @@ export class TerminalView {
   }
 
   private panelLines(s: Snapshot, h: History, W: number, room: number): string[] {
+    const all = room;
     const out: string[] = [];
     const top = (list: { hits: number }[], field: string, title: string): void => {
       out.push(`${BOLD}${'hits'.padStart(10)}  ${title}${RESET}`);
@@ -137,6 +138,13 @@ export class TerminalView {
         if (v.length > 0) {
           out.push('', `${BOLD}${'vhost'.padEnd(18)}${RESET}`);
           for (const [k, x] of v.sort((a, b) => b[1].requests - a[1].requests)) out.push(row(k, x, h.by_vhost[k]));
+        }
+        // The overview fills the rest of the screen with the top URLs.
+        const left = room - out.length - 2;
+        if (left > 0 && s.top_urls.length > 0) {
+          out.push('');
+          room = left + 1;
+          top(s.top_urls, 'url', 'top URLs');
         }
         break;
       }
@@ -163,6 +171,6 @@ export class TerminalView {
         break;
       }
     }
-    return out.slice(0, room);
+    return out.slice(0, all);
   }
 }
