@@ -93,8 +93,10 @@ export async function handleMetrics(registry: Registry, req: http.IncomingMessag
   return true;
 }
 
+export type MetricsServer = Omit<http.Server, 'address'> & { address(): AddressInfo };
+
 /** `--metrics HOST:PORT`: an HTTP server answering /metrics only. */
-export async function serveMetrics(at: HostPort, registry: Registry): Promise<http.Server & { address(): AddressInfo }> {
+export async function serveMetrics(at: HostPort, registry: Registry): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     void handleMetrics(registry, req, res).then((done) => {
       if (done) return;
@@ -104,7 +106,7 @@ export async function serveMetrics(at: HostPort, registry: Registry): Promise<ht
   });
   await listen(server, at, '--metrics');
   server.unref();
-  return server as http.Server & { address(): AddressInfo };
+  return server as MetricsServer;
 }
 
 export function listen(server: http.Server, at: HostPort, opt: string): Promise<void> {

@@ -147,11 +147,17 @@ function openAppend(file: string, dir: string | undefined): number {
   }
 }
 
+/** Files with their own byte counter; --write-split makes one per web server. @default 10000 */
+export const MAX_FILES_COUNTED = 10_000;
+export const OTHER_FILES = '(other files)';
+
 export class LogWriter {
   /** Messages and bytes appended (all files), failures, and messages not written. */
   readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
   /** Messages not written, by reason (they add up to stats.dropped). */
   readonly drops: Record<WriteDropReason, number> = { 'open-failed': 0, locked: 0, 'write-failed': 0, 'pipe-full': 0 };
+  /** Bytes written to each file since start (--metrics); at most MAX_FILES_COUNTED paths, the rest under OTHER_FILES. */
+  readonly written = new Map<string, number>();
   private readonly files = new Map<string, OpenFile>();
   private readonly pipes = new Map<string, OpenFile>();
   private readonly perFile = new Map<string, FileStats>();
@@ -401,6 +407,8 @@ export class LogWriter {
       while (off < buf.length) off += fs.writeSync(f.fd, buf, off);
       f.stats.lines += lines;
       f.stats.bytes += buf.length;
+      const key = this.written.has(f.path) || this.written.size < MAX_FILES_COUNTED ? f.path : OTHER_FILES;
+      this.written.set(key, (this.written.get(key) ?? 0) + buf.length);
     } catch (e) {
       // ENOSPC, EIO: what this write held is gone (a torn tail at worst); say so, counted.
       this.stats.dropped += messages;
