@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCodes, SpreadPipeError } from './errors.js';
+import { parseListenAddress } from './spread/address.js';
 
 /** Loopback unless the admin names another address. @default '127.0.0.1' */
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -18,14 +19,11 @@ export interface HostPort {
   port: number;
 }
 
-/** `PORT`, `HOST:PORT` or `[V6]:PORT`; a bare port listens on loopback. */
-export function parseHostPort(text: string, opt: string): HostPort {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]:|([^:[\]\s]+):)?(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad ${opt} "${text}": expected PORT, HOST:PORT or [IPv6]:PORT`);
-  }
-  return { host: m[1] ?? m[2] ?? DEFAULT_METRICS_HOST, port };
+/** `PORT`, `HOST:PORT` or `[V6]:PORT` (spread/address.ts's listen forms, TCP only); a bare port listens on loopback. */
+export function parseHostPort(text: string): HostPort {
+  const l = parseListenAddress(text);
+  if ('path' in l) throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad address "${text}": expected PORT, HOST:PORT or [IPv6]:PORT (HTTP listens on TCP)`);
+  return { host: l.host ?? DEFAULT_METRICS_HOST, port: l.port };
 }
 
 export type Labels = Record<string, string>;

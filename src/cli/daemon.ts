@@ -4,6 +4,8 @@
 import { DEFAULT_REPORT_INTERVAL, EPILOGUE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
 import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
 import { DaemonReport } from './daemon-report.js';
+import { type HostPort, parseHostPort } from '../metrics.js';
+import { daemonMetrics, startMetrics } from './metrics.js';
 import { type ResolvedDaemonOptions, SpreadDaemon, DEFAULT_SESSION_BUFFER, resolveDaemonOptions } from '../spread/daemon.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR } from '../spread/constants.js';
 import { parseListenAddress, validateGroupName } from '../spread/address.js';
@@ -29,6 +31,7 @@ export const DAEMON_OPTIONS = {
     describe: 'ms per report of refused connections, dropped sessions and connects beyond the first lines (one line per kind)',
   },
   'max-open-files': { type: 'string', default: DEFAULT_MAX_OPEN_FILES, field: 'maxOpenFiles', describe: 'files --write-split keeps open at once; the least recently used is closed' },
+  metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
 } as const satisfies OptTable;
 
 export interface DaemonConfig {
@@ -40,6 +43,8 @@ export interface DaemonConfig {
   dedup: boolean;
   maxOpenFiles: number;
   reportInterval: number;
+  /** --metrics: where /metrics listens. */
+  metrics: HostPort | undefined;
 }
 
 function parseAssignment(g: Given, opt: 'write' | 'write-split', text: string): [string, string] {
@@ -71,7 +76,8 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
   const writer = usage(t, () => resolveWriterOptions({ maxOpenFiles: g.int('max-open-files', 'files') }));
   const reportInterval = g.int('report-interval', 'milliseconds') ?? DEFAULT_REPORT_INTERVAL;
   if (reportInterval < 1) throw new UsageError(`${g.label('report-interval')}: must be at least 1 millisecond, got 0`);
-  return { daemon, unix: g.bool('unix'), writes, splits, dedup: g.bool('dedup'), maxOpenFiles: writer.maxOpenFiles, reportInterval };
+  const metrics = g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined;
+  return { daemon, unix: g.bool('unix'), writes, splits, dedup: g.bool('dedup'), maxOpenFiles: writer.maxOpenFiles, reportInterval, metrics };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -103,7 +109,12 @@ export async function run(args: string[]): Promise<number> {
       log(`${journal}: ${undone} write(s) found unfinished after a crash; their lines will be taken again${truncated.length ? ` (cut back: ${truncated.join(', ')})` : ''}`),
   });
 
-  const daemon = await SpreadDaemon.start(cfg.daemon);
+  const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
+  const daemon = await SpreadDaemon.start(cfg.daemon).catch(async (e: unknown) => {
+    await metrics?.close();
+    throw e;
+  });
+  if (metrics) daemonMetrics(metrics.registry, daemon, writes.length + splits.length > 0 ? writer : undefined, dedup);
   try {
     // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally; port 0 is known now.
     if (cfg.unix) for (const port of new Set(daemon.tcp.map((a) => a.port))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
@@ -148,6 +159,7 @@ export async function run(args: string[]): Promise<number> {
   await writer.close();
   dedup?.close();
   events.flush();
+  await metrics?.close();
   report(false);
   return EXIT_OK;
 }

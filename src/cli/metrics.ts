@@ -15,14 +15,17 @@ import type { SpreadDaemon } from '../spread/daemon.js';
 import type { LogWriter } from '../writer.js';
 import { log } from './common.js';
 
-/** Start the /metrics server with the collectors `register` adds; logs where it listens. */
-export async function startMetrics(at: HostPort, register: (r: Registry) => void): Promise<{ close(): Promise<void> }> {
+/**
+ * Listen for /metrics (before stdin is read: a port in use stops the start);
+ * the mode adds its collectors to `registry` once its parts exist.
+ */
+export async function startMetrics(at: HostPort): Promise<{ registry: Registry; close(): Promise<void> }> {
   const r = newRegistry();
-  register(r);
   const server = await serveMetrics(at, r);
   const a = server.address();
   log(`metrics on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
   return {
+    registry: r,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -67,6 +70,15 @@ export function syslogMetrics(r: Registry, bridge: SyslogBridge): void {
   counter(r, 'syslog_refused_total', 'Datagrams refused, by reason.', () => Object.entries(bridge.bad).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
 }
 
+/** A LogWriter's counters: --daemon's --write files (and `write` mode's, which shares the writer). */
+export function writerMetrics(r: Registry, writer: LogWriter): void {
+  counter(r, 'write_messages_total', 'Messages appended to log files.', () => writer.stats.messages);
+  counter(r, 'write_bytes_total', 'Bytes appended to log files.', () => writer.stats.bytes);
+  counter(r, 'write_errors_total', 'Log file write errors.', () => writer.stats.errors);
+  counter(r, 'write_dropped_total', 'Messages lost to log file write errors.', () => writer.stats.dropped);
+  counter(r, 'write_file_bytes_total', 'Bytes appended, per log file.', () => [...writer.written].map(([file, v]) => [{ file }, v] as const), ['file']);
+}
+
 /** --daemon: sessions, groups, deliveries, bytes, refusals, the --write files, session buffer use. */
 export function daemonMetrics(r: Registry, d: SpreadDaemon, writer?: LogWriter, dedup?: { duplicates: number }): void {
   gauge(r, 'daemon_sessions', 'Client sessions past the handshake.', () => d.getStats().sessions);
@@ -80,12 +92,6 @@ export function daemonMetrics(r: Registry, d: SpreadDaemon, writer?: LogWriter, 
   counter(r, 'daemon_protocol_errors_total', 'Sessions cut for breaking the protocol.', () => d.getStats().protocolErrors);
   counter(r, 'daemon_slow_killed_total', 'Sessions cut for not reading (session buffer full).', () => d.getStats().slowKilled);
   gauge(r, 'daemon_session_buffer_bytes', 'Bytes queued to each session, waiting for it to read.', () => d.sessionList().map((s) => [{ session: s.name }, s.queued] as const), ['session']);
-  if (writer) {
-    counter(r, 'write_messages_total', '--write: messages appended to files.', () => writer.stats.messages);
-    counter(r, 'write_bytes_total', '--write: bytes appended to files.', () => writer.stats.bytes);
-    counter(r, 'write_errors_total', '--write: write errors.', () => writer.stats.errors);
-    counter(r, 'write_dropped_total', '--write: messages lost to write errors.', () => writer.stats.dropped);
-    counter(r, 'write_file_bytes_total', '--write: bytes appended, per file.', () => [...writer.written].map(([file, v]) => [{ file }, v] as const), ['file']);
-  }
+  if (writer) writerMetrics(r, writer);
   if (dedup) counter(r, 'write_duplicates_dropped_total', '--write: repeats of a --ack stream not written twice.', () => dedup.duplicates);
 }

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { EPILOGUE, EXIT_OK, MODES, PROGRAM, UsageError, localSocketHint, log } from './common.js';
 import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
+import { type HostPort, parseHostPort } from '../metrics.js';
+import { pipeMetrics, startMetrics, syslogMetrics } from './metrics.js';
 import {
   type Counters,
   DEFAULT_BATCH_BYTES,
@@ -74,6 +76,7 @@ export const PIPE_OPTIONS = {
   'failback-interval': { type: 'string', default: DEFAULT_FAILBACK_INTERVAL, field: 'failbackInterval', describe: 'ms between tries of the first daemon while on another' },
   'drain-timeout': { type: 'string', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' },
   'report-interval': { type: 'string', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' },
+  metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
   ...RELIABLE_OPTIONS,
   ...SYSLOG_OPTIONS,
 } as const satisfies OptTable;
@@ -96,6 +99,8 @@ export interface PipeConfig {
   reportInterval: number;
   reliable: ReliableConfig;
   syslog: SyslogConfig | undefined;
+  /** --metrics: where /metrics listens. */
+  metrics: HostPort | undefined;
 }
 
 export const PIPE_HELP = {
@@ -193,6 +198,7 @@ function checkPipeArgs(g: Given): PipeConfig {
     reportInterval,
     reliable: rel,
     syslog: sys,
+    metrics: g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined,
   };
 }
 
@@ -227,6 +233,8 @@ export async function run(args: string[]): Promise<number> {
   }, maxLine);
   // With --syslog: bind first (a failure exits before anything else starts); stdin only with --stdin.
   const sys = cfg.syslog;
+  // Bound before stdin is read, like --syslog: a port in use stops the start (exit 1).
+  const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
   const syslog = sys && (await startSyslogInput(sys, { localHost: cfg.host, tag: cfg.tagOn, maxLine, router, push, log, reportInterval: cfg.reportInterval }));
   const readsStdin = !sys || sys.stdin;
   const onFull = cfg.onFull ?? defaultOnFull(readsStdin && stdinIsFile());
@@ -248,6 +256,10 @@ export async function run(args: string[]): Promise<number> {
   }
   early.replay(publisher);
   publisher.start();
+  if (metrics) {
+    pipeMetrics(metrics.registry, { publisher, splitter, spool, carried });
+    if (syslog) syslogMetrics(metrics.registry, syslog.bridge);
+  }
 
   process.on('SIGUSR1', () => log(`counters: ${report.summary()}`));
   process.on('SIGHUP', () => {}); // a piped logger outlives its terminal
@@ -260,6 +272,7 @@ export async function run(args: string[]): Promise<number> {
   await publisher.close(cfg.drainTimeout, { whileSending: onFull === 'block' && stdinFlow.ended });
   spool?.close();
   report.stop();
+  await metrics?.close();
   log(`exit: ${report.summary()}`);
   return EXIT_OK;
 }
