@@ -4,7 +4,7 @@
  * all in bounded memory. Fed raw message bytes; no I/O here.
  */
 import { DEFAULT_LOG_FORMAT, type LogFormat, LineParser, UNPARSED_REASONS, type UnparsedReason } from './parse.js';
-import { DEFAULT_DISTINCT_CAP, DEFAULT_ONLINE_WINDOW_MS, DistinctCounter, RecentSet, SpaceSaving } from './sketch.js';
+import { ClientSet, DEFAULT_DISTINCT_CAP, DEFAULT_ONLINE_WINDOW_MS, SpaceSaving } from './sketch.js';
 
 /** @default 10: entries per top list */
 export const DEFAULT_TOP = 10;
@@ -160,8 +160,8 @@ export class Aggregator {
   readonly referrers: SpaceSaving;
   readonly agents: SpaceSaving;
   readonly clients: SpaceSaving;
-  readonly distinct: DistinctCounter;
-  readonly online: RecentSet;
+  /** Distinct client addresses, since start and in the online window. */
+  readonly seen: ClientSet;
   readonly total: Source;
   readonly hosts = new Map<string, Source>();
   readonly vhosts = new Map<string, Source>();
@@ -186,8 +186,7 @@ export class Aggregator {
     this.referrers = new SpaceSaving(cap);
     this.agents = new SpaceSaving(cap);
     this.clients = new SpaceSaving(cap);
-    this.distinct = new DistinctCounter(opts.distinctCap ?? DEFAULT_DISTINCT_CAP);
-    this.online = new RecentSet(opts.onlineWindowMs ?? DEFAULT_ONLINE_WINDOW_MS, opts.distinctCap ?? DEFAULT_DISTINCT_CAP);
+    this.seen = new ClientSet(opts.distinctCap ?? DEFAULT_DISTINCT_CAP, opts.onlineWindowMs ?? DEFAULT_ONLINE_WINDOW_MS);
     this.historyLen = opts.history ?? DEFAULT_HISTORY;
     this.maxHosts = opts.maxHosts ?? DEFAULT_MAX_HOSTS;
     this.total = new Source(this.historyLen);
@@ -285,11 +284,10 @@ export class Aggregator {
     if (o.agentEnd > o.agentStart) this.agents.add(key(b, o.agentStart, o.agentEnd));
     const client = key(b, o.clientStart, o.clientEnd);
     this.clients.add(client);
-    this.distinct.add(client);
-    this.online.add(client, sec);
+    this.seen.add(client, sec);
   }
 
-  /** Close one interval: rates, history points, expiry of the online window. */
+  /** Close one interval: rates and history points. */
   tick(): void {
     const now = this.now();
     const secs = Math.max(0.001, (now - this.lastTick) / 1000);
@@ -303,7 +301,6 @@ export class Aggregator {
     this.times.push(now);
     this.errHistory.push(this.errors5xxPerS);
     this.bytesHistory.push(this.total.bytesPerS);
-    this.online.expire(now);
   }
 
   snapshot(): Snapshot {
@@ -349,11 +346,11 @@ export class Aggregator {
         agents: this.agents.exact,
         clients: this.clients.exact,
       },
-      distinct_clients: this.distinct.count(),
-      distinct_clients_exact: this.distinct.exact,
-      online_clients: this.online.count(),
-      online_clients_exact: this.online.exact,
-      online_window_s: this.online.windowMs / 1000,
+      distinct_clients: this.seen.distinct(),
+      distinct_clients_exact: this.seen.exact,
+      online_clients: this.seen.online(now),
+      online_clients_exact: this.seen.exact,
+      online_window_s: this.seen.windowMs / 1000,
       by_host: sources(this.hosts),
       by_vhost: sources(this.vhosts),
     };

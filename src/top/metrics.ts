@@ -37,7 +37,7 @@ export function topRegistry(a: Aggregator, extra: { duplicates: () => number }):
   counter(r, 'top_host_response_bytes_total', 'Response bytes per web server (host tag).', bySource(a.hosts, 'host', 'bytes'), ['host']);
   counter(r, 'top_vhost_requests_total', 'Requests per virtual host (vcombined).', bySource(a.vhosts, 'vhost', 'requests'), ['vhost']);
   counter(r, 'top_vhost_response_bytes_total', 'Response bytes per virtual host (vcombined).', bySource(a.vhosts, 'vhost', 'bytes'), ['vhost']);
-  gauge(r, 'top_distinct_clients', 'Distinct client addresses since start (a HyperLogLog estimate past the cap).', () => a.distinct.count());
-  gauge(r, 'top_online_clients', 'Distinct client addresses in the online window (5 minutes).', () => a.online.count());
+  gauge(r, 'top_distinct_clients', 'Distinct client addresses since start (a HyperLogLog estimate past the cap).', () => a.seen.distinct());
+  gauge(r, 'top_online_clients', 'Distinct client addresses in the online window (5 minutes).', () => a.seen.online(Date.now()));
   return r;
 }

@@ -107,6 +107,12 @@ export class SpaceSaving {
     const b = c.bucket;
     const want = b.count + 1;
     let nb = b.next;
+    // Alone in its bucket with no bucket of count + 1 next: the bucket itself moves up
+    // (the usual case for the heaviest keys; no allocation, no relinking).
+    if (b.head === c && c.next === undefined && (nb === undefined || nb.count !== want)) {
+      b.count = want;
+      return;
+    }
     if (nb === undefined || nb.count !== want) {
       nb = { count: want, head: undefined, prev: b, next: b.next };
       if (b.next !== undefined) b.next.prev = nb;
@@ -345,5 +351,93 @@ export class RecentSet {
   private toSketch(): void {
     for (const [k, t] of this.map!) this.slotFor(t * 1000).add(k);
     this.map = undefined;
+  }
+}
+
+/**
+ * Client addresses: distinct since start and distinct in the online window,
+ * from ONE map (address -> second last seen) while at most `cap` addresses
+ * were seen: one lookup per line, and the window's count kept per second (a
+ * ring of counts: an address seen again moves from its old second to the
+ * new one). Past the cap both become sketches: a DistinctCounter holding a
+ * HyperLogLog of every address, and a RecentSet of sliding HyperLogLogs
+ * started from the addresses still in the window; the map is dropped.
+ */
+export class ClientSet {
+  private map: Map<string, number> | undefined = new Map();
+  private readonly ring: Float64Array;
+  private readonly ringSec: Float64Array;
+  private readonly windowSec: number;
+  private all: DistinctCounter | undefined;
+  private recent: RecentSet | undefined;
+
+  constructor(
+    readonly cap = DEFAULT_DISTINCT_CAP,
+    readonly windowMs = DEFAULT_ONLINE_WINDOW_MS,
+  ) {
+    this.windowSec = Math.max(1, Math.ceil(windowMs / 1000));
+    this.ring = new Float64Array(this.windowSec);
+    this.ringSec = new Float64Array(this.windowSec).fill(-1);
+  }
+
+  get exact(): boolean {
+    return this.map !== undefined;
+  }
+
+  /** `sec`: now in whole seconds. */
+  add(key: string, sec: number): void {
+    const map = this.map;
+    if (map === undefined) {
+      this.all!.add(key);
+      this.recent!.add(key, sec);
+      return;
+    }
+    const old = map.get(key);
+    if (old === sec) return;
+    if (old === undefined && map.size >= this.cap) {
+      this.toSketches(sec);
+      this.add(key, sec);
+      return;
+    }
+    map.set(key, sec);
+    if (old !== undefined) {
+      const j = old % this.windowSec;
+      if (this.ringSec[j] === old) this.ring[j]!--;
+    }
+    const i = sec % this.windowSec;
+    if (this.ringSec[i] !== sec) {
+      this.ringSec[i] = sec;
+      this.ring[i] = 0;
+    }
+    this.ring[i]!++;
+  }
+
+  distinct(): number {
+    return this.map !== undefined ? this.map.size : this.all!.count();
+  }
+
+  /** Addresses seen in the window ending at `nowMs` (to the second). */
+  online(nowMs: number): number {
+    if (this.map === undefined) {
+      this.recent!.expire(nowMs);
+      return this.recent!.count();
+    }
+    const cutoff = Math.floor((nowMs - this.windowMs) / 1000);
+    let n = 0;
+    for (let i = 0; i < this.windowSec; i++) if (this.ringSec[i]! > cutoff) n += this.ring[i]!;
+    return n;
+  }
+
+  private toSketches(sec: number): void {
+    const all = new DistinctCounter(0);
+    const recent = new RecentSet(this.windowMs, 0);
+    const cutoff = sec - this.windowSec;
+    // Oldest first, so that the sliding sketches are made in time order.
+    const live = [...this.map!].filter(([, t]) => t > cutoff).sort((a, b) => a[1] - b[1]);
+    for (const k of this.map!.keys()) all.add(k);
+    for (const [k, t] of live) recent.add(k, t);
+    this.map = undefined;
+    this.all = all;
+    this.recent = recent;
   }
 }

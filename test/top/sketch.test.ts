@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DistinctCounter, HyperLogLog, RecentSet, SpaceSaving, murmur3 } from '../../src/top/sketch.js';
+import { ClientSet, DistinctCounter, HyperLogLog, RecentSet, SpaceSaving, murmur3 } from '../../src/top/sketch.js';
 import { prng } from '../helpers.js';
 
 describe('SpaceSaving (#14)', () => {
@@ -87,5 +87,34 @@ describe('distinct counts (#14)', () => {
     for (let i = 0; i < 1000; i++) r.add(`n${i}`, 200);
     r.expire(400_000);
     expect(Math.abs(r.count() - 1000) / 1000).toBeLessThan(0.05);
+  });
+});
+
+describe('ClientSet (#14)', () => {
+  it('#14: one map gives distinct since start and distinct in the window, to the second', () => {
+    const c = new ClientSet(1_000_000, 300_000);
+    c.add('a', 0);
+    c.add('b', 100);
+    c.add('a', 200); // moves from second 0 to second 200
+    c.add('a', 200);
+    c.add('c', 250);
+    expect(c.distinct()).toBe(3);
+    expect(c.online(299_000)).toBe(3);
+    expect(c.online(401_000)).toBe(2); // b (100 s) left the window
+    expect(c.online(501_000)).toBe(1); // a (200 s) too
+    expect(c.online(551_000)).toBe(0);
+    c.add('b', 600); // seen again after it left: online again, not a new distinct one
+    expect(c.online(600_000)).toBe(1);
+    expect(c.distinct()).toBe(3);
+    expect(c.exact).toBe(true);
+  });
+
+  it('#14: past the cap both figures become estimates that kept every address', () => {
+    const c = new ClientSet(1000, 300_000);
+    for (let i = 0; i < 20_000; i++) c.add(`10.0.${i >> 8}.${i & 255}`, i < 10_000 ? 10 : 500);
+    expect(c.exact).toBe(false);
+    expect(Math.abs(c.distinct() - 20_000) / 20_000).toBeLessThan(0.03);
+    // Only the 10,000 seen at 500 s are inside the window at 700 s.
+    expect(Math.abs(c.online(700_000) - 10_000) / 10_000).toBeLessThan(0.05);
   });
 });
