@@ -35,7 +35,7 @@ export async function startMetrics(at: HostPort): Promise<{ registry: Registry; 
 }
 
 /** Pipe mode: what the exit line says (read, truncated, sent, dropped by reason, connects, failovers, --ack, --spool). */
-export function pipeMetrics(r: Registry, src: { publisher: Publisher; splitter: LineSplitter; spool?: Spool }): void {
+export function pipeMetrics(r: Registry, src: { publisher: Publisher; splitter: LineSplitter; spool?: Spool; carried?: number }): void {
   const { publisher: p, splitter, spool } = src;
   const c = p.counters;
   counter(r, 'lines_read_total', 'Lines read from stdin.', () => splitter.lines);
@@ -45,6 +45,7 @@ export function pipeMetrics(r: Registry, src: { publisher: Publisher; splitter: 
   counter(r, 'messages_sent_total', 'Spread messages written to a daemon session.', () => c.messagesSent);
   counter(r, 'sent_bytes_total', 'Message bytes written to a daemon session.', () => c.bytesSent);
   counter(r, 'lines_dropped_total', 'Lines dropped, by reason.', () => Object.entries(c.dropped).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
+  counter(r, 'notices_total', '--gap-notice lines queued (not in the line counters).', () => c.notices);
   counter(r, 'connects_total', 'Sessions opened with a daemon.', () => c.connects);
   counter(r, 'disconnects_total', 'Sessions lost.', () => c.disconnects);
   counter(r, 'failovers_total', 'Moves to the next daemon of -s.', () => c.failovers);
@@ -59,6 +60,7 @@ export function pipeMetrics(r: Registry, src: { publisher: Publisher; splitter: 
   if (spool) {
     gauge(r, 'spool_unacked_lines', '--spool: lines on disk not yet acknowledged.', () => spool.unacked);
     gauge(r, 'spool_bytes', '--spool: bytes on disk.', () => spool.bytes);
+    gauge(r, 'spool_carried_lines', '--spool: lines a previous run left in the spool, sent (or dropped) by this one.', () => src.carried ?? 0);
   }
 }
 

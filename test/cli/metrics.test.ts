@@ -51,7 +51,8 @@ describe('--metrics (#14)', () => {
     expect(value(f, 'spread_pipe_lines_sent_total')).toBe(counter(line, 'sent_lines'));
     expect(value(f, 'spread_pipe_messages_sent_total')).toBe(counter(line, 'sent_messages'));
     expect(value(f, 'spread_pipe_queued_lines')).toBe(counter(line, 'queued'));
-    for (const reason of ['queue-full', 'lost-in-flight', 'unsent-at-exit', 'no-route']) {
+    expect(value(f, 'spread_pipe_notices_total')).toBe(counter(line, 'notices'));
+    for (const reason of ['queue-full', 'lost-in-flight', 'unsent-at-exit', 'no-route', 'rejected']) {
       expect(value(f, 'spread_pipe_lines_dropped_total', { reason })).toBe(counter(line, reason));
     }
     expect(value(f, 'spread_pipe_connects_total')).toBe(counter(line, 'connects'));
