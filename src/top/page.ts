@@ -68,7 +68,7 @@ export const PAGE = `<!doctype html>
 <script>
 "use strict";
 var MAXPOINTS = 300;
-var hist = { t: [], total: [], err: [], bytes: [], hosts: {} };
+var hist = { t: [], total: [], err: [], bytes: [], hosts: {}, vhosts: {} };
 var charts = { rps: null, err: null, hostKey: "" };
 var PALETTE = ["#5fb3f9", "#7bd88f", "#f5c35b", "#c792ea", "#ff8f6b", "#4dd0c8", "#f78fb3", "#b0bec5"];
 
@@ -142,12 +142,14 @@ function onHistory(h) {
   hist.total = h.requests_per_s.slice();
   hist.err = h.errors_5xx_per_s.slice();
   hist.bytes = h.bytes_per_s.slice();
-  hist.hosts = {};
-  Object.keys(h.by_host).forEach(function (k) {
-    var v = h.by_host[k];
-    // A host first seen later has fewer points: pad its start.
-    hist.hosts[k] = new Array(Math.max(0, hist.t.length - v.length)).fill(null).concat(v);
-  });
+  // A host first seen later has fewer points: pad its start.
+  function series(by) {
+    var out = {};
+    Object.keys(by).forEach(function (k) { out[k] = new Array(Math.max(0, hist.t.length - by[k].length)).fill(null).concat(by[k]); });
+    return out;
+  }
+  hist.hosts = series(h.by_host);
+  hist.vhosts = series(h.by_vhost);
   buildCharts();
 }
 
@@ -169,17 +171,21 @@ function onSnapshot(s) {
   push(hist.err, s.errors_5xx_per_s);
   push(hist.bytes, s.bytes_per_s);
   var n = hist.t.length;
-  Object.keys(s.by_host).forEach(function (k) {
-    if (!hist.hosts[k]) hist.hosts[k] = new Array(n - 1).fill(null);
-    push(hist.hosts[k], s.by_host[k].requests_per_s);
-  });
-  Object.keys(hist.hosts).forEach(function (k) { while (hist.hosts[k].length < n) push(hist.hosts[k], null); while (hist.hosts[k].length > n) hist.hosts[k].shift(); });
+  function extend(series, by) {
+    Object.keys(by).forEach(function (k) {
+      if (!series[k]) series[k] = new Array(n - 1).fill(null);
+      push(series[k], by[k].requests_per_s);
+    });
+    Object.keys(series).forEach(function (k) { while (series[k].length < n) push(series[k], null); while (series[k].length > n) series[k].shift(); });
+  }
+  extend(hist.hosts, s.by_host);
+  extend(hist.vhosts, s.by_vhost);
   buildCharts();
 
   sources("hosts", s.by_host, hist.hosts);
   var vh = Object.keys(s.by_vhost);
   document.getElementById("vhost-panel").hidden = vh.length === 0;
-  if (vh.length) sources("vhosts", s.by_vhost, {});
+  if (vh.length) sources("vhosts", s.by_vhost, hist.vhosts);
   var codes = Object.keys(s.hits_by_status).sort();
   var rows = Object.keys(s.hits_by_class).map(function (c) {
     return '<tr><td class="s' + c[0] + '">' + c + '</td><td class="n" data-value="' + s.hits_by_class[c] + '">' + s.hits_by_class[c] + "</td></tr>";

@@ -99,6 +99,19 @@ describe('spread-pipe top (#14)', () => {
     expect(s.distinct_clients).toBe(50);
   });
 
+  it('#14: -s repeated is a failover list: a dead first daemon, the second one serves; --http alone listens on loopback', async () => {
+    const { spec } = await startDaemon();
+    const top = startCli(['top', '-g', 'g', '-s', '1@127.0.0.1', '-s', spec, '--exit-after', '3', '--http', '0'], { stdin: 'ignore' });
+    const err = await top.waitStderr((s) => s.includes('joined g'));
+    expect(err).toMatch(/page at http:\/\/127\.0\.0\.1:\d+\//);
+    expect(err).toMatch(/cannot reach 1@127\.0\.0\.1/);
+    expect(err).toContain(`joined g at ${spec}`);
+    const pub = startCli(['-g', 'g', '-s', spec, '-h', 'w1']);
+    await feedStdin(pub, [LINE('1.1.1.1', '/'), LINE('1.1.1.2', '/'), LINE('1.1.1.3', '/')].join('\n') + '\n');
+    expect(await withTimeout(top.exited, 15_000, 'top exit')).toBe(0);
+    expect(JSON.parse(top.stdout().toString().trim().split('\n').pop()!).requests).toBe(3);
+  });
+
   it('#14: no daemon reachable at start: exit 1 with one line', async () => {
     const p = startCli(['top', '-g', 'g', '-s', '1@127.0.0.1', '--json'], { stdin: 'ignore' });
     expect(await withTimeout(p.exited, 10_000, 'top exit')).toBe(1);
