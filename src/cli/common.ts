@@ -31,7 +31,7 @@ Exit status: 0 done, 1 runtime failure, 2 usage error (nothing started, stdin no
 export const DEFAULT_REPORT_INTERVAL = 10_000;
 
 /** Where the other modes and the version are found, for every mode's --help. */
-export const MODES = `Modes: ${PROGRAM} [options] (pipe mode), ${PROGRAM} tail --help, ${PROGRAM} write --help, ${PROGRAM} --daemon --help; ${PROGRAM} --version.`;
+export const MODES = `Modes: ${PROGRAM} [options] (pipe mode), ${PROGRAM} tail --help, ${PROGRAM} write --help, ${PROGRAM} top --help, ${PROGRAM} --daemon --help; ${PROGRAM} --version.`;
 
 /**
  * Spread's `PORT` alone means the unix socket /tmp/PORT on this machine,

@@ -5,15 +5,16 @@
  * terminal, one JSON object per interval otherwise (or with --json), and as a
  * web page with --http.
  */
-import yargs from 'yargs';
-import { EPILOGUE, EXIT_FAILURE, EXIT_OK, PROGRAM, UsageError, failUsage, log, usage } from './common.js';
+import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
+import { type OptTable, parseCommandLine, usage } from './args.js';
 import { SpreadClient, DEFAULT_CONNECT_TIMEOUT } from '../spread/client.js';
 import { type DaemonAddress, parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
-import { DEFAULT_SPREAD_PORT } from '../spread/constants.js';
+import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR } from '../spread/constants.js';
 import { errorMessage } from '../errors.js';
 import { DuplicateFilter } from '../dedup.js';
 import { exponentialBackoff } from '../backoff.js';
 import { type HostPort, parseHostPort } from '../metrics.js';
+import { choiceOption, intOption } from '../options.js';
 import { Aggregator, DEFAULT_TOP, DEFAULT_TOP_CAPACITY, type Snapshot } from '../top/aggregate.js';
 import { DEFAULT_LOG_FORMAT, LOG_FORMATS, type LogFormat } from '../top/parse.js';
 import { DEFAULT_DISTINCT_CAP } from '../top/sketch.js';
@@ -25,8 +26,26 @@ import { TerminalView } from '../top/tty.js';
 export const DEFAULT_INTERVAL = 1000;
 /** Shortest refresh: below it the view costs more than the counting. @default 100 */
 export const MIN_INTERVAL = 100;
-/** The smallest exact-distinct cap accepted on the command line (issue #14: at least a million by default). */
-export const MIN_DISTINCT_CAP = 1;
+/** The daemon when no -s is given, as for tail. */
+export const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
+
+export const TOP_OPTIONS = {
+  group: { alias: 'g', type: 'string', repeat: true, describe: 'group to join' },
+  spread: { alias: 's', type: 'string', repeat: true, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT; repeat for failover [default: ${DEFAULT_DAEMON}]` },
+  name: { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' },
+  'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'milliseconds to connect and handshake' },
+  'log-format': { type: 'string', default: DEFAULT_LOG_FORMAT, field: 'format', describe: `${LOG_FORMATS.join(', ')} (vcombined: "%v:%p " first)` },
+  tag: { type: 'boolean', default: true, describe: 'lines start with a host tag (--no-tag: the sender names the web server)' },
+  interval: { type: 'string', default: DEFAULT_INTERVAL, field: 'intervalMs', describe: 'milliseconds between refreshes' },
+  top: { type: 'string', default: DEFAULT_TOP, field: 'top', describe: 'entries per top list' },
+  'top-capacity': { type: 'string', default: DEFAULT_TOP_CAPACITY, field: 'topCapacity', describe: 'counters kept per top list (space-saving; counts are exact below it)' },
+  'distinct-cap': { type: 'string', default: DEFAULT_DISTINCT_CAP, field: 'distinctCap', describe: 'distinct clients counted exactly before a HyperLogLog estimate' },
+  json: { type: 'boolean', default: false, describe: 'one JSON object per interval on stdout (the default when stdout is not a terminal)' },
+  'exit-after': { type: 'string', field: 'exitAfter', describe: 'exit after this many lines, printing a final JSON object' },
+  http: { type: 'string', describe: 'serve the live page, /events and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1)' },
+  stdin: { type: 'boolean', default: false, describe: 'read log lines from stdin instead of Spread (e.g. a log file)' },
+  dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice' },
+} as const satisfies OptTable;
 
 export interface TopConfig {
   groups: string[];
@@ -48,83 +67,75 @@ export interface TopConfig {
   dedup: boolean;
 }
 
-function single<T>(v: T | T[] | undefined, opt: string): T | undefined {
-  if (Array.isArray(v)) throw new UsageError(`${opt} was given ${v.length} times; it takes one value`);
-  return v;
-}
-
-function integer(v: unknown, opt: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = typeof v === 'number' ? v : /^\d+$/.test(String(v).trim()) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`bad ${opt} "${String(v)}": expected an integer ${min}..${max}`);
-  return n;
-}
-
-export async function parseArgs(args: string[]): Promise<TopConfig> {
-  const argv = await yargs(args)
-    .scriptName(`${PROGRAM} top`)
-    .usage('$0 -g GROUP [-g GROUP ...] [-s DAEMON ...] [options]\n\nLive view of the access logs a farm multicasts: rates per web server, status codes, top URLs, clients.')
-    .option('group', { alias: 'g', type: 'string', describe: 'group to join (repeatable)' })
-    .option('spread', { alias: 's', type: 'string', describe: `daemon: PORT (unix socket /tmp/PORT), PORT@HOST or HOST:PORT; repeat for failover [default: ${DEFAULT_SPREAD_PORT}]` })
-    .option('name', { alias: 'n', type: 'string', describe: 'private name, 1-10 characters (default derived from the pid)' })
-    .option('connect-timeout', { type: 'string', describe: `milliseconds to connect and handshake [default: ${DEFAULT_CONNECT_TIMEOUT}]` })
-    .option('log-format', { type: 'string', describe: `${LOG_FORMATS.join(', ')} (vcombined: "%v:%p " first) [default: ${DEFAULT_LOG_FORMAT}]` })
-    .option('tag', { type: 'boolean', default: true, describe: 'lines start with a host tag (--no-tag: the sender names the web server)' })
-    .option('interval', { type: 'string', describe: `milliseconds between refreshes [default: ${DEFAULT_INTERVAL}]` })
-    .option('top', { type: 'string', describe: `entries per top list [default: ${DEFAULT_TOP}]` })
-    .option('top-capacity', { type: 'string', describe: `counters kept per top list (space-saving; counts are exact below it) [default: ${DEFAULT_TOP_CAPACITY}]` })
-    .option('distinct-cap', { type: 'string', describe: `distinct clients counted exactly before a HyperLogLog estimate [default: ${DEFAULT_DISTINCT_CAP}]` })
-    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per interval on stdout (the default when stdout is not a terminal)' })
-    .option('exit-after', { type: 'string', describe: 'exit after this many lines, printing a final JSON object' })
-    .option('http', { type: 'string', describe: 'serve the live page, /events and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1)' })
-    .option('stdin', { type: 'boolean', default: false, describe: 'read log lines from stdin instead of Spread (e.g. a log file)' })
-    .option('dedup', { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice' })
-    .example('$0 -g jigdo -s 4803@loghost', 'watch the jigdo farm in the terminal')
-    .example('$0 -g jigdo -s 4803@loghost --http 127.0.0.1:8080', '... and on a web page')
-    .example('$0 --stdin --no-tag --json --exit-after 100000 < access.log', 'summarise a log file as JSON')
-    .epilogue(`Keys: 1-6 or tab pick the panel, q quits.\n${EPILOGUE}`)
-    .help('help')
-    .version(false)
-    .strict()
-    .fail(failUsage)
-    .parseAsync();
-
-  for (const o of ['name', 'connect-timeout', 'log-format', 'interval', 'top', 'top-capacity', 'distinct-cap', 'exit-after', 'http', 'json', 'stdin', 'tag', 'dedup']) {
-    single((argv as Record<string, unknown>)[o], `--${o}`);
-  }
-  const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
-  const stdin = argv.stdin;
-  const groups = list(argv.group).map((g) => usage(() => validateGroupName(g)));
-  if (!stdin && groups.length === 0) throw new UsageError('-g GROUP is needed (or --stdin to read lines from stdin)');
-  if (stdin && (groups.length > 0 || argv.spread !== undefined)) throw new UsageError('--stdin reads lines from stdin: no -g or -s with it');
-  const spreads = list(argv.spread);
-  for (const s of spreads) if (s.trim() === '') throw new UsageError('-s needs a daemon: PORT, PORT@HOST or HOST:PORT');
-  const daemons = (spreads.length ? spreads : [String(DEFAULT_SPREAD_PORT)]).map((s) => usage(() => parseDaemonAddress(s)));
-  const name = argv.name as string | undefined;
-  if (name !== undefined) usage(() => validatePrivateName(name));
-  const format = (argv['log-format'] as string | undefined) ?? DEFAULT_LOG_FORMAT;
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`bad --log-format "${format}": expected ${LOG_FORMATS.join(', ')}`);
-  const opt = (o: string): unknown => (argv as Record<string, unknown>)[o];
+/** Fill and check top's options (the library-side resolver: OptionErrors name the field). */
+export function resolveTopOptions(o: Partial<TopConfig> & Pick<TopConfig, 'groups' | 'daemons'>): TopConfig {
   return {
-    groups,
-    daemons,
-    name,
-    connectTimeout: opt('connect-timeout') === undefined ? DEFAULT_CONNECT_TIMEOUT : integer(opt('connect-timeout'), '--connect-timeout', 1),
-    format: format as LogFormat,
-    tagged: argv.tag,
-    intervalMs: opt('interval') === undefined ? DEFAULT_INTERVAL : integer(opt('interval'), '--interval', MIN_INTERVAL),
-    top: opt('top') === undefined ? DEFAULT_TOP : integer(opt('top'), '--top', 1, 1000),
-    topCapacity: opt('top-capacity') === undefined ? DEFAULT_TOP_CAPACITY : integer(opt('top-capacity'), '--top-capacity', 1, 10_000_000),
-    distinctCap: opt('distinct-cap') === undefined ? DEFAULT_DISTINCT_CAP : integer(opt('distinct-cap'), '--distinct-cap', MIN_DISTINCT_CAP, 100_000_000),
-    json: argv.json,
-    exitAfter: opt('exit-after') === undefined ? undefined : integer(opt('exit-after'), '--exit-after', 1),
-    http: opt('http') === undefined ? undefined : usage(() => parseHostPort(String(opt('http')), '--http')),
-    stdin,
-    dedup: argv.dedup,
+    groups: o.groups,
+    daemons: o.daemons,
+    name: o.name,
+    connectTimeout: intOption('connectTimeout', o.connectTimeout, DEFAULT_CONNECT_TIMEOUT, { min: 1, unit: 'milliseconds' }),
+    format: choiceOption('format', o.format, DEFAULT_LOG_FORMAT, LOG_FORMATS),
+    tagged: o.tagged ?? true,
+    intervalMs: intOption('intervalMs', o.intervalMs, DEFAULT_INTERVAL, { min: MIN_INTERVAL, unit: 'milliseconds' }),
+    top: intOption('top', o.top, DEFAULT_TOP, { min: 1, max: 1000, unit: 'entries' }),
+    topCapacity: intOption('topCapacity', o.topCapacity, DEFAULT_TOP_CAPACITY, { min: 1, max: 10_000_000, unit: 'counters' }),
+    distinctCap: intOption('distinctCap', o.distinctCap, DEFAULT_DISTINCT_CAP, { min: 1, max: 100_000_000, unit: 'addresses' }),
+    json: o.json ?? false,
+    exitAfter: o.exitAfter === undefined ? undefined : intOption('exitAfter', o.exitAfter, 1, { min: 1, unit: 'lines' }),
+    http: o.http,
+    stdin: o.stdin ?? false,
+    dedup: o.dedup ?? true,
   };
+}
+
+export const TOP_HELP = {
+  scriptName: `${PROGRAM} top`,
+  usage: `$0 -g GROUP [-g GROUP ...] [-s DAEMON ...] [options]\n\nLive view of the access logs a farm multicasts: rates per web server, status codes, top URLs, clients.\n${MODES}`,
+  examples: [
+    ['$0 -g jigdo -s 4803@loghost', 'watch the jigdo farm in the terminal'],
+    ['$0 -g jigdo -s 4803@loghost --http 127.0.0.1:8080', '... and on a web page'],
+    ['$0 --stdin --no-tag --json --exit-after 100000 < access.log', 'summarise a log file as JSON'],
+  ] as Array<[string, string]>,
+  epilogue: `Keys: 1-6 or tab pick the panel, q quits.\n${EPILOGUE}`,
+};
+
+/** Parse and check top's command line; undefined after --help. */
+export async function parseArgs(argv: string[]): Promise<TopConfig | undefined> {
+  const t = TOP_OPTIONS;
+  const g = await parseCommandLine(argv, t, TOP_HELP);
+  if (!g) return undefined;
+  const stdin = g.bool('stdin');
+  const groups = g.list('group').map((x) => usage(t, () => validateGroupName(x), g.label('group')));
+  if (!stdin && groups.length === 0) throw new UsageError(`${g.label('group')} is needed (or --stdin to read lines from stdin)`);
+  if (stdin && (groups.length > 0 || g.has('spread'))) throw new UsageError('--stdin reads lines from stdin: no -g or -s with it');
+  const spreads = g.list('spread');
+  const daemons = (spreads.length ? spreads : [DEFAULT_DAEMON]).map((s) => usage(t, () => parseDaemonAddress(s), g.label('spread')));
+  const name = g.str('name');
+  if (name !== undefined) usage(t, () => validatePrivateName(name), g.label('name'));
+  return usage(t, () =>
+    resolveTopOptions({
+      groups,
+      daemons,
+      name,
+      connectTimeout: g.int('connect-timeout', 'milliseconds'),
+      format: g.str('log-format') as LogFormat | undefined,
+      tagged: g.bool('tag'),
+      intervalMs: g.int('interval', 'milliseconds'),
+      top: g.int('top', 'entries'),
+      topCapacity: g.int('top-capacity', 'counters'),
+      distinctCap: g.int('distinct-cap', 'addresses'),
+      json: g.bool('json'),
+      exitAfter: g.int('exit-after', 'lines'),
+      http: g.has('http') ? usage(t, () => parseHostPort(g.str('http')!), g.label('http')) : undefined,
+      stdin,
+      dedup: g.bool('dedup'),
+    }),
+  );
 }
 
 export async function run(args: string[]): Promise<number> {
   const cfg = await parseArgs(args);
+  if (!cfg) return EXIT_OK;
   const agg = new Aggregator({ format: cfg.format, tagged: cfg.tagged, top: cfg.top, topCapacity: cfg.topCapacity, distinctCap: cfg.distinctCap });
   let duplicates = 0;
   const registry = topRegistry(agg, { duplicates: () => duplicates });

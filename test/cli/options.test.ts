@@ -18,6 +18,7 @@ import { startCli, startDaemon, tempDir } from '../helpers.js';
 import { PIPE_OPTIONS } from '../../src/cli/pipe.js';
 import { TAIL_OPTIONS } from '../../src/cli/tail.js';
 import { DAEMON_OPTIONS } from '../../src/cli/daemon.js';
+import { TOP_OPTIONS } from '../../src/cli/top.js';
 import { SYSLOG_OPTIONS } from '../../src/cli/syslog.js';
 import { WRITE_OPTIONS } from '../../src/cli/write.js';
 import type { OptTable } from '../../src/cli/args.js';
@@ -56,6 +57,7 @@ const PIPE_BAD: Bad = {
   'report-interval': '0',
   spool: ['/proc/spread-pipe-spool', 1],
   'spool-max': '1k',
+  metrics: 'nowhere',
 };
 const SYSLOG_BAD: Bad = {
   syslog: 'tcp://127.0.0.1:514',
@@ -80,6 +82,20 @@ const DAEMON_BAD: Bad = {
   'write-split': 'jigdo=',
   'max-open-files': '0',
   'report-interval': 'often',
+  metrics: '/unix/not/for/http',
+};
+const TOP_BAD: Bad = {
+  group: 'bad group',
+  spread: 'nowhere',
+  name: 'waytoolongname',
+  'connect-timeout': 'abc',
+  'log-format': 'xml',
+  interval: '10',
+  top: '0',
+  'top-capacity': '0',
+  'distinct-cap': 'x',
+  'exit-after': '0',
+  http: 'nowhere',
 };
 
 /** #13: write mode's options. */
@@ -156,6 +172,8 @@ describe('#11: every option of every mode, given badly', () => {
       ...cases('tail', TAIL_OPTIONS, TAIL_BAD, ['tail', '-g', 'g', '-s', spec]),
       ...cases('write', WRITE_OPTIONS, WRITE_BAD, ['write', '-s', spec, '--write', `g=${dir}/write.log`]),
       ...cases('--daemon', DAEMON_OPTIONS, DAEMON_BAD, ['--daemon', '--no-unix', '--listen', sock('daemon.sock')]),
+      // #14: top, the same rules; stdin is only read with --stdin, which conflicts with -g/-s here.
+      ...cases('top', TOP_OPTIONS, TOP_BAD, ['top', '-g', 'g', '-s', spec, '--json']),
     ];
     const results = await runAll(all, dir, 4);
     expect(results).toHaveLength(all.length);

@@ -26,7 +26,7 @@ async function jsonRun(args: string[], input: string): Promise<{ code: number | 
 describe('spread-pipe top (#14)', () => {
   it('#14: usage errors exit 2 with one line naming the option, nothing started', async () => {
     const bad: [string[], RegExp][] = [
-      [[], /-g GROUP is needed/],
+      [[], /-g\/--group is needed/],
       [['-g', 'x', '--interval', '10'], /--interval/],
       [['-g', 'x', '--interval', 'abc'], /--interval/],
       [['-g', 'x', '--top', '0'], /--top/],
@@ -34,8 +34,10 @@ describe('spread-pipe top (#14)', () => {
       [['-g', 'x', '--log-format', 'xml'], /--log-format/],
       [['-g', 'x', '--http', 'nowhere'], /--http/],
       [['-g', 'x', '--http', '1:2:3'], /--http/],
-      [['-g', 'x', '--interval', '500', '--interval', '600'], /--interval was given 2 times/],
-      [['-g', 'x', '-s', ''], /-s needs a daemon/],
+      [['-g', 'x', '--interval', '500', '--interval', '600'], /--interval given twice/],
+      [['-g', 'x', '-s', ''], /-s\/--spread needs a value/],
+      [['-g', 'x', 'stray'], /unexpected argument "stray"/],
+      [['-g', 'x', '--http', '/tmp/sock'], /--http/],
       [['-g', 'x', '--stdin'], /--stdin/],
       [['-g', 'bad group'], /group/],
       [['-g', 'x', '--bogus'], /bogus/],
