@@ -42,16 +42,19 @@ describe('spread-pipe top (#14)', () => {
       [['-g', 'bad group'], /group/],
       [['-g', 'x', '--bogus'], /bogus/],
     ];
-    for (const [args, msg] of bad) {
-      const p = startCli(['top', ...args], { stdin: 'ignore' });
-      expect(await withTimeout(p.exited, 10_000, `top ${args.join(' ')}`), args.join(' ')).toBe(2);
-      const err = p.stderr().trim().split('\n');
-      expect(err, args.join(' ')).toHaveLength(1);
-      expect(err[0]).toMatch(/^spread-pipe: /);
-      expect(err[0]).toMatch(msg);
-      expect(p.stdout().length).toBe(0);
-    }
-  });
+    // All at once: each is a process start, slow on a loaded machine.
+    await Promise.all(
+      bad.map(async ([args, msg]) => {
+        const p = startCli(['top', ...args], { stdin: 'ignore' });
+        expect(await withTimeout(p.exited, 60_000, `top ${args.join(' ')}`), args.join(' ')).toBe(2);
+        const err = p.stderr().trim().split('\n');
+        expect(err, args.join(' ')).toHaveLength(1);
+        expect(err[0]).toMatch(/^spread-pipe: /);
+        expect(err[0]).toMatch(msg);
+        expect(p.stdout().length).toBe(0);
+      }),
+    );
+  }, 120_000);
 
   it('#14: --stdin --json: counts, status classes, unparsed by reason, one final object at EOF', async () => {
     const input = [LINE('1.1.1.1', '/a'), LINE('1.1.1.2', '/a', 503, 7), LINE('1.1.1.1', '/b', 404, 0), 'garbage', '', LINE('1.1.1.3', '/a')].join('\n') + '\n';
