@@ -28,6 +28,8 @@ import type { RewriteStyle } from '../write/timestamp.js';
 import { PathTemplate, Strftime, StrftimeError } from '../write/strftime.js';
 import type { PipeEvent } from '../write/pipe-log.js';
 import type { Frame } from '../spread/decoder.js';
+import { type HostPort, counter, gauge, parseHostPort } from '../metrics.js';
+import { startMetrics, writerMetrics } from './metrics.js';
 
 const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 /**
@@ -62,6 +64,7 @@ export const WRITE_OPTIONS = {
   name: { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' },
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, describe: 'milliseconds to connect and handshake' },
   'report-interval': { type: 'string', default: REPORT_INTERVAL, describe: 'milliseconds between two reports of the same kind of bad input' },
+  metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
 } as const satisfies OptTable;
 
 export interface SessionConfig {
@@ -81,6 +84,8 @@ export interface WriteConfig {
   connectTimeout: number;
   reportInterval: number;
   defaultDaemon: boolean;
+  /** --metrics: where /metrics listens. */
+  metrics: HostPort | undefined;
 }
 
 function assignment(g: Given, opt: string, text: string, what: string): [string, string] {
@@ -247,6 +252,7 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
     connectTimeout,
     reportInterval,
     defaultDaemon: !conf && daemons.length === 0,
+    metrics: g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined,
   };
 }
 
@@ -313,6 +319,8 @@ export async function run(args: string[]): Promise<number> {
     return { cfg: s, routes, byGroup: routesByGroup(routes) };
   });
   const allRoutes: Route[] = built.flatMap((b) => b.routes);
+  // Bound before joining: a port in use stops the start with one line (exit 1).
+  const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
 
   const sessions = built.map((b) => {
     const onData = (f: Frame, now: number): void => {
@@ -397,6 +405,17 @@ export async function run(args: string[]): Promise<number> {
     }
     return out;
   };
+  if (metrics) {
+    const r = metrics.registry;
+    writerMetrics(r, writer);
+    counter(r, 'write_received_total', 'Messages received from the Spread sessions.', () => sessions.reduce((n, x) => n + x.stats.messages, 0));
+    counter(r, 'write_filtered_total', 'Messages no Match of their log took.', () => routeCount('filtered'));
+    counter(r, 'write_duplicates_dropped_total', '--ack: repeats of a stream not written twice.', () => dedup?.duplicates ?? 0);
+    counter(r, 'write_lost_total', 'Messages not written, by reason.', () => Object.entries({ ...writer.drops, ...drops }).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
+    counter(r, 'write_gaps_total', 'Times a session was not subscribed (lines sent then are missing).', () => sessions.reduce((n, x) => n + x.stats.gaps, 0));
+    counter(r, 'write_sessions_total', 'Spread sessions opened (joins after a reconnect or failover included).', () => sessions.reduce((n, x) => n + x.stats.sessions, 0));
+    gauge(r, 'write_open_files', 'Log files open now.', () => writer.openFiles);
+  }
   process.on('SIGHUP', () => writer.reopen(reopenNow()));
   process.on('SIGUSR1', () => report(true));
 
@@ -420,6 +439,7 @@ export async function run(args: string[]): Promise<number> {
   await Promise.all(sessions.map((s) => s.close()));
   await writer.close();
   dedup?.close();
+  await metrics?.close();
   report(false);
   return code;
 }

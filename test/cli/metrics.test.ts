@@ -122,6 +122,33 @@ describe('--metrics (#14)', () => {
     }
   });
 
+  it('#14: write mode: received, written, bytes, drops and gaps on /metrics equal its stats line; bytes per file equal the file', async () => {
+    const dir = tempDir('spread-pipe-metrics-');
+    const file = path.join(dir, 'g.log');
+    const { spec } = await startDaemon();
+    const w = startCli(['write', '-s', spec, '--write', `g=${file}`, '--match', 'g=keep', '--metrics', '127.0.0.1:0']);
+    const url = metricsUrl(await w.waitStderr((s) => s.includes('metrics on')));
+    await w.waitStderr((s) => s.includes('joined g'));
+    const pub = startCli(['-g', 'g', '-s', spec, '-h', 'w1']);
+    await feedStdin(pub, Array.from({ length: 100 }, (_, i) => (i % 4 === 0 ? `drop ${i}` : `keep ${i}`)).join('\n') + '\n');
+    expect(await withTimeout(pub.exited, 10_000, 'publisher')).toBe(0);
+    await waitFor(async () => value(await scrape(url), 'spread_pipe_write_received_total') === 100, 10_000, 'received');
+    await waitFor(() => fs.existsSync(file) && fs.statSync(file).size > 0, 10_000, 'file written');
+    w.kill('SIGUSR1');
+    const line = (await w.waitStderr((s) => s.includes('stats: '))).split('\n').find((l) => l.includes('stats: '))!;
+    const f = await scrape(url);
+    expect(value(f, 'spread_pipe_write_received_total')).toBe(counter(line, 'received'));
+    expect(value(f, 'spread_pipe_write_messages_total')).toBe(counter(line, 'written'));
+    expect(value(f, 'spread_pipe_write_messages_total')).toBe(75);
+    expect(value(f, 'spread_pipe_write_filtered_total')).toBe(counter(line, 'filtered'));
+    expect(value(f, 'spread_pipe_write_filtered_total')).toBe(25);
+    expect(value(f, 'spread_pipe_write_duplicates_dropped_total')).toBe(counter(line, 'duplicates_dropped'));
+    expect(value(f, 'spread_pipe_write_gaps_total')).toBe(counter(line, 'gaps'));
+    expect(value(f, 'spread_pipe_write_lost_total', { reason: 'oversize' })).toBe(counter(line, 'oversize'));
+    expect(value(f, 'spread_pipe_write_file_bytes_total', { file })).toBe(fs.statSync(file).size);
+    expect(value(f, 'spread_pipe_write_file_bytes_total', { file })).toBe(counter(line, 'bytes'));
+  });
+
   it('#14: a bad --metrics is a usage error; a port in use exits 1 before stdin is read', async () => {
     for (const args of [['-g', 'g', '--metrics', 'nope'], ['--daemon', '--metrics', '70000'], ['-g', 'g', '--metrics', '1', '--metrics', '2']]) {
       const p = startCli(args, { stdin: 'ignore' });

@@ -112,6 +112,7 @@ const WRITE_BAD: Bad = {
   name: 'waytoolongname',
   'connect-timeout': 'abc',
   'report-interval': 'often',
+  metrics: '70000',
 };
 
 function cases(mode: string, table: OptTable, bad: Bad, base: string[]): Case[] {
