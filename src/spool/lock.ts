@@ -6,23 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
+import { alive, bootId } from '../lock-holder.js';
 
-function bootId(): string {
-  try {
-    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
-  } catch {
-    return '-';
-  }
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Take the lock of `dir`; throws SPOOL_LOCKED while a live process holds it. */
 export function lockSpool(dir: string): void {

@@ -12,27 +12,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { alive, bootId } from '../lock-holder.js';
 
-let bootIdCache: string | undefined;
-function bootId(): string {
-  if (bootIdCache === undefined) {
-    try {
-      bootIdCache = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
-    } catch {
-      bootIdCache = '-';
-    }
-  }
-  return bootIdCache;
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function lockPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.lock`);
