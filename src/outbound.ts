@@ -3,7 +3,8 @@
  * interface, implemented by the memory queue (queue.ts, `LineQueue`) and the
  * disk spool (spool-queue.ts, `SpoolQueue`). The sending strategies
  * (strategy.ts) and the publisher know a queue only through this interface.
- * Types only: no module here imports the publisher.
+ * Types, and the one helper that fills a range from a whole message; no
+ * module here imports the publisher.
  */
 
 /** One message to be: a body (one line, or several once batched) and its destinations. */
@@ -29,6 +30,17 @@ export interface MessageRange<R> {
   end: number;
   lines: number;
   id: number | undefined;
+}
+
+/** Set `out` to the whole of `m` (a message taken whole, not a range of a block); returns `out`. */
+export function wholeRange<R>(out: MessageRange<R>, m: QueuedMessage<R>): MessageRange<R> {
+  out.route = m.route;
+  out.buf = m.body;
+  out.start = 0;
+  out.end = m.size;
+  out.lines = m.lines;
+  out.id = m.id;
+  return out;
 }
 
 export interface OutboundQueue<R> {

@@ -11,7 +11,7 @@
  * carried them were handed to the kernel (FlushTracker): what a crash leaves
  * unacknowledged is sent again by the next spread-pipe on the same spool.
  */
-import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';
+import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
 import { type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
 import { readNameFields } from './spread/layout.js';
@@ -119,12 +119,7 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
   shiftInto(out: MessageRange<PreparedSend>): boolean {
     const e = this.shift();
     if (!e) return false;
-    out.route = e.route;
-    out.buf = e.body;
-    out.start = 0;
-    out.end = e.size;
-    out.lines = e.lines;
-    out.id = e.id;
+    wholeRange(out, e);
     return true;
   }
 

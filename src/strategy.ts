@@ -11,7 +11,7 @@
  * of the queue; one that a dying session did not take goes back with
  * `putBack`.
  */
-import { type MessageRange, type OutboundQueue } from './outbound.js';
+import { type MessageRange, type OutboundQueue, wholeRange } from './outbound.js';
 import { type Reliable } from './reliable.js';
 import { type PreparedSend, type SpreadClient } from './spread/client.js';
 import { MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN } from './spread/constants.js';
@@ -79,14 +79,7 @@ abstract class QueueSends implements SendStrategy {
   /** `out` set to the whole of a message taken whole. */
   protected whole(m: { body: Buffer; route: PreparedSend; lines: number; size: number; id?: number } | undefined): Outgoing | undefined {
     if (!m) return undefined;
-    const o = this.out;
-    o.route = m.route;
-    o.buf = m.body;
-    o.start = 0;
-    o.end = m.size;
-    o.lines = m.lines;
-    o.id = m.id;
-    return o;
+    return wholeRange(this.out, m);
   }
 }
 
