@@ -94,13 +94,18 @@ function assignment(g: Given, opt: string, text: string, what: string): [string,
   return [usage(g.table, () => validateGroupName(text.slice(0, i)), g.label(opt)), text.slice(i + 1)];
 }
 
-function regex(text: string, where: string): RegExp {
+/** Run `fn`; an error of class `kind` (a bad pattern or format the user gave) becomes a usage error at `where`. */
+function asUsage<T>(where: string, kind: new (...a: never[]) => Error, fn: () => T): T {
   try {
-    return compileEre(text);
+    return fn();
   } catch (e) {
-    if (e instanceof PosixRegexError) throw new UsageError(`${where}: ${e.message}`);
+    if (e instanceof kind) throw new UsageError(`${where}: ${e.message}`);
     throw e;
   }
+}
+
+function regex(text: string, where: string): RegExp {
+  return asUsage(where, PosixRegexError, () => compileEre(text));
 }
 
 function groupName(group: string, where: string): string {
@@ -113,22 +118,11 @@ function groupName(group: string, where: string): string {
 
 /** strftime fields of a path, checked now: a typo is a usage error, not a file named %Q. */
 function checkTemplate(file: string, where: string): void {
-  if (file.startsWith('|')) return;
-  try {
-    new PathTemplate(file);
-  } catch (e) {
-    if (e instanceof StrftimeError) throw new UsageError(`${where}: ${e.message}`);
-    throw e;
-  }
+  if (!file.startsWith('|')) asUsage(where, StrftimeError, () => new PathTemplate(file));
 }
 
 function checkFormat(format: string, where: string): void {
-  try {
-    new Strftime(format);
-  } catch (e) {
-    if (e instanceof StrftimeError) throw new UsageError(`${where}: ${e.message}`);
-    throw e;
-  }
+  asUsage(where, StrftimeError, () => new Strftime(format));
 }
 
 /** The routes and daemons of a spreadlogd.conf, each Log block one route. */
