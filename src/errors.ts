@@ -46,6 +46,8 @@ export const ErrorCodes = {
   LISTEN: 'SP_ERR_LISTEN',
   /** A --write file or --write-split directory that cannot be written. */
   WRITE: 'SP_ERR_WRITE',
+  /** --user: the drop to that user and group failed or did not take, or cannot be done without root. */
+  PRIVILEGES: 'SP_ERR_PRIVILEGES',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

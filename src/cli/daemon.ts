@@ -15,6 +15,7 @@ import { WriteDedup } from '../write-dedup.js';
 import { FileLocks } from '../write/file-lock.js';
 import type { RouteSpec } from '../write/routes.js';
 import { buildRoutes, routesByGroup } from '../write/targets.js';
+import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
 
 export const DAEMON_OPTIONS = {
   listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
@@ -32,6 +33,7 @@ export const DAEMON_OPTIONS = {
   },
   'max-open-files': { type: 'string', default: DEFAULT_MAX_OPEN_FILES, field: 'maxOpenFiles', describe: 'files --write-split keeps open at once; the least recently used is closed' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
+  ...USER_OPTIONS,
 } as const satisfies OptTable;
 
 export interface DaemonConfig {
@@ -45,6 +47,8 @@ export interface DaemonConfig {
   reportInterval: number;
   /** --metrics: where /metrics listens. */
   metrics: HostPort | undefined;
+  /** --user: who to become once every listener is bound (the --write files are then opened as that user). */
+  user: TargetUser | undefined;
 }
 
 function parseAssignment(g: Given, opt: 'write' | 'write-split', text: string): [string, string] {
@@ -77,7 +81,7 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
   const reportInterval = g.int('report-interval', 'milliseconds') ?? DEFAULT_REPORT_INTERVAL;
   if (reportInterval < 1) throw new UsageError(`${g.label('report-interval')}: must be at least 1 millisecond, got 0`);
   const metrics = g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined;
-  return { daemon, unix: g.bool('unix'), writes, splits, dedup: g.bool('dedup'), maxOpenFiles: writer.maxOpenFiles, reportInterval, metrics };
+  return { daemon, unix: g.bool('unix'), writes, splits, dedup: g.bool('dedup'), maxOpenFiles: writer.maxOpenFiles, reportInterval, metrics, user: parseUser(g) };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -103,11 +107,14 @@ export async function run(args: string[]): Promise<number> {
     ...writes.map(([group, file]): RouteSpec => ({ group, kind: 'file', target: file, matches: [], source: `--write ${group}=${file}` })),
     ...splits.map(([group, dir]): RouteSpec => ({ group, kind: 'split', target: dir, matches: [], source: `--write-split ${group}=${dir}` })),
   ];
-  const routes = buildRoutes(specs, writer, {
-    dedup,
-    onRecovery: (journal, undone, truncated) =>
-      log(`${journal}: ${undone} write(s) found unfinished after a crash; their lines will be taken again${truncated.length ? ` (cut back: ${truncated.join(', ')})` : ''}`),
-  });
+  const build = (): ReturnType<typeof buildRoutes> =>
+    buildRoutes(specs, writer, {
+      dedup,
+      onRecovery: (journal, undone, truncated) =>
+        log(`${journal}: ${undone} write(s) found unfinished after a crash; their lines will be taken again${truncated.length ? ` (cut back: ${truncated.join(', ')})` : ''}`),
+    });
+  // With --user the files are opened after the drop, as that user: a file it cannot write stops the start, not the first logrotate.
+  let routes = cfg.user ? undefined : build();
 
   const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
   const daemon = await SpreadDaemon.start(cfg.daemon).catch(async (e: unknown) => {
@@ -122,13 +129,23 @@ export async function run(args: string[]): Promise<number> {
     await daemon.close();
     throw e;
   }
+  if (cfg.user) {
+    try {
+      becomeUser(cfg.user, daemon.unixPaths.map((path) => ({ path })));
+      routes = build();
+    } catch (e) {
+      await daemon.close();
+      await metrics?.close();
+      throw e;
+    }
+  }
   const events = new DaemonReport(log, reportInterval);
   daemon.on('event', (e) => events.event(e));
   for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
   log(`daemon "${daemon.daemonName}" ready`);
 
-  for (const [group, list] of routesByGroup(routes)) {
+  for (const [group, list] of routesByGroup(routes!)) {
     daemon.tap(group, (f) => {
       const now = Date.now();
       for (const r of list) r.handle(f.sender, f.messType, f.data, now);

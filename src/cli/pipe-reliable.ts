@@ -11,6 +11,8 @@ import { DEFAULT_SPOOL_MAX, MIN_SPOOL_MAX, Spool } from '../spool.js';
 import { GapTally } from '../gap.js';
 import { type PreparedSend } from '../spread/client.js';
 import { ErrorCodes, SpreadPipeError, errorMessage, isSpreadPipeError } from '../errors.js';
+import fs from 'node:fs';
+import type { Handed, TargetUser } from './user.js';
 
 /** How often a pending gap notice is tried while the queue is busy. @default 1000 */
 export const GAP_NOTICE_INTERVAL = 1000;
@@ -45,7 +47,7 @@ export function parseReliableArgs(g: Given): ReliableConfig {
  * writable, a file in the way) throws: `--spool` promises that nothing is
  * lost, so it never turns itself off.
  */
-export function openSpool(dir: string, maxBytes: number): Spool | 'locked' {
+export function openSpool(dir: string, maxBytes: number, user?: TargetUser): Spool | 'locked' {
   try {
     return opened(Spool.open(dir, { maxBytes }), dir, false);
   } catch (e) {
@@ -53,7 +55,22 @@ export function openSpool(dir: string, maxBytes: number): Spool | 'locked' {
       log(`${errorMessage(e)}; waiting for it (reading stdin meanwhile)`);
       return 'locked';
     }
-    throw new SpreadPipeError(ErrorCodes.SPOOL, `--spool: ${errorMessage(e)}`, { cause: e });
+    const hint = user ? ` (with --user ${user.spec} the spool directory must be writable by ${user.name}: chown -R ${user.name} ${dir})` : '';
+    throw new SpreadPipeError(ErrorCodes.SPOOL, `--spool: ${errorMessage(e)}${hint}`, { cause: e });
+  }
+}
+
+/**
+ * --user: a spool directory that does not exist yet is made now, as root
+ * (its parent is often root's, /var/spool), to be handed to the user
+ * before the drop; one that exists is left as it is (it must be the user's).
+ */
+export function spoolHandover(dir: string): Handed[] {
+  try {
+    fs.mkdirSync(dir, { mode: 0o750 });
+    return [{ path: dir }];
+  } catch {
+    return []; // there already, or not to be made: opening it after the drop says why
   }
 }
 

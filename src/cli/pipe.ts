@@ -33,6 +33,8 @@ import { type Spool } from '../spool.js';
 import { waitForSpool } from './pipe-reliable.js';
 import { SYSLOG_OPTIONS, type SyslogConfig, parseSyslogArgs, startSyslogInput, untilStopped } from './syslog.js';
 import { choiceOption } from '../options.js';
+import { type TargetUser, USER_OPTIONS, becomeUser, parseUser, warnIfRoot } from './user.js';
+import { spoolHandover } from './pipe-reliable.js';
 
 const NL = Buffer.from('\n');
 
@@ -79,6 +81,7 @@ export const PIPE_OPTIONS = {
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
   ...RELIABLE_OPTIONS,
   ...SYSLOG_OPTIONS,
+  ...USER_OPTIONS,
 } as const satisfies OptTable;
 
 /** Everything pipe mode runs with, checked: nothing here has touched stdin, a socket or a file. */
@@ -101,6 +104,8 @@ export interface PipeConfig {
   syslog: SyslogConfig | undefined;
   /** --metrics: where /metrics listens. */
   metrics: HostPort | undefined;
+  /** --user: who to become once the listeners are bound. */
+  user: TargetUser | undefined;
 }
 
 export const PIPE_HELP = {
@@ -199,6 +204,7 @@ function checkPipeArgs(g: Given): PipeConfig {
     reliable: rel,
     syslog: sys,
     metrics: g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined,
+    user: parseUser(g),
   };
 }
 
@@ -208,10 +214,12 @@ export async function run(args: string[]): Promise<number> {
   const router = new Router(cfg.router);
   const { tag, maxLine } = cfg;
   const rel = cfg.reliable;
+  warnIfRoot(cfg.user);
   // A spool that cannot be made (EACCES, a file in the way) stops the start, before stdin is read;
   // only one locked by a live spread-pipe is waited for (reading stdin meanwhile).
+  // With --user it is opened after the drop, as that user: it grows new segments as it goes.
   let spool: Spool | undefined;
-  const firstTry = rel.spool ? openSpool(rel.spool, rel.spoolMax) : undefined;
+  let firstTry = rel.spool && !cfg.user ? openSpool(rel.spool, rel.spoolMax) : undefined;
   if (firstTry && firstTry !== 'locked') spool = firstTry;
 
   // stdin is read from here on, whatever happens next: lines wait in `early` until the publisher exists.
@@ -236,6 +244,19 @@ export async function run(args: string[]): Promise<number> {
   // Bound before stdin is read, like --syslog: a port in use stops the start (exit 1).
   const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
   const syslog = sys && (await startSyslogInput(sys, { localHost: cfg.host, tag: cfg.tagOn, maxLine, router, push, log, reportInterval: cfg.reportInterval }));
+  if (cfg.user) {
+    // What needs root is open: the listeners. Our unix sockets go to the user (to be removed at exit), and a spool directory made now.
+    const sockets = (syslog?.listener.bound ?? []).filter((b) => b.startsWith('unix:')).map((b) => ({ path: b.slice(5), keepGroup: sys!.listener.socketGroup !== undefined }));
+    try {
+      becomeUser(cfg.user, [...sockets, ...(rel.spool ? spoolHandover(rel.spool) : [])]);
+    } catch (e) {
+      syslog?.close();
+      await metrics?.close();
+      throw e;
+    }
+    if (rel.spool) firstTry = openSpool(rel.spool, rel.spoolMax, cfg.user);
+    if (firstTry && firstTry !== 'locked') spool = firstTry;
+  }
   const readsStdin = !sys || sys.stdin;
   const onFull = cfg.onFull ?? defaultOnFull(readsStdin && stdinIsFile());
   const stdinFlow = new InputFlow();

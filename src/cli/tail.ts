@@ -10,6 +10,7 @@ import { type DaemonAddress, validateGroupName } from '../spread/address.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, serviceBitsName } from '../spread/constants.js';
 import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
 import { DuplicateFilter } from '../dedup.js';
+import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
 
 const NL = Buffer.from('\n');
 const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
@@ -23,6 +24,7 @@ export const TAIL_OPTIONS = {
   dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice (--no-dedup shows them)' },
   count: { type: 'string', describe: 'exit after exactly this many data messages (at least 1)' },
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'milliseconds to connect and handshake' },
+  ...USER_OPTIONS,
 } as const satisfies OptTable;
 
 export interface TailConfig {
@@ -32,6 +34,7 @@ export interface TailConfig {
   dedup: boolean;
   count: number | undefined;
   defaultDaemon: boolean;
+  user: TargetUser | undefined;
 }
 
 /** Parse and check tail's command line; undefined after --help. */
@@ -51,13 +54,15 @@ export async function parseArgs(argv: string[]): Promise<TailConfig | undefined>
   const client = usage(t, () =>
     resolveClientOptions({ daemon: g.str('spread') ?? DEFAULT_DAEMON, name: g.str('name'), membership: g.bool('membership'), connectTimeout: g.int('connect-timeout', 'milliseconds') }),
   );
-  return { client, groups, showSender: g.bool('show-sender'), dedup: g.bool('dedup'), count, defaultDaemon: !g.has('spread') };
+  return { client, groups, showSender: g.bool('show-sender'), dedup: g.bool('dedup'), count, defaultDaemon: !g.has('spread'), user: parseUser(g) };
 }
 
 export async function run(args: string[]): Promise<number> {
   const cfg = await parseArgs(args);
   if (!cfg) return EXIT_OK;
   const daemon = cfg.client.daemon;
+  // tail opens nothing that needs root: it drops before it connects.
+  becomeUser(cfg.user);
   let client: SpreadClient;
   try {
     client = await SpreadClient.connect(cfg.client);

@@ -19,6 +19,7 @@ import { Aggregator, DEFAULT_TOP, DEFAULT_TOP_CAPACITY, type Snapshot } from '..
 import { DEFAULT_LOG_FORMAT, LOG_FORMATS, type LogFormat } from '../top/parse.js';
 import { DEFAULT_DISTINCT_CAP } from '../top/sketch.js';
 import { TopHttp } from '../top/http.js';
+import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
 import { topRegistry } from '../top/metrics.js';
 import { TerminalView } from '../top/tty.js';
 
@@ -45,6 +46,7 @@ export const TOP_OPTIONS = {
   http: { type: 'string', describe: 'serve the live page, /events and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1)' },
   stdin: { type: 'boolean', default: false, describe: 'read log lines from stdin instead of Spread (e.g. a log file)' },
   dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice' },
+  ...USER_OPTIONS,
 } as const satisfies OptTable;
 
 export interface TopConfig {
@@ -65,6 +67,8 @@ export interface TopConfig {
   /** Read lines from stdin instead of Spread. */
   stdin: boolean;
   dedup: boolean;
+  /** --user: who to become once --http is bound. */
+  user?: TargetUser;
 }
 
 /** Fill and check top's options (the library-side resolver: OptionErrors name the field). */
@@ -112,7 +116,8 @@ export async function parseArgs(argv: string[]): Promise<TopConfig | undefined> 
   const daemons = (spreads.length ? spreads : [DEFAULT_DAEMON]).map((s) => usage(t, () => parseDaemonAddress(s), g.label('spread')));
   const name = g.str('name');
   if (name !== undefined) usage(t, () => validatePrivateName(name), g.label('name'));
-  return usage(t, () =>
+  const user = parseUser(g);
+  const resolved = usage(t, () =>
     resolveTopOptions({
       groups,
       daemons,
@@ -131,6 +136,7 @@ export async function parseArgs(argv: string[]): Promise<TopConfig | undefined> 
       dedup: g.bool('dedup'),
     }),
   );
+  return { ...resolved, user };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -158,6 +164,12 @@ export async function run(args: string[]): Promise<number> {
     }
     const a = web.address;
     log(`top: page at http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/ (metrics at /metrics)`);
+  }
+  try {
+    becomeUser(cfg.user);
+  } catch (e) {
+    await web?.close();
+    throw e;
   }
 
   let remaining = cfg.exitAfter ?? Infinity;

@@ -30,6 +30,7 @@ import type { PipeEvent } from '../write/pipe-log.js';
 import type { Frame } from '../spread/decoder.js';
 import { type HostPort, counter, gauge, parseHostPort } from '../metrics.js';
 import { startMetrics, writerMetrics } from './metrics.js';
+import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
 
 const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 /**
@@ -65,6 +66,7 @@ export const WRITE_OPTIONS = {
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, describe: 'milliseconds to connect and handshake' },
   'report-interval': { type: 'string', default: REPORT_INTERVAL, describe: 'milliseconds between two reports of the same kind of bad input' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
+  ...USER_OPTIONS,
 } as const satisfies OptTable;
 
 export interface SessionConfig {
@@ -86,6 +88,8 @@ export interface WriteConfig {
   defaultDaemon: boolean;
   /** --metrics: where /metrics listens. */
   metrics: HostPort | undefined;
+  /** --user: who to become once --metrics is bound; every file is opened as that user. */
+  user: TargetUser | undefined;
 }
 
 function assignment(g: Given, opt: string, text: string, what: string): [string, string] {
@@ -247,6 +251,7 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
     reportInterval,
     defaultDaemon: !conf && daemons.length === 0,
     metrics: g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined,
+    user: parseUser(g),
   };
 }
 
@@ -301,6 +306,14 @@ export async function run(args: string[]): Promise<number> {
     dedup,
     { locks: cfg.lock ? new FileLocks() : undefined, flushDelay: FLUSH_DELAY },
   );
+  // Bound before joining (a port in use stops the start with one line, exit 1), and before --user drops root.
+  const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
+  try {
+    becomeUser(cfg.user);
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
   // Every path is tried and every journal read before joining: a typo stops the start with one line.
   const built = cfg.sessions.map((s) => {
     const routes = buildRoutes(s.routes, writer, {
@@ -313,8 +326,6 @@ export async function run(args: string[]): Promise<number> {
     return { cfg: s, routes, byGroup: routesByGroup(routes) };
   });
   const allRoutes: Route[] = built.flatMap((b) => b.routes);
-  // Bound before joining: a port in use stops the start with one line (exit 1).
-  const metrics = cfg.metrics && (await startMetrics(cfg.metrics));
 
   const sessions = built.map((b) => {
     const onData = (f: Frame, now: number): void => {
