@@ -6,7 +6,7 @@ import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
 import { DaemonReport } from './daemon-report.js';
 import { type HostPort, parseHostPort } from '../metrics.js';
 import { daemonMetrics, startMetrics } from './metrics.js';
-import { type ResolvedDaemonOptions, SpreadDaemon, DEFAULT_SESSION_BUFFER, resolveDaemonOptions } from '../spread/daemon.js';
+import { type ResolvedDaemonOptions, SpreadDaemon, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_ADDRESS, DEFAULT_SESSION_BUFFER, resolveDaemonOptions } from '../spread/daemon.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR } from '../spread/constants.js';
 import { parseListenAddress, validateGroupName } from '../spread/address.js';
 import { parseCidr } from '../cidr.js';
@@ -23,6 +23,13 @@ export const DAEMON_OPTIONS = {
   name: { alias: 'n', type: 'string', field: 'name', describe: "daemon name in private groups (#user#NAME) [default: this machine's short host name]" },
   allow: { type: 'string', repeat: true, field: 'allow', describe: 'CIDR allowed to connect over TCP; default everyone' },
   'session-buffer': { type: 'string', default: DEFAULT_SESSION_BUFFER, field: 'sessionBuffer', describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' },
+  'max-pending-per-address': {
+    type: 'string',
+    default: DEFAULT_MAX_PENDING_PER_ADDRESS,
+    field: 'maxPendingPerAddress',
+    describe: 'TCP connections from one address not yet past the Spread handshake; more are closed unread (counted)',
+  },
+  'max-pending': { type: 'string', default: DEFAULT_MAX_PENDING, field: 'maxPending', describe: 'TCP connections from all addresses not yet past the Spread handshake; more are closed unread (counted)' },
   write: { alias: 'w', type: 'string', repeat: true, describe: 'GROUP=FILE: append every message to GROUP to FILE' },
   dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice; state in FILE.seen / DIR/.seen (--no-dedup: write all)' },
   'write-split': { type: 'string', repeat: true, describe: 'GROUP=DIR: one file per host tag (first word) in DIR' },
@@ -74,7 +81,15 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
   // The unix socket /tmp/PORT comes from --unix (below), for each TCP port.
   const listen = listenArgs.length ? listenArgs.map((l) => usage(t, () => parseListenAddress(l), g.label('listen'))) : [{ port: DEFAULT_SPREAD_PORT }];
   const allow = g.list('allow').map((c) => usage(t, () => parseCidr(c), g.label('allow')));
-  const daemon = usage(t, () => resolveDaemonOptions({ name: g.str('name'), listen, allow, sessionBuffer: g.size('session-buffer') }));
+  const daemon = usage(t, () => resolveDaemonOptions({
+      name: g.str('name'),
+      listen,
+      allow,
+      sessionBuffer: g.size('session-buffer'),
+      maxPendingPerAddress: g.int('max-pending-per-address', 'connections'),
+      maxPending: g.int('max-pending', 'connections'),
+    }),
+  );
   const writes = g.list('write').map((w) => parseAssignment(g, 'write', w));
   const splits = g.list('write-split').map((w) => parseAssignment(g, 'write-split', w));
   const writer = usage(t, () => resolveWriterOptions({ maxOpenFiles: g.int('max-open-files', 'files') }));
@@ -157,7 +172,7 @@ export async function run(args: string[]): Promise<number> {
   process.on('SIGHUP', () => writer.reopen());
   const report = (detail: boolean): void => {
     const s = daemon.getStats();
-    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} protocol_errors=${s.protocolErrors} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} pending_refused_per_address=${s.pendingRefusedPerAddress} pending_refused_total=${s.pendingRefusedTotal} protocol_errors=${s.protocolErrors} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
     if (!detail) return;
     for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
     for (const [g, n] of s.groups) log(`group ${g} members=${n}`);

@@ -91,6 +91,20 @@ export function daemonMetrics(r: Registry, d: SpreadDaemon, writer?: LogWriter, 
   counter(r, 'daemon_deliveries_total', 'Messages delivered to members (one per receiving session).', () => d.getStats().deliveries);
   counter(r, 'daemon_received_bytes_total', 'Bytes received from clients.', () => d.getStats().bytesIn);
   counter(r, 'daemon_rejected_total', 'Connections refused (--allow, handshake, limits).', () => d.getStats().rejected);
+  gauge(r, 'daemon_pending_connections', 'TCP connections not yet past the Spread handshake.', () => d.getStats().pending);
+  counter(
+    r,
+    'daemon_pending_refused_total',
+    'Connections closed unread over --max-pending-per-address (cap="per-address") or --max-pending (cap="total"); among daemon_rejected_total.',
+    () => {
+      const s = d.getStats();
+      return [
+        [{ cap: 'per-address' }, s.pendingRefusedPerAddress],
+        [{ cap: 'total' }, s.pendingRefusedTotal],
+      ] as const;
+    },
+    ['cap'],
+  );
   counter(r, 'daemon_protocol_errors_total', 'Sessions cut for breaking the protocol.', () => d.getStats().protocolErrors);
   counter(r, 'daemon_slow_killed_total', 'Sessions cut for not reading (session buffer full).', () => d.getStats().slowKilled);
   gauge(r, 'daemon_session_buffer_bytes', 'Bytes queued to each session, waiting for it to read.', () => d.sessionList().map((s) => [{ session: s.name }, s.queued] as const), ['session']);

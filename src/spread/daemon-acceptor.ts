@@ -4,6 +4,14 @@
  * before anything is read (--allow, the session quota, a test fault), keeps
  * refused sockets only until their reject byte is out, and on close stops
  * listening and removes the unix sockets that are still its own.
+ *
+ * Hostile clients: a TCP connection counts as pending from its 'connection'
+ * event until its Spread handshake is done (or it closes). Past the caps
+ * (per remote address, and in all) a new one is destroyed at once, before
+ * any session object or buffer exists for it, and reported (cause
+ * `pending-per-address` / `pending-total`). Any TCP listener goes through
+ * track(): a TLS listener calls it on the raw socket's 'connection', so its
+ * TLS handshake counts as pending too.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,15 +31,22 @@ export interface AcceptorOptions {
   maxSessions: number;
   /** How long a refused socket may take to read its reject byte and close. */
   lingerMs: number;
+  /** TCP connections not yet past the Spread handshake, from one remote address. */
+  maxPendingPerAddress: number;
+  /** TCP connections not yet past the Spread handshake, from all addresses. */
+  maxPending: number;
 }
+
+/** Called when a pending connection's handshake is done; closing it does the same. Idempotent. */
+export type Settle = () => void;
 
 export interface AcceptorHooks {
   /** Connections open now, for the quota. */
   connections(): number;
   /** A test fault's reject code for every new connection, or false. */
   faultRefusal(): false | number;
-  /** A connection past admission. */
-  accepted(sock: net.Socket, local: boolean): void;
+  /** A connection past admission; `settle` once its handshake is done. */
+  accepted(sock: net.Socket, local: boolean, settle: Settle): void;
   /** Reports: listening, reject (admission), error (accept failures). */
   event(e: DaemonEvent): void;
 }
@@ -44,6 +59,9 @@ export class Acceptor {
   /** Sockets left with only a reject byte to send. */
   private readonly lingering = new Set<net.Socket>();
   private readonly removers: Array<() => void> = [];
+  /** Pending TCP connections per remote address (only addresses with some), and in all. */
+  private readonly pendingBy = new Map<string, number>();
+  private pendingCount = 0;
 
   constructor(
     private readonly opts: AcceptorOptions,
@@ -80,11 +98,57 @@ export class Acceptor {
     this.hooks.event({ type: 'listening', address: at });
   }
 
+  /** TCP connections not yet past their handshake, from all addresses. */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /**
+   * Count a new TCP connection as pending; over a cap it is destroyed at
+   * once, reported, and undefined is returned. Otherwise the Settle to call
+   * when its handshake is done (its close calls it too).
+   */
+  track(sock: net.Socket): Settle | undefined {
+    const addr = sock.remoteAddress ?? '';
+    const mine = this.pendingBy.get(addr) ?? 0;
+    const { maxPendingPerAddress, maxPending } = this.opts;
+    if (mine >= maxPendingPerAddress || this.pendingCount >= maxPending) {
+      const perAddress = mine >= maxPendingPerAddress;
+      sock.on('error', () => {});
+      sock.destroy();
+      this.hooks.event({
+        type: 'reject',
+        remote: `${addr}:${sock.remotePort}`,
+        code: 0,
+        reason: perAddress
+          ? `${mine} connections from ${addr} already in their handshake (--max-pending-per-address ${maxPendingPerAddress})`
+          : `${this.pendingCount} connections already in their handshake (--max-pending ${maxPending})`,
+        cause: perAddress ? 'pending-per-address' : 'pending-total',
+      });
+      return undefined;
+    }
+    this.pendingBy.set(addr, mine + 1);
+    this.pendingCount++;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      this.pendingCount--;
+      const n = (this.pendingBy.get(addr) ?? 1) - 1;
+      if (n > 0) this.pendingBy.set(addr, n);
+      else this.pendingBy.delete(addr);
+    };
+    sock.once('close', settle);
+    return settle;
+  }
+
   private onConnection(sock: net.Socket, local: boolean): void {
+    const settle = local ? () => {} : this.track(sock);
+    if (!settle) return;
     const refusal = this.admission(sock, local);
     if (!refusal) {
       sock.setKeepAlive(true, 30_000);
-      this.hooks.accepted(sock, local);
+      this.hooks.accepted(sock, local, settle);
       return;
     }
     const [code, reason, cause] = refusal;

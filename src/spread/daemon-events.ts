@@ -23,9 +23,13 @@ export type DaemonEvent =
  * by --allow, `quota`, `fault`), refused by the handshake (`version`,
  * `illegal-name`, `name-in-use`, `auth`), or dropped in it
  * (`handshake-timeout`, `not-spread`: bytes no Spread client sends,
- * `hung-up`, `socket-error`, `dropped`: the daemon closing).
+ * `hung-up`, `socket-error`, `dropped`: the daemon closing); or closed at
+ * once, unread, for too many connections in their handshake
+ * (`pending-per-address` from its address, `pending-total` from all).
  */
 export type RejectCause =
+  | 'pending-per-address'
+  | 'pending-total'
   | 'not-allowed'
   | 'quota'
   | 'fault'

@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import os from 'node:os';
 import { DEFAULT_SPREAD_PORT, MAX_PROC_NAME, UNIX_SOCKET_DIR, isNameByte } from './constants.js';
-import { Acceptor, type ListenSpec, hostPort } from './daemon-acceptor.js';
+import { Acceptor, type ListenSpec, type Settle, hostPort } from './daemon-acceptor.js';
 import type { DaemonEvent, SessionEvent } from './daemon-events.js';
 import type { DaemonFaults } from './daemon-faults.js';
 import { DaemonRouter, type Tap } from './daemon-router.js';
@@ -36,6 +36,15 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
 export const DEFAULT_SESSION_BUFFER = 64 * 1024 * 1024;
 /** @default 4096 (real Spread: 997) */
 export const DEFAULT_MAX_SESSIONS = 4096;
+/**
+ * TCP connections from one address not yet past the Spread handshake (a
+ * client does it in one round trip: only a flood holds many). A farm behind
+ * one NAT address that reconnects at once after a restart stays under it.
+ * @default 128
+ */
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 128;
+/** TCP connections from all addresses not yet past the Spread handshake. @default 1024 */
+export const DEFAULT_MAX_PENDING = 1024;
 
 export interface DaemonOptions {
   /** Daemon name in private groups (`#user#NAME`). @default the host's short name */
@@ -48,6 +57,10 @@ export interface DaemonOptions {
   sessionBuffer?: number;
   /** @default 4096 */
   maxSessions?: number;
+  /** TCP connections from one address in their handshake, past which new ones are closed unread. @default 128 */
+  maxPendingPerAddress?: number;
+  /** TCP connections from all addresses in their handshake, past which new ones are closed unread. @default 1024 */
+  maxPending?: number;
   /** TCP clients allowed; empty allows everyone. Unix-socket clients are always allowed. */
   allow?: Cidr[];
   /** Tests only: fault switches (hang, refuse, drop), see DaemonFaults. */
@@ -76,9 +89,18 @@ export function resolveDaemonOptions(o: DaemonOptions = {}): ResolvedDaemonOptio
     handshakeTimeout: intOption('handshakeTimeout', o.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, { min: 1, unit: 'milliseconds' }),
     sessionBuffer: intOption('sessionBuffer', o.sessionBuffer, DEFAULT_SESSION_BUFFER, { min: MIN_SESSION_BUFFER, unit: 'bytes' }),
     maxSessions: intOption('maxSessions', o.maxSessions, DEFAULT_MAX_SESSIONS, { min: 1, unit: 'sessions' }),
+    ...pendingCaps(o),
     allow: o.allow ?? [],
     faults: o.faults,
   };
+}
+
+function pendingCaps(o: DaemonOptions): { maxPending: number; maxPendingPerAddress: number } {
+  const maxPending = intOption('maxPending', o.maxPending, DEFAULT_MAX_PENDING, { min: 1, unit: 'connections' });
+  // A per-address cap over the total would never be reached: a mistake, said as one.
+  const perAddressDefault = Math.min(DEFAULT_MAX_PENDING_PER_ADDRESS, maxPending);
+  const maxPendingPerAddress = intOption('maxPendingPerAddress', o.maxPendingPerAddress, perAddressDefault, { min: 1, max: maxPending, unit: 'connections' });
+  return { maxPending, maxPendingPerAddress };
 }
 
 export function defaultDaemonName(): string {
@@ -94,6 +116,8 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   private readonly router: DaemonRouter<DaemonSession>;
   /** Every connection, in the handshake or past it. */
   private readonly all = new Set<DaemonSession>();
+  /** Connections in their handshake, with what ends their count as pending (the acceptor's caps). */
+  private readonly unsettled = new Map<DaemonSession, Settle>();
   private readonly counters = newCounters();
   private readonly tapFlushers: Array<() => void> = [];
   private readonly sessionBuffer: number;
@@ -112,11 +136,11 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.router = new DaemonRouter(this.daemonName, [fnv1a(Buffer.from(this.daemonName, 'latin1')) | 0, seconds], this.counters);
     this.faults = opts.faults;
     this.acceptor = new Acceptor(
-      { allow: opts.allow, maxSessions: opts.maxSessions, lingerMs: this.handshakeTimeout },
+      { allow: opts.allow, maxSessions: opts.maxSessions, lingerMs: this.handshakeTimeout, maxPending: opts.maxPending, maxPendingPerAddress: opts.maxPendingPerAddress },
       {
         connections: () => this.all.size,
         faultRefusal: () => this.faults?.refuseHandshake ?? false,
-        accepted: (sock) => this.accepted(sock),
+        accepted: (sock, _local, settle) => this.accepted(sock, settle),
         event: (e) => this.report(e),
       },
     );
@@ -168,15 +192,20 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return this.acceptor.listen(spec);
   }
 
-  private accepted(sock: net.Socket): void {
+  private accepted(sock: net.Socket, settle: Settle): void {
     const s = new DaemonSession(sock, this, this.router, this.sessionBuffer, this.handshakeTimeout);
     this.all.add(s);
+    this.unsettled.set(s, settle);
     if (this.hanging) s.pause();
   }
 
   /** Every event goes out here; the counters of refusals, cut-offs and protocol errors count them. */
   private report(e: DaemonEvent): void {
-    if (e.type === 'reject') this.counters.rejected++;
+    if (e.type === 'reject') {
+      this.counters.rejected++;
+      if (e.cause === 'pending-per-address') this.counters.pendingRefusedPerAddress++;
+      else if (e.cause === 'pending-total') this.counters.pendingRefusedTotal++;
+    }
     else if (e.type === 'slow-session') this.counters.slowKilled++;
     else if (e.type === 'protocol-error') this.counters.protocolErrors++;
     this.emit('event', e);
@@ -184,6 +213,10 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
 
   /** SessionHost: a session's open, overflow and close. */
   event(s: DaemonSession, e: SessionEvent): void {
+    if (e.type !== 'overflow') {
+      this.unsettled.get(s)?.();
+      this.unsettled.delete(s);
+    }
     if (e.type === 'open') {
       const v = s.libraryVersion;
       this.report({ type: 'connect', session: s.privateGroup, remote: s.remote, library: `${v[0]}.${v[1]}.${v[2]}`, membership: s.membership });
@@ -242,7 +275,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   }
 
   getStats(): DaemonStats {
-    return { sessions: this.router.size, connections: this.all.size, groups: this.router.groups(), ...this.counters };
+    return { sessions: this.router.size, connections: this.all.size, pending: this.acceptor.pending, groups: this.router.groups(), ...this.counters };
   }
 
   /** Session names with their queued bytes, for SIGUSR1. */
