@@ -214,7 +214,6 @@ export async function run(args: string[]): Promise<number> {
   const router = new Router(cfg.router);
   const { tag, maxLine } = cfg;
   const rel = cfg.reliable;
-  warnIfRoot(cfg.user);
   // A spool that cannot be made (EACCES, a file in the way) stops the start, before stdin is read;
   // only one locked by a live spread-pipe is waited for (reading stdin meanwhile).
   // With --user it is opened after the drop, as that user: it grows new segments as it goes.
@@ -257,6 +256,8 @@ export async function run(args: string[]): Promise<number> {
     if (rel.spool) firstTry = openSpool(rel.spool, rel.spoolMax, cfg.user);
     if (firstTry && firstTry !== 'locked') spool = firstTry;
   }
+  // Once the start went well (a failing one says one line): about to read and talk to the network.
+  warnIfRoot(cfg.user);
   const readsStdin = !sys || sys.stdin;
   const onFull = cfg.onFull ?? defaultOnFull(readsStdin && stdinIsFile());
   const stdinFlow = new InputFlow();

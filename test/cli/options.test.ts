@@ -58,6 +58,7 @@ const PIPE_BAD: Bad = {
   spool: ['/proc/spread-pipe-spool', 1],
   'spool-max': '1k',
   metrics: 'nowhere',
+  user: 'no-such-user-here',
 };
 const SYSLOG_BAD: Bad = {
   syslog: 'tcp://127.0.0.1:514',
@@ -72,17 +73,21 @@ const TAIL_BAD: Bad = {
   name: 'waytoolongname',
   count: '0',
   'connect-timeout': 'abc',
+  user: 'no-such-user-here',
 };
 const DAEMON_BAD: Bad = {
   listen: 'host:port',
   name: 'a b',
   allow: '10.0.0.0/99',
   'session-buffer': '1k',
+  'max-pending-per-address': '0',
+  'max-pending': 'many',
   write: 'no-equals-sign',
   'write-split': 'jigdo=',
   'max-open-files': '0',
   'report-interval': 'often',
   metrics: '/unix/not/for/http',
+  user: 'no-such-user-here',
 };
 const TOP_BAD: Bad = {
   group: 'bad group',
@@ -96,6 +101,7 @@ const TOP_BAD: Bad = {
   'distinct-cap': 'x',
   'exit-after': '0',
   http: 'nowhere',
+  user: 'no-such-user-here',
 };
 
 /** #13: write mode's options. */
@@ -113,6 +119,7 @@ const WRITE_BAD: Bad = {
   'connect-timeout': 'abc',
   'report-interval': 'often',
   metrics: '70000',
+  user: 'no-such-user-here',
 };
 
 function cases(mode: string, table: OptTable, bad: Bad, base: string[]): Case[] {
