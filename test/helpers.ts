@@ -8,3 +8,4 @@ export * from './helpers/captures.js';
 export * from './helpers/random.js';
 export * from './helpers/lines.js';
 export * from './helpers/syslog.js';
+export * from './helpers/apache.js';
