@@ -11,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, type Proc, feedStdin, numberedLines, startCli, startDaemonProcess, startProcess, tempDir, waitFor } from '../helpers.js';
+import net from 'node:net';
+import { CLI, type Proc, feedStdin, numberedLines, startCli, startDaemonProcess, startProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
 
 const root = process.getuid?.() === 0;
 const run = root ? describe : describe.skip;
@@ -63,6 +64,19 @@ function asNobody(args: string[], stdin: 'pipe' | 'ignore' | number = 'pipe'): P
   return startProcess('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, ...args], { stdin });
 }
 
+/** A free TCP port under 1024 on 127.0.0.1 (only root may bind it), from `from` down. */
+async function lowPort(from: number): Promise<number> {
+  for (let p = from; p > 600; p--) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(p, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return p;
+  }
+  throw new Error('no free port under 1024');
+}
+
 /** Lines of stderr that are not empty. */
 const lines = (p: Proc): string[] => p.stderr().trim().split('\n').filter(Boolean);
 
@@ -111,6 +125,28 @@ run('#15: --user drops root in every mode', () => {
     d.proc.kill('SIGTERM');
     expect(await d.proc.exited).toBe(0);
     expect(fs.existsSync(daemonSock)).toBe(false);
+  });
+
+  it('#15: ports under 1024 (--listen, --metrics) are bound as root, then served as www-data', { timeout: 30_000 }, async () => {
+    const port = await lowPort(1000);
+    const metricsPort = await lowPort(port - 1);
+    const unprivilegedFrom = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+    if (unprivilegedFrom > port) {
+      // The control: www-data alone cannot bind it.
+      const alone = startProcess('setpriv', ['--reuid', '33', '--regid', '33', '--clear-groups', process.execPath, CLI, '--daemon', '--no-unix', '--listen', `127.0.0.1:${port}`], { stdin: 'ignore' });
+      expect(await alone.exited).toBe(1);
+      expect(alone.stderr()).toMatch(/cannot listen on 127\.0\.0\.1:\d+: .*EACCES/);
+    }
+    const d = startCli(['--daemon', '--no-unix', '--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${metricsPort}`, '--user', 'www-data'], { stdin: 'ignore' });
+    await ranAs(d);
+    expectDropped(d.child.pid!, WWW);
+    const pub = startCli(['-g', 'g', '-s', `${port}@127.0.0.1`, '--user', 'www-data']);
+    await feedStdin(pub, numberedLines(0, 10));
+    expect(await withTimeout(pub.exited, 15_000, 'publisher')).toBe(0);
+    expect(pub.stderr()).toMatch(/exit: read=10 .*sent_lines=10 /);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    // Served as www-data: the ten lines (and the session's own requests) counted.
+    expect(Number(/^spread_pipe_daemon_messages_in_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(10);
   });
 
   it('#15: NAME:GROUP sets that group and the user\'s supplementary groups, never root\'s', async () => {
