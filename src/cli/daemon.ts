@@ -81,7 +81,8 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
   // The unix socket /tmp/PORT comes from --unix (below), for each TCP port.
   const listen = listenArgs.length ? listenArgs.map((l) => usage(t, () => parseListenAddress(l), g.label('listen'))) : [{ port: DEFAULT_SPREAD_PORT }];
   const allow = g.list('allow').map((c) => usage(t, () => parseCidr(c), g.label('allow')));
-  const daemon = usage(t, () => resolveDaemonOptions({
+  const daemon = usage(t, () =>
+    resolveDaemonOptions({
       name: g.str('name'),
       listen,
       allow,

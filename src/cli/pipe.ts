@@ -30,11 +30,10 @@ import { type DaemonAddress, parseDaemonAddress, validateDestination } from '../
 import { DEFAULT_SPREAD_PORT, MAX_GROUPS_PER_MESSAGE, MAX_GROUP_NAME, SAFE_MESSAGE_BODY_LEN, SERVICE_BY_NAME, type ServiceName, UNIX_SOCKET_DIR, isNameByte } from '../spread/constants.js';
 import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, type ReliableConfig, openSpool, parseReliableArgs, reliableSummary } from './pipe-reliable.js';
 import { type Spool } from '../spool.js';
-import { waitForSpool } from './pipe-reliable.js';
+import { spoolHandover, waitForSpool } from './pipe-reliable.js';
 import { SYSLOG_OPTIONS, type SyslogConfig, parseSyslogArgs, startSyslogInput, untilStopped } from './syslog.js';
 import { choiceOption } from '../options.js';
 import { type TargetUser, USER_OPTIONS, becomeUser, parseUser, warnIfRoot } from './user.js';
-import { spoolHandover } from './pipe-reliable.js';
 
 const NL = Buffer.from('\n');
 
