@@ -286,9 +286,12 @@ export class Publisher extends EventEmitter {
     if (unacked) this.drop('unacked-at-exit', unacked);
     const c = this.detach();
     if (c) {
-      const unsent = c.writableLength > 0 && !this.reliable ? c.unsentMessages : 0;
       this.commits?.flushedBy(c);
       await c.disconnect(Math.max(100, deadline - Date.now()));
+      // What the session still held when it was cut off never left: counted in lines (a batch is
+      // many), once, and no longer as sent. With --ack the window already accounts for it.
+      const unsent = this.reliable ? 0 : this.linesPerMessage.lastLines(c.unsentMessages);
+      this.counters.linesSent -= unsent;
       if (unsent) this.drop('unsent-at-exit', unsent);
     }
     return this.counters;
