@@ -12,9 +12,12 @@
  * the stream starting over (counted in `resets`) rather than dropped:
  * when in doubt, deliver twice rather than lose.
  *
- * Messages from other senders (no "=" stream name) pass untouched.
+ * Messages from other senders (no "=" stream name) pass untouched. A
+ * stream's acknowledgement marker (ack.ts) is never a line: dropped, counted
+ * in `markers` (they go to the sender's private group only, so one reaching
+ * a receiver is unusual).
  */
-import { RECEIVER_WINDOW, SEQ_MODULO, countLines, seqOf, streamOf } from './ack.js';
+import { RECEIVER_WINDOW, SEQ_MODULO, countLines, isMarker, seqOf, streamOf } from './ack.js';
 
 /** Streams remembered at once; the least recently heard is forgotten first. @default 4096 */
 export const DEFAULT_MAX_STREAMS = 4096;
@@ -98,10 +101,12 @@ export interface DedupStats {
   resets: number;
   /** Streams forgotten to stay under maxStreams. */
   evicted: number;
+  /** Acknowledgement markers skipped (not lines; #16). */
+  markers: number;
 }
 
 export class DuplicateFilter {
-  readonly stats: DedupStats = { messages: 0, duplicateLines: 0, duplicateMessages: 0, partial: 0, resets: 0, evicted: 0 };
+  readonly stats: DedupStats = { messages: 0, duplicateLines: 0, duplicateMessages: 0, partial: 0, resets: 0, evicted: 0, markers: 0 };
   private readonly streams = new Map<string, SeqWindow>();
   /** The stream heard last: most messages come from the same one, so skip the LRU bookkeeping. */
   private lastName = '';
@@ -136,6 +141,10 @@ export class DuplicateFilter {
   filter(sender: string, messType: number, data: Buffer): Buffer | null {
     const stream = streamOf(sender);
     if (stream === undefined) return data;
+    if (isMarker(data)) {
+      this.stats.markers++;
+      return null;
+    }
     this.stats.messages++;
     const w = this.window(stream);
     const first = seqOf(messType);

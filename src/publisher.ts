@@ -264,6 +264,8 @@ export class Publisher extends EventEmitter {
     await new Promise<void>((resolve) => {
       const check = (): void => {
         this.pump();
+        // Draining: what was sent is acknowledged now, not after the marker interval.
+        if (this.session.state !== 'none') this.reliable?.flush();
         const c = this.client;
         const empty = this.queue.length === 0 && (!c || c.writableLength === 0) && !this.reliable?.window.size;
         const done = this.counters.messagesSent + (c?.writableLength ?? 0) + (this.reliable?.counters.acked ?? 0);

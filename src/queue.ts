@@ -269,6 +269,8 @@ export class LineQueue<R> implements OutboundQueue<R> {
       out.start = 0;
       out.end = m.size;
       out.lines = m.lines;
+      // A message put back keeps its line id, as peek() gives it.
+      out.id = m.id;
     } else if (this.n > 0) {
       const h = this.head;
       out.route = this.routes[h]!;
@@ -276,8 +278,8 @@ export class LineQueue<R> implements OutboundQueue<R> {
       out.start = this.offs[h]!;
       out.end = out.start + this.lens[h]!;
       out.lines = this.counts[h]!;
+      out.id = undefined;
     } else return false;
-    out.id = undefined;
     return true;
   }
 

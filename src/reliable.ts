@@ -1,14 +1,30 @@
 /**
  * --ack in the publisher: what it calls when it connects, sends and hears
- * its own messages back (the scheme is in ack.ts). Kept apart from
- * publisher.ts so that plain mode is untouched: the publisher asks `admit`
- * before taking a message, sends through `send`, and on every new session
- * calls `attach`, which sends again whatever is still unacknowledged.
+ * its markers back (the scheme is in ack.ts). Kept apart from publisher.ts
+ * so that plain mode is untouched: the publisher asks `admit` before taking
+ * a message, sends through `send`, and on every new session calls `attach`,
+ * which sends again whatever is still unacknowledged. When to send a marker
+ * is decided here: after `markerLines` lines since the last one, `markerMs`
+ * after the first line it would cover, when the window is full (`admit`
+ * says wait), on a new session, and when the publisher drains (`flush`).
  */
 import { EventEmitter } from 'node:events';
-import { AckWindow, DEFAULT_ACK_BYTES, DEFAULT_ACK_WINDOW, type InFlight, MAX_ID_JUMP, countLines, isStreamName, newStreamName, seqMessType } from './ack.js';
+import {
+  AckWindow,
+  DEFAULT_ACK_BYTES,
+  DEFAULT_ACK_WINDOW,
+  DEFAULT_MARKER_LINES,
+  DEFAULT_MARKER_MS,
+  MARKER_BYTES,
+  MAX_ID_JUMP,
+  encodeMarker,
+  isStreamName,
+  markerEnd,
+  newStreamName,
+  seqMessType,
+} from './ack.js';
 import { type PreparedSend, type SpreadClient, type SpreadEvent } from './spread/client.js';
-import { MAX_GROUPS_PER_MESSAGE } from './spread/constants.js';
+import { FIFO_MESS, SAFE_MESS } from './spread/constants.js';
 import { encodeHint, nameField } from './spread/encode.js';
 import { ErrorCodes, SpreadPipeError, isSpreadPipeError } from './errors.js';
 
@@ -31,11 +47,10 @@ export interface ReliableOptions {
   name?: string;
   /** @default 5000 */
   ackTimeout?: number;
-}
-
-export interface Sent {
-  readonly route: PreparedSend;
-  readonly body: Buffer;
+  /** Lines between markers at most. @default min(1024, window / 8) */
+  markerLines?: number;
+  /** ms a line sent waits for its marker at most. @default 10 */
+  markerMs?: number;
 }
 
 export type ReliableEvent =
@@ -45,27 +60,36 @@ export type ReliableEvent =
   | { type: 'new-stream'; name: string; abandoned: number };
 
 export class Reliable extends EventEmitter {
-  readonly window: AckWindow<Sent>;
-  /** Acknowledged lines, and lines sent again on a new session. */
-  readonly counters = { acked: 0, resent: 0, possibleDuplicates: 0, stray: 0 };
+  readonly window: AckWindow<PreparedSend>;
+  /** Acknowledged lines, lines sent again on a new session, markers sent, and messages back that were no marker of ours. */
+  readonly counters = { acked: 0, resent: 0, possibleDuplicates: 0, stray: 0, markers: 0 };
   private stream: string;
   /** Next line id when the queue does not give ids (no spool). */
   private counter = 0;
   /** Id just past the last message sent (ids only grow). */
   private end: number | undefined;
   private refusals = 0;
-  /** Per route, the same route with our private group added (per session). */
-  private withSelf = new WeakMap<PreparedSend, { groups: Buffer; numGroups: number; type: number }>();
-  private selfField: Buffer | undefined;
   private readonly ackTimeout: number;
+  private readonly markerLines: number;
+  private readonly markerMs: number;
   /** When the current session last made progress: attached, acked, or sent into an empty window. */
   private progressAt = 0;
   private ackTimer: NodeJS.Timeout | undefined;
+  /** The session markers go to (the one sent on last). */
+  private client: SpreadClient | undefined;
+  /** The marker's destination, our private group (per session), FIFO and SAFE (see ack.ts). */
+  private markerRoutes: { fifo: PreparedSend; safe: PreparedSend } | undefined;
+  /** Lines sent since the last marker, and the strongest service among them. */
+  private unmarked = 0;
+  private unmarkedSafe = false;
+  private markerTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: ReliableOptions = {}) {
     super();
     this.ackTimeout = opts.ackTimeout ?? DEFAULT_ACK_TIMEOUT;
-    this.window = new AckWindow<Sent>(opts.window ?? DEFAULT_ACK_WINDOW, opts.windowBytes ?? DEFAULT_ACK_BYTES);
+    this.window = new AckWindow<PreparedSend>(opts.window ?? DEFAULT_ACK_WINDOW, opts.windowBytes ?? DEFAULT_ACK_BYTES);
+    this.markerLines = Math.max(1, opts.markerLines ?? Math.min(DEFAULT_MARKER_LINES, Math.floor(this.window.maxLines / 8)));
+    this.markerMs = opts.markerMs ?? DEFAULT_MARKER_MS;
     this.stream = opts.name !== undefined && isStreamName(opts.name) ? opts.name : newStreamName();
   }
 
@@ -94,12 +118,19 @@ export class Reliable extends EventEmitter {
 
   /**
    * May a message whose first line is `first` go now? 'wait' while the window
-   * is full; 'rotate' when ids jumped too far for receivers (lines dropped
-   * unsent) and nothing is in flight: take a new stream, then send.
+   * is full (a marker goes at once for what it holds); 'rotate' when ids
+   * jumped too far for receivers (lines dropped unsent) and nothing is in
+   * flight: take a new stream, then send.
    */
   admit(first: number, lines: number, bytes: number): 'send' | 'wait' | 'rotate' {
-    if (this.end !== undefined && first - this.end >= MAX_ID_JUMP) return this.window.size === 0 ? 'rotate' : 'wait';
-    return this.window.fits(first, lines, bytes) ? 'send' : 'wait';
+    if (this.end !== undefined && first - this.end >= MAX_ID_JUMP) {
+      if (this.window.size === 0) return 'rotate';
+      this.flush();
+      return 'wait';
+    }
+    if (this.window.fits(first, lines, bytes)) return 'send';
+    this.flush();
+    return 'wait';
   }
 
   /** A new stream: new name, ids judged afresh by receivers. Returns the name. */
@@ -120,31 +151,74 @@ export class Reliable extends EventEmitter {
     } else this.refusals = 0;
   }
 
-  /** A new session: listen for our copies, and send again everything unacknowledged, in order. */
+  /** A new session: listen for our markers, send again everything unacknowledged, in order, then a marker. */
   attach(c: SpreadClient): boolean {
     this.refusals = 0;
-    this.selfField = nameField(c.privateGroup);
-    this.withSelf = new WeakMap();
+    this.client = c;
     const self = c.privateGroup;
+    const groups = nameField(self);
+    this.markerRoutes = { fifo: { type: FIFO_MESS, hint: 0, groups, numGroups: 1 }, safe: { type: SAFE_MESS, hint: 0, groups, numGroups: 1 } };
+    this.unmarked = 0;
+    this.unmarkedSafe = false;
     c.on('message', (ev: SpreadEvent) => {
-      if (ev.kind === 'data' && ev.frame.sender === self) this.ack(ev.frame.messType, countLines(ev.frame.data));
+      // Only our own markers come to a session that joins nothing; anything else is counted, not trusted.
+      if (ev.kind !== 'data') return;
+      const end = ev.frame.sender === self ? markerEnd(ev.frame.data) : undefined;
+      if (end === undefined) this.counters.stray++;
+      else this.acked(end);
     });
     this.watchAcks(c);
     let ok = true;
-    for (const e of this.window.pending()) {
-      this.counters.resent += e.lines;
-      ok = this.write(c, e.item.route, e.item.body, e.first);
-    }
+    this.window.forEachPending((route, buf, start, end, first, lines) => {
+      this.counters.resent += lines;
+      ok = c.sendRange(route, buf, start, end, encodeHint(seqMessType(first)));
+      this.unmarkedLines(route, lines);
+    });
+    this.flush();
     return ok;
   }
 
-  /** Send one message of `lines` lines starting at id `first`; false past the session's high-water mark. */
-  send(c: SpreadClient, route: PreparedSend, body: Buffer, first: number, lines: number): boolean {
+  /**
+   * Send `buf[start, end)`, a message of `lines` lines from id `first`, to
+   * `route`; false past the session's high-water mark. The window keeps a
+   * reference to `buf`: the caller must not write that range again.
+   */
+  send(c: SpreadClient, route: PreparedSend, buf: Buffer, start: number, end: number, first: number, lines: number): boolean {
     if (this.window.size === 0) this.progressAt = Date.now();
-    const ok = this.write(c, route, body, first);
-    this.window.add(first, lines, body.length, { route, body });
+    const ok = c.sendRange(route, buf, start, end, encodeHint(seqMessType(first)));
+    this.window.add(first, lines, buf, start, end, route);
     this.end = first + lines;
+    this.unmarkedLines(route, lines);
     return ok;
+  }
+
+  /** Send a marker now for whatever was sent since the last one (the publisher drains, the window is full). */
+  flush(): void {
+    if (this.unmarked === 0 || !this.client || this.end === undefined) return;
+    clearTimeout(this.markerTimer);
+    this.markerTimer = undefined;
+    const r = this.unmarkedSafe ? this.markerRoutes!.safe : this.markerRoutes!.fifo;
+    this.unmarked = 0;
+    this.unmarkedSafe = false;
+    try {
+      this.client.sendRange(r, encodeMarker(this.end), 0, MARKER_BYTES, encodeHint(seqMessType(this.end)));
+      this.counters.markers++;
+    } catch {
+      // The session closed under us: the next one sends the window again, and a marker.
+    }
+  }
+
+  /** `lines` more were sent (the window and `end` already have them): a marker now, or a timer for one. */
+  private unmarkedLines(route: PreparedSend, lines: number): void {
+    if (route.type & SAFE_MESS) this.unmarkedSafe = true;
+    if ((this.unmarked += lines) >= this.markerLines) this.flush();
+    else if (this.markerTimer === undefined) {
+      this.markerTimer = setTimeout(() => {
+        this.markerTimer = undefined;
+        this.flush();
+      }, this.markerMs);
+      this.markerTimer.unref();
+    }
   }
 
   /** Close the session when lines wait for acks longer than ackTimeout; the publisher then fails over. */
@@ -164,28 +238,14 @@ export class Reliable extends EventEmitter {
     this.ackTimer = timer;
   }
 
-  private write(c: SpreadClient, route: PreparedSend, body: Buffer, first: number): boolean {
-    let r = this.withSelf.get(route);
-    if (!r) {
-      if (route.numGroups >= MAX_GROUPS_PER_MESSAGE) {
-        throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `--ack needs room for one more group than the ${route.numGroups} given`);
-      }
-      r = { groups: Buffer.concat([route.groups, this.selfField!]), numGroups: route.numGroups + 1, type: route.type };
-      this.withSelf.set(route, r);
-    }
-    return c.send({ type: r.type, hint: encodeHint(seqMessType(first)), groups: r.groups, numGroups: r.numGroups }, body);
-  }
-
-  private ack(messType: number, lines: number): void {
+  /** A marker came back: every line below `end` was taken and ordered by the daemon. */
+  private acked(end: number): void {
     const before = this.window.lowest;
-    const e: InFlight<Sent> | undefined = this.window.ack(messType, lines);
-    if (!e) {
-      this.counters.stray++;
-      return;
-    }
-    this.counters.acked += e.lines;
+    const lines = this.window.ackBelow(end);
     this.progressAt = Date.now();
+    if (lines === 0) return;
+    this.counters.acked += lines;
     const low = this.window.lowest;
-    if (low !== before) this.emit('event', { type: 'acked', below: low ?? this.end!, lines: e.lines } satisfies ReliableEvent);
+    if (low !== before) this.emit('event', { type: 'acked', below: low ?? this.end!, lines } satisfies ReliableEvent);
   }
 }

@@ -51,9 +51,9 @@ export function sendStrategy(queue: OutboundQueue<PreparedSend>, o: StrategyOpti
   return new OnePerMessage(queue);
 }
 
-/** Largest body for `route` within `batchBytes`, leaving room for `extraGroups` more destinations. */
-export function maxBody(route: PreparedSend, batchBytes: number, extraGroups = 0): number {
-  return Math.min(batchBytes, SAFE_MESSAGE_BODY_LEN - (route.numGroups + extraGroups) * MAX_GROUP_NAME);
+/** Largest body for `route` within `batchBytes`. */
+export function maxBody(route: PreparedSend, batchBytes: number): number {
+  return Math.min(batchBytes, SAFE_MESSAGE_BODY_LEN - route.numGroups * MAX_GROUP_NAME);
 }
 
 function emptyRange(): Outgoing {
@@ -108,8 +108,10 @@ export class Batches extends QueueSends {
 /**
  * --ack: a message goes when the window has room for it; with --batch it
  * packs as many lines as the window allows (at most ACK_BATCH_LINES). Every
- * message carries our private group too, and the id of its first line (the
- * spool's record id, or the next from Reliable's counter).
+ * message carries the id of its first line (the spool's record id, or the
+ * next from Reliable's counter); markers (reliable.ts) acknowledge them.
+ * One line per message takes its range straight from the queue, as
+ * OnePerMessage does, and the window keeps that range: no object per line.
  */
 export class AckWindowSends extends QueueSends {
   constructor(
@@ -121,22 +123,29 @@ export class AckWindowSends extends QueueSends {
   }
 
   next(): Outgoing | typeof ROTATE | undefined {
+    const r = this.reliable;
+    if (this.batchBytes === undefined) {
+      const m = this.out;
+      if (!this.queue.shiftInto(m)) return undefined;
+      const verdict = r.admit(m.id ?? r.peekId(), m.lines || 1, m.end - m.start);
+      if (verdict === 'send') return m;
+      // Rare: the window is full (a marker is on its way) or ids jumped; it waits in front.
+      this.putBack(m);
+      return verdict === 'rotate' ? ROTATE : undefined;
+    }
     const e = this.queue.peek();
     if (!e) return undefined;
-    const r = this.reliable;
     const first = e.id ?? r.peekId();
     const verdict = r.admit(first, e.lines, e.size);
     if (verdict !== 'send') return verdict === 'rotate' ? ROTATE : undefined;
-    if (this.batchBytes === undefined) return this.whole(this.queue.shift());
     const maxLines = Math.max(1, Math.min(ACK_BATCH_LINES, r.room(first)));
     // A notice (no input lines) goes alone: its line id is its own.
-    return this.whole(this.queue.take(maxBody(e.route, this.batchBytes, 1), maxLines, true));
+    return this.whole(this.queue.take(maxBody(e.route, this.batchBytes), maxLines, true));
   }
 
   override send(c: SpreadClient, m: Outgoing): boolean {
     // A notice (no input lines) still takes one line id: receivers count its LF.
     const idLines = m.lines || 1;
-    const body = m.start === 0 && m.end === m.buf.length ? m.buf : m.buf.subarray(m.start, m.end);
-    return this.reliable.send(c, m.route, body, m.id ?? this.reliable.nextId(idLines), idLines);
+    return this.reliable.send(c, m.route, m.buf, m.start, m.end, m.id ?? this.reliable.nextId(idLines), idLines);
   }
 }

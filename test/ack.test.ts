@@ -6,11 +6,15 @@ import { describe, expect, it } from 'vitest';
 import {
   AckWindow,
   DEFAULT_ACK_WINDOW,
+  MARKER_BYTES,
   MAX_ID_JUMP,
   RECEIVER_WINDOW,
   SEQ_MODULO,
   countLines,
+  encodeMarker,
+  isMarker,
   isStreamName,
+  markerEnd,
   newStreamName,
   seqMessType,
   seqOf,
@@ -70,80 +74,118 @@ describe('sequence numbers', () => {
 });
 
 describe('AckWindow', () => {
-  it('acks in order move the low edge and free lines and bytes', () => {
+  const B = Buffer.alloc(1000);
+  const add = <R>(w: AckWindow<R>, first: number, lines: number, bytes: number, route: R): void => w.add(first, lines, B, 0, bytes, route);
+  const pending = <R>(w: AckWindow<R>): R[] => {
+    const out: R[] = [];
+    w.forEachPending((r) => out.push(r));
+    return out;
+  };
+
+  it('#16: a marker acknowledges every message wholly below its id: the low edge moves, lines and bytes are freed', () => {
     const w = new AckWindow<string>(100, 1000);
-    w.add(0, 1, 10, 'a');
-    w.add(1, 3, 30, 'b');
-    w.add(4, 1, 10, 'c');
+    add(w, 0, 1, 10, 'a');
+    add(w, 1, 3, 30, 'b');
+    add(w, 4, 1, 10, 'c');
     expect(w.lowest).toBe(0);
-    expect([w.size, w.lines, w.bytes]).toEqual([3, 5, 50]);
-    expect(w.ack(0, 1)?.item).toBe('a');
+    expect([w.size, w.lines, w.bytes, w.end]).toEqual([3, 5, 50, 5]);
+    expect(w.ackBelow(1)).toBe(1);
     expect(w.lowest).toBe(1);
-    expect(w.ack(1, 3)?.item).toBe('b');
-    expect(w.ack(4, 1)?.item).toBe('c');
+    // A marker inside a message acknowledges none of it.
+    expect(w.ackBelow(3)).toBe(0);
+    expect(w.lowest).toBe(1);
+    expect(w.ackBelow(5)).toBe(4);
     expect(w.lowest).toBeUndefined();
     expect([w.size, w.lines, w.bytes]).toEqual([0, 0, 0]);
+    // An old marker (from a session before) acknowledges nothing more.
+    expect(w.ackBelow(2)).toBe(0);
   });
 
-  it('acks out of order: the low edge waits for the oldest', () => {
+  it('#16: the unacknowledged messages are handed out in send order with their ranges, ids and line counts', () => {
     const w = new AckWindow<number>(100);
-    for (let i = 0; i < 5; i++) w.add(i, 1, 1, i);
-    w.ack(3, 1);
-    w.ack(1, 1);
-    expect(w.lowest).toBe(0);
-    expect([...w.pending()].map((e) => e.item)).toEqual([0, 2, 4]);
-    w.ack(0, 1);
-    expect(w.lowest).toBe(2);
-    w.ack(2, 1);
-    expect(w.lowest).toBe(4);
+    const buf = Buffer.from('aaabbbbcc');
+    w.add(7, 1, buf, 0, 3, 1);
+    w.add(8, 2, buf, 3, 7, 2);
+    w.add(10, 1, buf, 7, 9, 3);
+    w.ackBelow(8);
+    const got: [number, string, number, number][] = [];
+    w.forEachPending((r, b, start, end, first, lines) => got.push([r, b.toString('latin1', start, end), first, lines]));
+    expect(got).toEqual([
+      [2, 'bbbb', 8, 2],
+      [3, 'cc', 10, 1],
+    ]);
   });
 
-  it('ignores acks that match nothing in flight (duplicates, other line counts)', () => {
-    const w = new AckWindow<number>(100);
-    w.add(10, 2, 1, 0);
-    expect(w.ack(10, 1)).toBeUndefined();
-    expect(w.ack(11, 1)).toBeUndefined();
-    expect(w.ack(10, 2)).toBeDefined();
-    expect(w.ack(10, 2)).toBeUndefined();
-    expect(w.stray).toBe(3);
+  it('#16: the rings grow past their first size and keep order across the wrap of their slots', () => {
+    const w = new AckWindow<number>(SEQ_MODULO / 4);
+    let id = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 3000; i++) add(w, id++, 1, 1, id);
+      expect(w.ackBelow(id - 500)).toBe(round === 0 ? 2500 : 3000);
+    }
+    expect(w.size).toBe(500);
+    expect(pending(w)).toEqual(Array.from({ length: 500 }, (_, i) => id - 500 + i + 1));
   });
 
-  it('matches acks across the 16-bit wrap', () => {
+  it('acknowledges across the 16-bit wrap (ids are whole numbers, only the wire carries them mod 2^16)', () => {
     const w = new AckWindow<number>(1000);
     const base = 3 * SEQ_MODULO - 5;
-    for (let i = 0; i < 10; i++) w.add(base + i, 1, 1, i);
-    for (let i = 0; i < 10; i++) expect(w.ack(seqOf(seqMessType(base + i)), 1)?.item).toBe(i);
+    for (let i = 0; i < 10; i++) add(w, base + i, 1, 1, i);
+    expect(w.ackBelow(base + 7)).toBe(7);
+    expect(pending(w)).toEqual([7, 8, 9]);
+    expect(w.ackBelow(base + 10)).toBe(3);
     expect(w.lowest).toBeUndefined();
   });
 
   it('fits() keeps the span of unacknowledged ids and the bytes within bounds', () => {
     const w = new AckWindow<number>(10, 100);
     expect(w.fits(0, 50, 1000)).toBe(true); // nothing in flight: one message always goes
-    w.add(0, 4, 40, 0);
+    add(w, 0, 4, 40, 0);
     expect(w.fits(4, 6, 10)).toBe(true);
     expect(w.fits(4, 7, 10)).toBe(false);
     expect(w.fits(4, 1, 61)).toBe(false);
     // Ids skipped (lines dropped before sending) count in the span.
     expect(w.fits(9, 1, 1)).toBe(true);
     expect(w.fits(10, 1, 1)).toBe(false);
-    w.ack(0, 4);
+    w.ackBelow(4);
     expect(w.fits(10, 1, 1)).toBe(true);
   });
 
   it('refuses ids that go backwards, and windows near the wrap', () => {
     const w = new AckWindow<number>(10);
-    w.add(5, 2, 1, 0);
-    expect(() => w.add(6, 1, 1, 0)).toThrow(RangeError);
+    add(w, 5, 2, 1, 0);
+    expect(() => add(w, 6, 1, 1, 0)).toThrow(RangeError);
     expect(() => new AckWindow(SEQ_MODULO / 2)).toThrow(RangeError);
   });
 
   it('clear() reports the unacknowledged lines', () => {
     const w = new AckWindow<number>(100);
-    w.add(0, 3, 1, 0);
-    w.add(3, 2, 1, 0);
-    w.ack(0, 3);
+    add(w, 0, 3, 1, 0);
+    add(w, 3, 2, 1, 0);
+    w.ackBelow(3);
     expect(w.clear()).toBe(2);
     expect(w.size).toBe(0);
-    w.add(0, 1, 1, 0); // ids may start over after clear (a new stream)
+    add(w, 0, 1, 1, 0); // ids may start over after clear (a new stream)
+  });
+});
+
+describe('#16: markers', () => {
+  it('#16: a marker carries the id it acknowledges below, up to 2^53, and is told from any log line', () => {
+    for (const end of [0, 1, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 12345, Number.MAX_SAFE_INTEGER]) {
+      const m = encodeMarker(end);
+      expect(m.length).toBe(MARKER_BYTES);
+      expect(isMarker(m)).toBe(true);
+      expect(markerEnd(m)).toBe(end);
+    }
+    const m = encodeMarker(42);
+    expect(isMarker(m.subarray(0, 15))).toBe(false);
+    expect(isMarker(Buffer.concat([m, Buffer.from('x')]))).toBe(false);
+    const bad = Buffer.from(m);
+    bad[3] ^= 1;
+    expect(isMarker(bad)).toBe(false);
+    expect(markerEnd(bad)).toBeUndefined();
+    // Log lines: LF-terminated text, never starting with NUL.
+    expect(isMarker(Buffer.from('web1 GET /index 200\n'))).toBe(false);
+    expect(isMarker(Buffer.from('0123456789abcde\n'))).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
  * left alone.
  */
 import { describe, expect, it } from 'vitest';
-import { RECEIVER_WINDOW, SEQ_MODULO, newStreamName, seqMessType } from '../src/ack.js';
+import { RECEIVER_WINDOW, SEQ_MODULO, encodeMarker, newStreamName, seqMessType } from '../src/ack.js';
 import { DuplicateFilter, SeqWindow } from '../src/dedup.js';
 
 const sender = (stream: string, daemon = 'localhost'): string => `#${stream}#${daemon}`;
@@ -60,6 +60,19 @@ describe('SeqWindow', () => {
 });
 
 describe('DuplicateFilter', () => {
+  it('#16: a stream\'s acknowledgement marker is never a line: skipped, counted, the ids untouched; a plain sender\'s identical bytes pass', () => {
+    const f = new DuplicateFilter();
+    const st = newStreamName();
+    const m = encodeMarker(5);
+    expect(f.filter(sender(st), seqMessType(5), m)).toBeNull();
+    expect(f.stats.markers).toBe(1);
+    expect(f.stats.messages).toBe(0);
+    // Id 5 was not taken by the marker.
+    expect(f.filter(sender(st), seqMessType(5), lines('a'))?.toString()).toBe('a\n');
+    expect(f.filter('#plain#localhost', 5, m)).toBe(m);
+    expect(f.stats.markers).toBe(1);
+  });
+
   it('passes plain senders untouched, even with equal message types', () => {
     const f = new DuplicateFilter();
     const d = lines('x');

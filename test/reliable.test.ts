@@ -1,7 +1,7 @@
 /**
- * Reliable (--ack in the publisher) over a real built-in daemon: every
- * message also goes to our private group and its copy is the ack; the
- * window bounds what is unacknowledged; a new session resends the window in
+ * Reliable (--ack in the publisher) over a real built-in daemon: data go to
+ * their groups only, and a marker to our private group, back from the
+ * daemon, acknowledges everything sent before it (#16); the window bounds what is unacknowledged; a new session resends the window in
  * order; ids that jumped too far ask for a new stream; REJECT_NOT_UNIQUE in
  * a row takes a new name; a daemon that acknowledges nothing is declared
  * stalled.
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Reliable, type ReliableEvent } from '../src/reliable.js';
 import { MAX_ID_JUMP, isStreamName, seqOf } from '../src/ack.js';
 import { SpreadClient, prepareSend } from '../src/spread/client.js';
-import { RELIABLE_MESS } from '../src/spread/constants.js';
+import { FIFO_MESS, RELIABLE_MESS, SAFE_MESS } from '../src/spread/constants.js';
 import { ErrorCodes, SpreadPipeError, isSpreadPipeError } from '../src/errors.js';
 import { groupsField, encodeHint } from '../src/spread/encode.js';
 import { connectClient, defer, startDaemon, startDaemonProcess, waitFor } from './helpers.js';
@@ -25,6 +25,12 @@ async function session(spec: string, r: Reliable): Promise<SpreadClient> {
   return c;
 }
 
+/** Send `body` (its LFs are its lines) with the next ids. */
+function put(r: Reliable, c: SpreadClient, body: Buffer, to = route): boolean {
+  const lines = body.toString().split('\n').length - 1;
+  return r.send(c, to, body, 0, body.length, r.nextId(lines), lines);
+}
+
 function events(r: Reliable): ReliableEvent[] {
   const out: ReliableEvent[] = [];
   r.on('event', (e: ReliableEvent) => out.push(e));
@@ -32,7 +38,7 @@ function events(r: Reliable): ReliableEvent[] {
 }
 
 describe('Reliable', () => {
-  it('#12: sends to the groups and to our private group; the copy back acknowledges, and the window empties', async () => {
+  it('#16: data go to the groups only; one marker to our private group acknowledges them, and the window empties', async () => {
     const { spec } = await startDaemon();
     const sub = await connectClient(spec);
     sub.c.join('logs');
@@ -42,12 +48,15 @@ describe('Reliable', () => {
     const ev = events(r);
     const c = await session(spec, r);
     expect(r.attach(c)).toBe(true);
-    r.send(c, route, line(0), r.nextId(1), 1);
-    r.send(c, route, Buffer.concat([line(1), line(2)]), r.nextId(2), 2);
+    put(r, c, line(0));
+    put(r, c, Buffer.concat([line(1), line(2)]));
     expect([r.window.size, r.window.lines, r.peekId()]).toEqual([2, 3, 3]);
     await waitFor(() => r.window.size === 0);
     expect(r.counters.acked).toBe(3);
-    expect(ev.filter((e) => e.type === 'acked').map((e) => e.type === 'acked' && e.below)).toEqual([1, 3]);
+    // Both messages went within the marker interval: one marker acknowledged both.
+    expect(r.counters.markers).toBe(1);
+    expect(ev.filter((e) => e.type === 'acked')).toEqual([{ type: 'acked', below: 3, lines: 3 }]);
+    expect(r.counters.stray).toBe(0);
     // The subscriber sees the lines, the message type carrying the first line's id.
     await waitFor(() => sub.events.filter((e) => e.kind === 'data').length === 2);
     const data = sub.events.filter((e) => e.kind === 'data');
@@ -55,18 +64,68 @@ describe('Reliable', () => {
       [0, line(0).toString()],
       [1, line(1).toString() + line(2).toString()],
     ]);
+    // ... and no marker.
+    await new Promise((res) => setTimeout(res, 100));
+    expect(sub.events.filter((e) => e.kind === 'data')).toHaveLength(2);
+  });
+
+  it('#16: a marker goes after markerLines lines, or markerMs after the first line it covers, whichever first', async () => {
+    const { spec } = await startDaemon();
+    const r = new Reliable({ markerLines: 10, markerMs: 300 });
+    const c = await session(spec, r);
+    r.attach(c);
+    for (let i = 0; i < 25; i++) put(r, c, line(i));
+    expect(r.counters.markers).toBe(2);
+    await waitFor(() => r.counters.acked === 20);
+    expect(r.window.lines).toBe(5);
+    const t0 = Date.now();
+    await waitFor(() => r.window.size === 0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(r.counters.markers).toBe(3);
+    // flush() (the publisher draining) sends one at once.
+    put(r, c, line(25));
+    r.flush();
+    expect(r.counters.markers).toBe(4);
+    await waitFor(() => r.window.size === 0, 200);
+    r.flush(); // nothing unmarked: no marker
+    expect(r.counters.markers).toBe(4);
+  });
+
+  it('#16: the marker is FIFO (the weakest service that orders one sender\'s messages), SAFE after SAFE data; it goes to our private group alone', async () => {
+    const { spec } = await startDaemon();
+    const r = new Reliable({ markerLines: 1 });
+    const c = await session(spec, r);
+    r.attach(c);
+    const sent: { type: number; numGroups: number; groups: string }[] = [];
+    const orig = c.sendRange.bind(c);
+    c.sendRange = (p, src, start, end, hint) => {
+      sent.push({ type: p.type, numGroups: p.numGroups, groups: p.groups.toString('latin1').replace(/\0+/g, ' ').trim() });
+      return orig(p, src, start, end, hint);
+    };
+    put(r, c, line(0));
+    put(r, c, line(1), prepareSend(['logs', 'more'], { service: SAFE_MESS }));
+    expect(sent).toEqual([
+      { type: RELIABLE_MESS, numGroups: 1, groups: 'logs' },
+      { type: FIFO_MESS, numGroups: 1, groups: c.privateGroup },
+      { type: SAFE_MESS, numGroups: 2, groups: 'logs more' },
+      { type: SAFE_MESS, numGroups: 1, groups: c.privateGroup },
+    ]);
+    await waitFor(() => r.window.size === 0);
   });
 
   it('#12: admit() waits while the window is full and says send once an ack frees it; room() is what a batch may carry', async () => {
     const { spec } = await startDaemon();
-    const r = new Reliable({ window: 4 });
+    const r = new Reliable({ window: 4, markerLines: 100, markerMs: 60_000 });
     const c = await session(spec, r);
     r.attach(c);
     expect(r.room(0)).toBe(4);
     expect(r.admit(0, 3, 30)).toBe('send');
-    r.send(c, route, Buffer.concat([line(0), line(1), line(2)]), r.nextId(3), 3);
+    put(r, c, Buffer.concat([line(0), line(1), line(2)]));
     expect(r.room(3)).toBe(1);
+    const markers = r.counters.markers;
     expect(r.admit(3, 2, 20)).toBe('wait');
+    // A full window sends its marker at once rather than after the interval.
+    expect(r.counters.markers).toBe(markers + 1);
     await waitFor(() => r.window.size === 0);
     expect(r.admit(3, 2, 20)).toBe('send');
   });
@@ -80,7 +139,7 @@ describe('Reliable', () => {
     // The daemon stops: nothing is acknowledged.
     d.proc.kill('SIGSTOP');
     defer(() => void d.proc.kill('SIGCONT'));
-    for (let i = 0; i < 5; i++) r.send(c1, route, line(i), r.nextId(1), 1);
+    for (let i = 0; i < 5; i++) put(r, c1, line(i));
     expect(r.window.lines).toBe(5);
     c1.destroy();
     d.proc.kill('SIGCONT');
@@ -102,7 +161,7 @@ describe('Reliable', () => {
     const ev = events(r);
     const c = await session(spec, r);
     r.attach(c);
-    r.send(c, route, line(0), 0, 1);
+    r.send(c, route, line(0), 0, line(0).length, 0, 1);
     expect(r.admit(1 + MAX_ID_JUMP, 1, 10)).toBe('wait');
     await waitFor(() => r.window.size === 0);
     expect(r.admit(MAX_ID_JUMP, 1, 10)).toBe('send');
@@ -138,32 +197,36 @@ describe('Reliable', () => {
     d.proc.kill('SIGSTOP');
     defer(() => void d.proc.kill('SIGCONT'));
     const t0 = Date.now();
-    r.send(c, route, line(0), r.nextId(1), 1);
+    put(r, c, line(0));
     const err = await closed;
     expect(isSpreadPipeError(err, ErrorCodes.STALLED)).toBe(true);
     expect(err!.message).toMatch(/acknowledged nothing for 300 ms \(1 lines waiting\)/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
   });
 
-  it('#12: a route with no room for our private group is refused (INVALID_ARGUMENT), nothing sent or windowed', async () => {
+  it('#16: a route to 100 groups (Spread\'s limit) goes as it is: --ack adds no destination', async () => {
     const { spec } = await startDaemon();
     const r = new Reliable();
     const c = await session(spec, r);
     r.attach(c);
     const names = Array.from({ length: 100 }, (_, i) => `g${i}`);
     const full = { type: RELIABLE_MESS, hint: encodeHint(0), groups: groupsField(names), numGroups: 100 };
-    expect(() => r.send(c, full, line(0), 0, 1)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
-    expect([r.window.size, c.messagesSent]).toEqual([0, 0]);
+    put(r, c, line(0), full);
+    await waitFor(() => r.window.size === 0);
+    expect(r.counters.acked).toBe(1);
   });
 
-  it('#12: a copy that matches nothing in flight is counted stray, not acked', async () => {
+  it('#12: a message to our private group that is no marker is counted stray, not acked (#16)', async () => {
     const { spec } = await startDaemon();
     const r = new Reliable();
     const c = await session(spec, r);
     r.attach(c);
-    // Our private group gets a message whose type no message in flight carries.
+    put(r, c, line(0));
+    r.flush();
+    await waitFor(() => r.window.size === 0);
+    // Our private group gets a message that is no marker (a line).
     c.send(prepareSend(c.privateGroup, { service: RELIABLE_MESS, messType: 77 }), line(9));
     await waitFor(() => r.counters.stray === 1);
-    expect(r.counters.acked).toBe(0);
+    expect(r.counters.acked).toBe(1);
   });
 });

@@ -150,13 +150,10 @@ function checkPipeArgs(g: Given): PipeConfig {
   if (g.has('host') && !/^[!-~]+$/.test(host)) throw new UsageError(`${g.label('host')}: the host tag is the first word of every line, so it is printable ASCII without spaces, got ${JSON.stringify(host)}`);
   const tagOn = g.bool('tag');
   const tag = tagOn ? Buffer.from(`${host} `, 'latin1') : Buffer.alloc(0);
-  // With --ack our own private group is one more destination of every message.
-  const own = rel.ack ? 1 : 0;
-  const most = Math.max(1, groups.length, sys?.maxRouteGroups ?? 0) + own;
+  // --ack adds no destination (its markers go alone to our private group, ack.ts).
+  const most = Math.max(1, groups.length, sys?.maxRouteGroups ?? 0);
   if (most > MAX_GROUPS_PER_MESSAGE) {
-    throw new UsageError(
-      `${sys && sys.maxRouteGroups + own > MAX_GROUPS_PER_MESSAGE ? g.label('route') : g.label('group')}: Spread sends one message to at most ${MAX_GROUPS_PER_MESSAGE} groups${own ? ' (with --ack our own private group is one of them)' : ''}, got ${most}`,
-    );
+    throw new UsageError(`${sys && sys.maxRouteGroups > MAX_GROUPS_PER_MESSAGE ? g.label('route') : g.label('group')}: Spread sends one message to at most ${MAX_GROUPS_PER_MESSAGE} groups, got ${most}`);
   }
   const splitter = usage(t, () => resolveSplitterOptions({ maxLine: g.size('max-line') }));
   const ceiling = SAFE_MESSAGE_BODY_LEN - tag.length - 1 - 32 * most;

@@ -197,8 +197,10 @@ export class SpreadClient extends EventEmitter {
   /**
    * Multicast `src[start, end)`: the publisher's queue hands out the block
    * holding a line rather than a view of it, one allocation less per line.
+   * `hint` replaces p.hint (--ack: the message type carrying the first line's
+   * id, without a PreparedSend made per message).
    */
-  sendRange(p: PreparedSend, src: Uint8Array, start: number, end: number): boolean {
+  sendRange(p: PreparedSend, src: Uint8Array, start: number, end: number, hint = p.hint): boolean {
     this.checkOpen();
     const len = end - start;
     const bodyLen = len + p.groups.length;
@@ -215,12 +217,12 @@ export class SpreadClient extends EventEmitter {
       this.flush();
       if (size > this.wbuf.length) {
         const big = Buffer.allocUnsafe(size);
-        this.encoder.encode(big, 0, p, src, start, len);
+        this.encoder.encode(big, 0, p, src, start, len, hint);
         this.writeCounted(big, 1);
         return this.account(size);
       }
     }
-    this.wlen = this.encoder.encode(this.wbuf, this.wlen, p, src, start, len);
+    this.wlen = this.encoder.encode(this.wbuf, this.wlen, p, src, start, len, hint);
     this.wcount++;
     this.scheduleFlush();
     return this.account(size);

@@ -60,7 +60,7 @@ export class MessageEncoder {
   constructor(private readonly sender: Buffer) {}
 
   /** Encode `src[start, start + len)` to `p` at `off` in `buf`; returns the offset after it. */
-  encode(buf: Buffer, off: number, p: PreparedSend, src: Uint8Array, start: number, len: number): number {
+  encode(buf: Buffer, off: number, p: PreparedSend, src: Uint8Array, start: number, len: number, hint = p.hint): number {
     if (p.groups !== this.headGroups || p.type !== this.headType) {
       this.head = Buffer.allocUnsafe(HEADER_SIZE + p.groups.length);
       writeMessage(this.head, 0, p.type, this.sender, p.groups, 0, EMPTY);
@@ -69,7 +69,7 @@ export class MessageEncoder {
     }
     const head = this.head;
     buf.set(head, off);
-    writeHintAndDataLen(buf, off, p.hint, len);
+    writeHintAndDataLen(buf, off, hint, len);
     off += head.length;
     buf.set(start === 0 && len === src.length ? src : new Uint8Array(src.buffer, src.byteOffset + start, len), off);
     return off + len;
