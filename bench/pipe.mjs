@@ -27,7 +27,17 @@
  *   slow       the daemon runs 10 ms in every 100 (SIGSTOP/SIGCONT)
  *
  * DAEMON=PORT@HOST uses a daemon already running (e.g. a real Spread) instead
- * of a fresh built-in one; its CPU is then not measured.
+ * of a fresh built-in one; its CPU is then not measured. DAEMON_CMD='...'
+ * starts that daemon once for the whole bench (its CPU is measured, and it is
+ * stopped at the end), e.g.
+ *   DAEMON=4953@127.0.0.1 DAEMON_CMD='/work/ext/spread-5.0.1/inst/sbin/spread -n localhost -c /tmp/s.conf' \
+ *     BUILTIN=1 BASE=/tmp/base-main npm run bench:pipe
+ * BUILTIN=1 adds the built-in daemon's rows to a DAEMON run, interleaved run
+ * by run, so that both daemons are compared side by side in one run.
+ * BASE=DIR adds rows for another built tree (e.g. a worktree of main, built),
+ * interleaved the same way; every "x line" ratio is against the plain row
+ * of the tree being benchmarked (not BASE's) on the same daemon in the same
+ * round, so "base: spread-pipe" x line is base / this tree.
  *
  * Publisher CPU is /proc/PID/stat from after start-up (a warm-up line has
  * reached the subscriber) to the last line at the subscriber, so it is the
@@ -88,6 +98,23 @@ if (CASES.includes('ext') && !EXT_PUB) {
   process.exit(2);
 }
 
+const TREES = [{ label: '', cli: CLI }];
+if (process.env.BASE) {
+  const cli = path.join(path.resolve(process.env.BASE), 'dist', 'main.js');
+  if (!fs.existsSync(cli)) {
+    console.error(`BASE: ${cli} is missing (build that tree first)`);
+    process.exit(2);
+  }
+  TREES.push({ label: 'base: ', cli });
+}
+const TARGETS = process.env.DAEMON
+  ? [{ label: `daemon ${process.env.DAEMON}`, spec: process.env.DAEMON }, ...(process.env.BUILTIN === '1' ? [{ label: 'built-in', builtin: true }] : [])]
+  : [{ label: 'built-in', builtin: true }];
+if (process.env.DAEMON_CMD && !process.env.DAEMON) {
+  console.error('DAEMON_CMD needs DAEMON=PORT@HOST (where it listens)');
+  process.exit(2);
+}
+
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-'));
 const children = new Set();
 process.on('exit', () => {
@@ -111,8 +138,8 @@ function track(c) {
   return c;
 }
 
-function start(args, stdio, nodeFlags = []) {
-  return track(spawn(process.execPath, [...nodeFlags, CLI, ...args], { stdio }));
+function start(args, stdio, nodeFlags = [], cli = CLI) {
+  return track(spawn(process.execPath, [...nodeFlags, cli, ...args], { stdio }));
 }
 
 async function waitUntil(check, ms, what, proc) {
@@ -200,8 +227,8 @@ function tagged(data) {
 
 // ---- processes ----------------------------------------------------------------
 
-async function startDaemon() {
-  if (process.env.DAEMON) return { d: undefined, spec: process.env.DAEMON };
+async function startDaemon(target) {
+  if (!target.builtin) return { d: undefined, spec: target.spec, ext: target.proc };
   const d = start(['--daemon', '--name', 'localhost', '--no-unix', '--listen', '127.0.0.1:0'], ['ignore', 'ignore', 'pipe']);
   const port = await waitUntil(() => /listening on 127\.0\.0\.1:(\d+)/.exec(d.err)?.[1], 10_000, 'the daemon', d);
   return { d, spec: `${port}@127.0.0.1` };
@@ -224,7 +251,7 @@ async function startTail(spec, file) {
  * Start a publisher with stdin from a FIFO that the bench holds open, push
  * a warm-up line through, and return a `pour(files)` that lets `cat` feed it.
  */
-async function startPublisher(spec, kase, arrived, extra) {
+async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
   const fifo = path.join(work, `in-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   execFileSync('mkfifo', [fifo]);
   const wfd = fs.openSync(fifo, fs.constants.O_RDWR); // does not wait for a reader; keeps the FIFO open
@@ -241,7 +268,7 @@ async function startPublisher(spec, kase, arrived, extra) {
     const args = [...kase.args.map((a) => (a === '{spool}' ? spool : a)), ...(extra ?? [])];
     // PUB_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside the publisher.
     const flags = process.env.PUB_NODE_FLAGS ? process.env.PUB_NODE_FLAGS.split(' ') : [];
-    p = start(['-g', GROUP, '-s', spec, '-h', HOST, ...args], [rfd, 'ignore', 'pipe'], flags);
+    p = start(['-g', GROUP, '-s', spec, '-h', HOST, ...args], [rfd, 'ignore', 'pipe'], flags, cli);
   }
   fs.closeSync(rfd);
   fs.writeSync(wfd, 'warm-up\n');
@@ -260,9 +287,11 @@ async function startPublisher(spec, kase, arrived, extra) {
 
 // ---- one run ------------------------------------------------------------------
 
-async function throughput(name, inputFile, expected, n) {
+async function throughput(name, inputFile, expected, n, target = TARGETS[0], tree = TREES[0]) {
   const kase = THROUGHPUT[name];
-  const { d, spec } = await startDaemon();
+  const { d: fresh, spec, ext } = await startDaemon(target);
+  // A daemon started for the whole bench (DAEMON_CMD) is measured, not stopped.
+  const d = fresh ?? ext;
   const out = path.join(work, `out-${name}`);
   const { t, offset } = await startTail(spec, out);
   const warm = Buffer.from(`${TAG}warm-up\n`);
@@ -271,7 +300,7 @@ async function throughput(name, inputFile, expected, n) {
   // comparison (a libspread publisher blocks instead). The overload rows show the default, bounded queue.
   // Likewise a drain timeout long enough for a slow daemon to take the backlog after EOF.
   const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
-  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy);
+  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy, tree.cli);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
   const w0 = syscw(p.pid);
   // The publisher may exit (at EOF, everything sent) before the subscriber has it all: keep its last figures.
@@ -308,7 +337,7 @@ async function throughput(name, inputFile, expected, n) {
     await sleep(2);
   }
   const got = fs.readFileSync(out).subarray(offset + warm.length);
-  await stop(t, d);
+  await stop(t, fresh);
   return {
     linesPerSec: n / secs,
     pubCpu: ((last.cpu - cpu0.p) * 1e5) / n,
@@ -322,7 +351,7 @@ async function throughput(name, inputFile, expected, n) {
 }
 
 async function overload(kind, inputFile, n) {
-  const { d, spec } = await startDaemon();
+  const { d, spec } = await startDaemon({ builtin: true });
   if (!d) throw new Error('the overload cases need the built-in daemon (unset DAEMON)');
   const out = path.join(work, `out-${kind}`);
   const { t, offset } = await startTail(spec, out);
@@ -396,35 +425,53 @@ const inputFile = path.join(work, 'lines.txt');
 fs.writeFileSync(inputFile, data);
 const expected = tagged(data);
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
-console.log(`publisher -> ${process.env.DAEMON ? `daemon ${process.env.DAEMON}` : 'spread-pipe --daemon (fresh per run)'} -> spread-pipe tail > file; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
+console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> spread-pipe tail > file; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
+if (process.env.BASE) console.log(`base: = the tree in ${process.env.BASE}`);
 if (EXT_PUB) console.log(`ext = ${EXT_PUB}`);
 console.log('');
 
+if (process.env.DAEMON_CMD) {
+  const [cmd, ...args] = process.env.DAEMON_CMD.split(' ').filter(Boolean);
+  const proc = track(spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  TARGETS[0].proc = proc;
+  // A real daemon serves clients a few seconds after it starts (PROTOCOL.md section 13).
+  await sleep(Number(process.env.DAEMON_WAIT ?? 4000));
+  if (proc.exitCode !== null) throw new Error(`DAEMON_CMD exited: ${proc.err.slice(-500)}`);
+}
+
 const names = CASES.filter((c) => THROUGHPUT[c]);
-const results = Object.fromEntries(names.map((c) => [c, []]));
-for (let i = 0; i < RUNS; i++) for (const c of names) results[c].push(await throughput(c, inputFile, expected, n));
+const key = (t, tr, c) => `${t.label}|${tr.label}|${c}`;
+const results = {};
+for (const t of TARGETS) for (const tr of TREES) for (const c of names) results[key(t, tr, c)] = [];
+for (let i = 0; i < RUNS; i++)
+  for (const t of TARGETS) for (const tr of TREES) for (const c of names) results[key(t, tr, c)].push(await throughput(c, inputFile, expected, n, t, tr));
 
 if (names.length) {
-  const col = (c, k) => results[c].map((r) => r[k]);
-  const ref = names.includes('line') ? 'line' : undefined;
-  // Paired with the same run of the reference row, so a busy moment on the machine hits both.
-  const ratio = (c, k) => (ref ? cell(results[c].map((r, i) => r[k] / results[ref][i][k]), 2) : '-');
-  table(
-    ['case', 'exact', 'lines/s', 'x line', 'pub CPU/100k', 'x line', 'start-up CPU s', 'writes/line', 'pub peak RSS MB', 'dmn CPU/100k', 'tail CPU/100k'],
-    names.map((c) => [
-      THROUGHPUT[c].what,
-      results[c].every((r) => r.exact) ? 'yes' : 'NO',
-      `${cell(col(c, 'linesPerSec'), 1, 1000)}k`,
-      ratio(c, 'linesPerSec'),
-      cell(col(c, 'pubCpu')),
-      ratio(c, 'pubCpu'),
-      cell(col(c, 'startupCpu')),
-      cell(col(c, 'writesPerLine'), 4),
-      cell(col(c, 'rssMB'), 1),
-      cell(col(c, 'dmnCpu')),
-      cell(col(c, 'tailCpu')),
-    ]),
-  );
+  const rows = [];
+  for (const t of TARGETS)
+    for (const tr of TREES)
+      for (const c of names) {
+        const rs = results[key(t, tr, c)];
+        const col = (k) => rs.map((r) => r[k]);
+        // Paired with the same round of this tree's plain row on the same daemon, so a busy moment on the machine hits both.
+        const ref = names.includes('line') ? results[key(t, TREES[0], 'line')] : undefined;
+        const ratio = (k) => (ref ? cell(rs.map((r, i) => r[k] / ref[i][k]), 2) : '-');
+        rows.push([
+          `${tr.label}${THROUGHPUT[c].what}`,
+          t.label,
+          rs.every((r) => r.exact) ? 'yes' : 'NO',
+          `${cell(col('linesPerSec'), 1, 1000)}k`,
+          ratio('linesPerSec'),
+          cell(col('pubCpu')),
+          ratio('pubCpu'),
+          cell(col('startupCpu')),
+          cell(col('writesPerLine'), 4),
+          cell(col('rssMB'), 1),
+          cell(col('dmnCpu')),
+          cell(col('tailCpu')),
+        ]);
+      }
+  table(['case', 'daemon', 'exact', 'lines/s', 'x line', 'pub CPU/100k', 'x line', 'start-up CPU s', 'writes/line', 'pub peak RSS MB', 'dmn CPU/100k', 'tail CPU/100k'], rows);
   console.log('');
   for (const l of BASELINE) console.log(l);
   console.log('');
@@ -435,7 +482,7 @@ if (overloads.length) {
   const ov = Object.fromEntries(overloads.map((c) => [c, []]));
   for (let i = 0; i < RUNS; i++) for (const c of overloads) ov[c].push(await overload(c, inputFile, n));
   const col = (c, k) => ov[c].map((r) => r[k]);
-  const oneX = results.line?.map((r) => r.rssMB);
+  const oneX = results[key(TARGETS[0], TREES[0], 'line')]?.map((r) => r.rssMB);
   console.log(
     `Overload: ${OVERLOAD_FACTOR}x the queue (--queue-lines ${QUEUE_LINES}) poured in = ${ov[overloads[0]][0].total} lines; hung = daemon SIGSTOPped, slow = daemon runs 10 ms in every 100`,
   );

@@ -275,6 +275,18 @@ export class AckWindow<R> {
     }
   }
 
+  /** Unacknowledged lines whose ids are below `id` (with --spool at exit: those the bound deleted from the spool). */
+  linesBelow(id: number): number {
+    let n = 0;
+    for (let k = 0; k < this.n; k++) {
+      const i = (this.head + k) & this.mask;
+      const first = this.firsts[i]!;
+      if (first >= id) break;
+      n += Math.min(this.counts[i]!, id - first);
+    }
+    return n;
+  }
+
   /** Forget everything (at exit, or when a stream is abandoned); returns the lines that were unacknowledged. */
   clear(): number {
     const n = this.linesHeld;

@@ -283,8 +283,10 @@ export class Publisher extends EventEmitter {
     this.stopped.abort();
     const left = this.queue.clear();
     if (left) this.drop('unsent-at-exit', left);
-    // With a spool what is unacknowledged stays there for the next run; without, it may be lost.
-    const unacked = this.reliable && !this.opts.spool ? this.reliable.window.clear() : 0;
+    // With a spool what is unacknowledged stays there for the next run, but for lines the spool's bound
+    // deleted while they were in flight (#16: counted, so that the counters add up); without, it may be lost.
+    const spool = this.opts.spool;
+    const unacked = !this.reliable ? 0 : spool ? this.reliable.window.linesBelow(spool.oldestId) : this.reliable.window.clear();
     if (unacked) this.drop('unacked-at-exit', unacked);
     const c = this.detach();
     if (c) {

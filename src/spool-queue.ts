@@ -1,10 +1,15 @@
 /**
  * --spool in the publisher: the spool stands in for the in-memory queue.
- * Every line is appended to the spool as it is read (a write-ahead log: a
- * SIGKILL loses nothing that was read before the last event-loop turn), and
- * the publisher takes its messages back from it, from memory while the
- * backlog is short, from disk otherwise. Nothing is dropped for a full
- * queue: past --spool-max the oldest spooled lines go (counted by the spool).
+ * Every line is appended to the spool as it is read (a write-ahead log: the
+ * spool frames it straight into its write buffer and writes once per
+ * event-loop turn, so a SIGKILL loses nothing that was read before the last
+ * turn; no system call per line), and the publisher takes its messages back
+ * from memory while the spool is not needed: the lines just appended are
+ * also kept in a LineQueue (blocks, no object per line) and handed out from
+ * there, so the disk is only read back after a restart or once the backlog
+ * outgrew the memory budget. Nothing is dropped for a full queue: past
+ * --spool-max the oldest spooled lines go (counted by the spool), from
+ * memory too.
  *
  * A line's record id is its --ack line id. The spool's cursor moves when
  * lines are acknowledged (--ack), or without --ack when the messages that
@@ -12,7 +17,8 @@
  * unacknowledged is sent again by the next spread-pipe on the same spool.
  */
 import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
-import { type Spool } from './spool.js';
+import { LineQueue } from './queue.js';
+import { DEFAULT_SPOOL_MEMORY, type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
 import { readNameFields } from './spread/layout.js';
 import type { SpreadClient } from './spread/client.js';
@@ -23,7 +29,6 @@ type Entry = QueuedMessage<PreparedSend>;
 const MAX_ROUTES = 10_000;
 /** Records taken from the spool at a time. */
 const READ_AHEAD = 512;
-const LF = Buffer.from('\n');
 
 /** The stored text of a route: service type and group names, space-separated (spaces are illegal in names). */
 export function routeText(p: PreparedSend): string {
@@ -33,10 +38,19 @@ export function routeText(p: PreparedSend): string {
 export class SpoolQueue implements OutboundQueue<PreparedSend> {
   /** Records that came back without a usable route (written by a version that stored none, or damaged). */
   unroutable = 0;
-  /** Records read from the spool (or put back) and not yet handed out, from `head` on. */
+  /** Records read from the disk (or put back) and not yet handed out, from `head` on. */
   private ahead: (Entry | undefined)[] = [];
   private head = 0;
   private aheadLines = 0;
+  /**
+   * The records appended last, [memFirst, memFirst + mem.length), in memory.
+   * While `inSync` every record appended goes there too; once the backlog
+   * outgrows `memoryBytes` appends go to disk only, and mem is taken first,
+   * then the disk, until the reader has caught up with the writer.
+   */
+  private readonly mem: LineQueue<PreparedSend>;
+  private memFirst: number;
+  private inSync: boolean;
   private readonly texts = new WeakMap<PreparedSend, string>();
   private readonly routes = new Map<string, PreparedSend>();
 
@@ -44,7 +58,14 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
     readonly spool: Spool,
     /** Lines that could not be appended (disk error); they are lost, and counted by the caller. */
     private readonly onError: (lines: number) => void,
-  ) {}
+    private readonly memoryBytes = DEFAULT_SPOOL_MEMORY,
+  ) {
+    // One copy in memory is enough: ours.
+    spool.keepInMemory(false);
+    this.mem = new LineQueue<PreparedSend>(2 ** 31 - 1, Math.max(1, memoryBytes) * 2, 'drop-newest');
+    this.memFirst = spool.nextRecordId;
+    this.inSync = spool.unread === 0;
+  }
 
   get length(): number {
     return this.ahead.length - this.head + this.spool.unread;
@@ -75,24 +96,30 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
    * counted as a line, as README says).
    */
   push(body: Uint8Array, route: PreparedSend): boolean {
-    let text = this.texts.get(route);
-    if (text === undefined) {
-      text = routeText(route);
-      this.texts.set(route, text);
-      if (this.routes.size < MAX_ROUTES) this.routes.set(text, route);
-    }
+    const text = this.textOf(route);
+    let id: number;
     try {
-      this.spool.append(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length), text);
+      id = this.spool.append(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length), text);
     } catch {
       // The spool reported the error itself (an 'error' event); the line is lost.
       this.onError(1);
       return false;
     }
+    if (this.keeps(id, body.length)) this.mem.push(body, route, 1);
     return true;
   }
 
   pushLine(prefix: Uint8Array, line: Uint8Array, route: PreparedSend): boolean {
-    return this.push(Buffer.concat([prefix, line, LF]), route);
+    const text = this.textOf(route);
+    let id: number;
+    try {
+      id = this.spool.appendLine(prefix, line, text);
+    } catch {
+      this.onError(1);
+      return false;
+    }
+    if (this.keeps(id, prefix.length + line.length + 1)) this.mem.pushLine(prefix, line, route);
+    return true;
   }
 
   /** Put back in front what a dying session did not take (it keeps its ids). */
@@ -103,11 +130,20 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
   }
 
   peek(): Entry | undefined {
-    if (this.head >= this.ahead.length) this.fill();
+    if (this.head < this.ahead.length) return this.ahead[this.head];
+    if (this.fromMem()) {
+      const m = this.mem.peek()!;
+      return { body: m.body, route: m.route, lines: m.lines, size: m.size, id: this.memFirst };
+    }
+    this.fill();
     return this.ahead[this.head];
   }
 
   shift(): Entry | undefined {
+    if (this.head >= this.ahead.length && this.fromMem()) {
+      const m = this.mem.shift()!;
+      return { body: m.body, route: m.route, lines: m.lines, size: m.size, id: this.took(1) };
+    }
     const e = this.peek();
     if (e) {
       this.ahead[this.head++] = undefined;
@@ -116,15 +152,25 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
     return e;
   }
 
+  /** The hot path (one line per message): a range of a memory block, no object made. */
   shiftInto(out: MessageRange<PreparedSend>): boolean {
+    if (this.head >= this.ahead.length && this.fromMem()) {
+      this.mem.shiftInto(out);
+      out.id = this.took(1);
+      return true;
+    }
     const e = this.shift();
     if (!e) return false;
     wholeRange(out, e);
     return true;
   }
 
-  /** Records with the same route and contiguous ids, copied into one body. */
+  /** Records with the same route and contiguous ids, as one body (from memory: a view when they lie together). */
   take(maxBytes: number, maxLines: number, noticesAlone = false): Entry | undefined {
+    if (this.head >= this.ahead.length && this.fromMem()) {
+      const m = this.mem.take(maxBytes, maxLines)!;
+      return { body: m.body, route: m.route, lines: m.lines, size: m.size, id: this.took(m.lines) };
+    }
     const e = this.shift();
     if (!e) return undefined;
     const parts = [e.body];
@@ -143,11 +189,65 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
     return { body: Buffer.concat(parts, size), route: e.route, lines, size, ...(e.id === undefined ? {} : { id: e.id }) };
   }
 
-  /** At exit: forget the read-ahead; what is unsent stays in the spool for the next run, so no line is lost. */
+  /**
+   * At exit: forget what is in memory. What is unsent stays in the spool for
+   * the next run, except lines read ahead whose segment the bound deleted
+   * meanwhile: those are lost now, and returned to be counted.
+   */
   clear(): number {
+    const oldest = this.spool.oldestId;
+    let lost = 0;
+    for (let i = this.head; i < this.ahead.length; i++) {
+      const e = this.ahead[i]!;
+      if (e.id !== undefined && e.id < oldest) lost += Math.min(e.lines || 1, oldest - e.id);
+    }
     this.ahead = [];
     this.head = this.aheadLines = 0;
-    return 0;
+    this.mem.clear();
+    this.memFirst = this.spool.nextRecordId;
+    return lost;
+  }
+
+  /** Record `id` was just appended (`size` bytes): keep a copy in memory too? */
+  private keeps(id: number, size: number): boolean {
+    // The bound deleted unread records (appending made room): memory lets go of them as well.
+    this.trim();
+    if (!this.inSync && this.mem.length === 0 && this.head >= this.ahead.length && this.spool.unread === 1) {
+      // The reader caught up with the writer: memory serves again from this record on.
+      this.inSync = true;
+      this.memFirst = id;
+    }
+    if (!this.inSync) return false;
+    if (id !== this.memFirst + this.mem.length || this.mem.bytes + size > this.memoryBytes) {
+      this.inSync = false;
+      return false;
+    }
+    return true;
+  }
+
+  /** Memory holds the next record the spool would hand out. */
+  private fromMem(): boolean {
+    if (this.mem.length === 0) return false;
+    this.trim();
+    return this.mem.length > 0 && this.memFirst === this.spool.readNext;
+  }
+
+  /** `n` records were taken from memory: the spool's reader goes past them. Returns the first one's id. */
+  private took(n: number): number {
+    const id = this.memFirst;
+    this.memFirst += n;
+    this.spool.advanceRead(this.memFirst);
+    return id;
+  }
+
+  /** Drop from memory what the spool no longer holds unread (deleted by the bound, counted by the spool). */
+  private trim(): void {
+    const next = this.spool.readNext;
+    while (this.mem.length > 0 && this.memFirst < next) {
+      this.mem.shift();
+      this.memFirst++;
+    }
+    if (this.mem.length === 0 && this.memFirst < next) this.memFirst = next;
   }
 
   private fill(): void {
@@ -162,6 +262,16 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
       this.ahead.push({ body: r.data, route, lines: 1, size: r.data.length, id: r.id });
       this.aheadLines++;
     }
+  }
+
+  private textOf(route: PreparedSend): string {
+    let text = this.texts.get(route);
+    if (text === undefined) {
+      text = routeText(route);
+      this.texts.set(route, text);
+      if (this.routes.size < MAX_ROUTES) this.routes.set(text, route);
+    }
+    return text;
   }
 
   private route(text: string): PreparedSend | undefined {

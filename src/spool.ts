@@ -78,6 +78,8 @@ export interface SpoolOptions {
 /** The smallest bound: four of the smallest segments. @default 256 KiB */
 export const MIN_SPOOL_MAX = 4 * 64 * 1024;
 
+const LF = Buffer.from('\n');
+
 /** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
 export function resolveSpoolOptions(o: SpoolOptions = {}): Required<SpoolOptions> {
   const maxBytes = intOption('maxBytes', o.maxBytes, DEFAULT_SPOOL_MAX, { min: MIN_SPOOL_MAX, unit: 'bytes' });
@@ -186,6 +188,16 @@ export class Spool extends EventEmitter {
     return this.writer.nextId;
   }
 
+  /** Id of the next record read() hands out. */
+  get readNext(): number {
+    return this.reader.next;
+  }
+
+  /** Id of the oldest record the spool still holds: records below it are acknowledged, or were dropped to stay in the bound. */
+  get oldestId(): number {
+    return this.segments.oldest.first;
+  }
+
   /** First record not acknowledged (what the cursor file holds once written). */
   get cursor(): number {
     return this.cursorFile.committed;
@@ -196,12 +208,44 @@ export class Spool extends EventEmitter {
    * turn. The spool may keep `data` itself in memory: do not change it after.
    */
   append(data: Buffer, route?: string): number {
-    if (this.closed) throw new SpreadPipeError(ErrorCodes.SPOOL, `spool ${this.dir} is closed`);
-    const frameLen = this.writer.reserve(data, route);
-    if (this.bytes + frameLen > this.maxBytes) this.makeRoom(frameLen);
+    this.makeRoomFor(data.length, route);
     const id = this.writer.write(data, route);
+    return this.appended(id, this.reader.caching ? data : undefined, route);
+  }
+
+  /**
+   * append() of `prefix + line + LF`, framed straight into the write buffer
+   * (no copy of the line made first). `line` may be reused afterwards.
+   */
+  appendLine(prefix: Uint8Array, line: Uint8Array, route?: string): number {
+    this.makeRoomFor(prefix.length + line.length + 1, route);
+    const id = this.writer.writeLine(prefix, line, route);
+    // Only a spool that keeps its own copies needs the line as one buffer (SpoolQueue keeps its own).
+    return this.appended(id, this.reader.caching ? Buffer.concat([prefix, line, LF]) : undefined, route);
+  }
+
+  /**
+   * The user keeps what it appends in its own memory and takes it from there
+   * (SpoolQueue): the spool keeps no second copy; read() reads the disk.
+   */
+  keepInMemory(on: boolean): void {
+    if (!on) this.reader.noCache();
+  }
+
+  /** The user took records below `to` from its own copies: read() goes on from `to`. */
+  advanceRead(to: number): void {
+    this.reader.advance(Math.min(to, this.writer.nextId));
+  }
+
+  private makeRoomFor(dataLen: number, route: string | undefined): void {
+    if (this.closed) throw new SpreadPipeError(ErrorCodes.SPOOL, `spool ${this.dir} is closed`);
+    const frameLen = this.writer.reserve(dataLen, route);
+    if (this.bytes + frameLen > this.maxBytes) this.makeRoom(frameLen);
+  }
+
+  private appended(id: number, data: Buffer | undefined, route: string | undefined): number {
     this.stats.appended++;
-    this.reader.appended(id, data, route, this.segments.newest, this.writer.end);
+    if (data) this.reader.appended(id, data, route, this.segments.newest, this.writer.end);
     this.writer.schedule();
     return id;
   }

@@ -41,20 +41,37 @@ export function isSegmentHeader(buf: Buffer, first: number): boolean {
  * (latin1); then the data.
  */
 
-/** Payload bytes of a record (latin1 is one byte per UTF-16 unit: route.length is its byte length). */
-export function payloadLength(data: Buffer, route: string | undefined): number {
-  return 1 + (route === undefined ? 0 : 2 + route.length) + data.length;
+/** Payload bytes of a record of `dataLen` bytes (latin1 is one byte per UTF-16 unit: route.length is its byte length). */
+export function payloadLength(dataLen: number, route: string | undefined): number {
+  return 1 + (route === undefined ? 0 : 2 + route.length) + dataLen;
 }
 
 /** Write a record's payload at `q`; returns the offset past it. */
-export function writePayload(b: Buffer, q: number, data: Buffer, route: string | undefined): number {
+export function writePayload(b: Buffer, q: number, data: Uint8Array, route: string | undefined): number {
+  q = writeRoute(b, q, route);
+  b.set(data, q);
+  return q + data.length;
+}
+
+/** writePayload() of the data `prefix + line + LF`, without making it first (pipe mode's hot path). */
+export function writeLinePayload(b: Buffer, q: number, prefix: Uint8Array, line: Uint8Array, route: string | undefined): number {
+  q = writeRoute(b, q, route);
+  if (prefix.length) b.set(prefix, q);
+  q += prefix.length;
+  b.set(line, q);
+  q += line.length;
+  b[q++] = 0x0a;
+  return q;
+}
+
+function writeRoute(b: Buffer, q: number, route: string | undefined): number {
   b[q++] = route === undefined ? 0 : 1;
   if (route !== undefined) {
     b.writeUInt16LE(route.length, q);
     q += 2;
     q += b.write(route, q, 'latin1');
   }
-  return q + data.copy(b, q);
+  return q;
 }
 
 /**

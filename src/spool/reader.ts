@@ -35,7 +35,7 @@ class RecordCache {
   /** Appends after the cache filled up are on disk only, until the reader catches up. */
   gap = false;
 
-  constructor(private readonly budget: number) {}
+  constructor(public budget: number) {}
 
   get empty(): boolean {
     return this.head >= this.items.length;
@@ -72,7 +72,7 @@ class RecordCache {
 }
 
 export class SegmentReader {
-  /** The next record to hand out, and where it is on disk. */
+  /** The next record to hand out, and where it is on disk (seg undefined: not looked up since advance()). */
   private id = 0;
   private seg: Segment | undefined;
   private off = 0;
@@ -97,9 +97,31 @@ export class SegmentReader {
     return this.id;
   }
 
+  /** Whether appended() keeps records (a user that keeps its own copy turns it off: keepInMemory(false)). */
+  get caching(): boolean {
+    return this.cache.budget > 0;
+  }
+
   /** A record just appended, ending at `end` in `seg`: kept in memory while the budget allows. */
   appended(id: number, data: Buffer, route: string | undefined, seg: Segment, end: number): void {
     this.cache.push(id, data, route, seg, end);
+  }
+
+  /** Keep no records in memory from now on (what is cached is dropped: read from disk if needed). */
+  noCache(): void {
+    this.cache.clear(this.writer.nextId > this.id);
+    this.cache.budget = 0;
+  }
+
+  /**
+   * The user took records up to `to` from its own memory: go past them
+   * without reading. Where that is on disk is looked up only if the disk is
+   * read again (the common case: never).
+   */
+  advance(to: number): void {
+    if (to <= this.id) return;
+    this.id = to;
+    this.seg = undefined;
   }
 
   /** Hand out up to `maxRecords` records (and about `maxBytes`) in order, from memory or disk. */
@@ -122,6 +144,7 @@ export class SegmentReader {
         continue;
       }
       const until = c ? c.id : this.writer.nextId;
+      if (this.seg === undefined) this.position(this.id);
       const before = this.id;
       const got = this.readDisk(maxRecords - out.length, maxBytes - bytes, until);
       if (got.length === 0 && this.id === before) {

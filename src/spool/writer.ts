@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import { FRAME_HEADER, sealFrame } from '../record-frame.js';
-import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writePayload } from './format.js';
+import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
 import { type Segment, type SegmentList, syncDir } from './segments.js';
 import type { SpoolSink } from './types.js';
 
@@ -71,8 +71,8 @@ export class SegmentWriter {
    * segment if it does not fit in this one. Throws for a record over MAX_RECORD
    * and when no segment can be started.
    */
-  reserve(data: Buffer, route: string | undefined): number {
-    const payload = payloadLength(data, route);
+  reserve(dataLen: number, route: string | undefined): number {
+    const payload = payloadLength(dataLen, route);
     if (payload > MAX_RECORD) throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `spool record of ${payload} bytes is over ${MAX_RECORD}`);
     const frameLen = FRAME_HEADER + payload;
     const seg = this.segments.newest;
@@ -81,16 +81,28 @@ export class SegmentWriter {
   }
 
   /** Frame a record into the buffer; returns its id. Call schedule() once the record is accounted for. */
-  write(data: Buffer, route: string | undefined): number {
-    const frameLen = FRAME_HEADER + payloadLength(data, route);
+  write(data: Uint8Array, route: string | undefined): number {
+    const start = this.room(FRAME_HEADER + payloadLength(data.length, route));
+    this.wlen = writePayload(this.wbuf, start + FRAME_HEADER, data, route);
+    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
+    return this.id++;
+  }
+
+  /** write() of the record `prefix + line + LF`, framed in place: no copy of the line is made first. */
+  writeLine(prefix: Uint8Array, line: Uint8Array, route: string | undefined): number {
+    const start = this.room(FRAME_HEADER + payloadLength(prefix.length + line.length + 1, route));
+    this.wlen = writeLinePayload(this.wbuf, start + FRAME_HEADER, prefix, line, route);
+    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
+    return this.id++;
+  }
+
+  /** Where a frame of `frameLen` bytes goes in the buffer (written out first if it would not fit). */
+  private room(frameLen: number): number {
     if (this.wlen + frameLen > this.wbuf.length) {
       this.flush();
       if (frameLen > this.wbuf.length) this.wbuf = Buffer.allocUnsafe(frameLen);
     }
-    const start = this.wlen;
-    this.wlen = writePayload(this.wbuf, start + FRAME_HEADER, data, route);
-    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
-    return this.id++;
+    return this.wlen;
   }
 
   /** Write the buffer now if it holds a chunk, else at the end of this event-loop turn. */

@@ -146,7 +146,7 @@ describe('SegmentReader', () => {
         const n = w.nextId;
         const data = Buffer.from(rec(n));
         const g = n % 3 ? undefined : 'g';
-        w.reserve(data, g);
+        w.reserve(data.length, g);
         const id = w.write(data, g);
         r.appended(id, data, g, segments.newest, w.end);
       }
