@@ -32,6 +32,12 @@
  * stopped at the end), e.g.
  *   DAEMON=4953@127.0.0.1 DAEMON_CMD='/work/ext/spread-5.0.1/inst/sbin/spread -n localhost -c /tmp/s.conf' \
  *     BUILTIN=1 BASE=/tmp/base-main npm run bench:pipe
+ * SINK='/path/sp-sink' counts at that subscriber instead of `spread-pipe tail`
+ * (a Spread client built outside the project, e.g. ../shared/baseline's
+ * sp-sink, run as `SINK -s SPEC -g GROUP -l LINES -r READYFILE -T 60`): on a
+ * loaded machine a real daemon cuts off a subscriber that falls behind, and
+ * a C subscriber keeps up where tail may not. "exact" is then its line and
+ * byte count, the end time its last message.
  * BUILTIN=1 adds the built-in daemon's rows to a DAEMON run, interleaved run
  * by run, so that both daemons are compared side by side in one run.
  * BASE=DIR adds rows for another built tree (e.g. a worktree of main, built),
@@ -287,7 +293,64 @@ async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
 
 // ---- one run ------------------------------------------------------------------
 
+/** SINK: a counting subscriber (sp-sink) instead of tail; resolves once it is joined. */
+async function startSink(spec, lines) {
+  const ready = path.join(work, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  const s = track(spawn(process.env.SINK, ['-s', spec, '-g', GROUP, '-l', String(lines), '-r', ready, '-T', '60'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  s.out = '';
+  s.stdout.on('data', (b) => (s.out += b));
+  await waitUntil(() => fs.existsSync(ready), 10_000, 'the sink to join', s);
+  return s;
+}
+
+async function throughputSink(kase, inputFile, expected, n, target, tree) {
+  const { d: fresh, spec, ext } = await startDaemon(target);
+  const d = fresh ?? ext;
+  const warm = Buffer.from(`${TAG}warm-up\n`);
+  const sink = await startSink(spec, n + 1);
+  const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
+  // The warm-up line is counted at the sink's exit only: wait until the publisher is connected and has sent it.
+  const { p, pour } = await startPublisher(spec, kase, async () => (await sleep(1500), true), kase.ext ? [] : roomy, tree.cli);
+  const startupCpu = cpu(p.pid);
+  const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(sink.pid) };
+  const w0 = syscw(p.pid);
+  const last = { cpu: cpu0.p, w: w0, hwm: status(p.pid, 'VmHWM'), t: cpu0.t, d: cpu0.d };
+  const sample = () => {
+    const c = cpu(p.pid);
+    const w = syscw(p.pid);
+    const hwm = status(p.pid, 'VmHWM');
+    if (Number.isFinite(c) && Number.isFinite(w) && Number.isFinite(hwm)) Object.assign(last, { cpu: c, w, hwm });
+    const t = cpu(sink.pid);
+    if (Number.isFinite(t)) last.t = t;
+    if (d) last.d = cpu(d.pid);
+  };
+  const t0 = Date.now() / 1000;
+  pour([inputFile]);
+  while (sink.exitCode === null && sink.signalCode === null) {
+    sample();
+    await sleep(5);
+  }
+  while (p.exitCode === null && p.signalCode === null && Date.now() / 1000 - t0 < 300) {
+    sample();
+    await sleep(2);
+  }
+  const r = Object.fromEntries([...sink.out.matchAll(/(\w+)=([\d.]+|\w+)/g)].map((m) => [m[1], m[2]]));
+  await stop(fresh, p);
+  const secs = Number(r.last) - t0;
+  return {
+    linesPerSec: n / secs,
+    pubCpu: ((last.cpu - cpu0.p) * 1e5) / n,
+    startupCpu,
+    writesPerLine: (last.w - w0) / n,
+    rssMB: last.hwm,
+    dmnCpu: ((last.d - cpu0.d) * 1e5) / n,
+    tailCpu: ((last.t - cpu0.t) * 1e5) / n,
+    exact: r.status === 'done' && Number(r.lines) === n + 1 && Number(r.bytes) === warm.length + expected.length,
+  };
+}
+
 async function throughput(name, inputFile, expected, n, target = TARGETS[0], tree = TREES[0]) {
+  if (process.env.SINK) return throughputSink(THROUGHPUT[name], inputFile, expected, n, target, tree);
   const kase = THROUGHPUT[name];
   const { d: fresh, spec, ext } = await startDaemon(target);
   // A daemon started for the whole bench (DAEMON_CMD) is measured, not stopped.
@@ -427,6 +490,7 @@ const expected = tagged(data);
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
 console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> spread-pipe tail > file; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
 if (process.env.BASE) console.log(`base: = the tree in ${process.env.BASE}`);
+if (process.env.SINK) console.log(`subscriber: ${process.env.SINK} (the "tail CPU" column is its CPU)`);
 if (EXT_PUB) console.log(`ext = ${EXT_PUB}`);
 console.log('');
 

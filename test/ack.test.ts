@@ -158,6 +158,14 @@ describe('AckWindow', () => {
     expect(() => new AckWindow(SEQ_MODULO / 2)).toThrow(RangeError);
   });
 
+  it('#16: linesBelow() counts the unacknowledged lines under an id (a batch straddling it in part)', () => {
+    const w = new AckWindow<number>(100);
+    add(w, 10, 1, 1, 0);
+    add(w, 11, 4, 1, 0);
+    add(w, 15, 1, 1, 0);
+    expect([w.linesBelow(10), w.linesBelow(11), w.linesBelow(13), w.linesBelow(16), w.linesBelow(99)]).toEqual([0, 1, 3, 6, 6]);
+  });
+
   it('clear() reports the unacknowledged lines', () => {
     const w = new AckWindow<number>(100);
     add(w, 0, 3, 1, 0);

@@ -114,6 +114,82 @@ describe('SpoolQueue', () => {
     expect(q.length).toBe(10);
   });
 
+  it('#16: lines come back from memory while the spool keeps up, from disk past the memory budget (in order), then from memory again', () => {
+    const s = open();
+    const q = new SpoolQueue(s, () => {}, 2000);
+    const tag = Buffer.from('web1 ');
+    const texts: string[] = [];
+    const put = (n: number): void => {
+      for (let k = 0; k < n; k++) {
+        const i = texts.length;
+        q.pushLine(tag, Buffer.from(`line ${i}`), i % 2 ? a : b);
+        texts.push(`web1 line ${i}\n`);
+      }
+    };
+    let next = 0;
+    const drain = (): void => {
+      const r = range();
+      while (q.shiftInto(r)) {
+        expect(r.id).toBe(next);
+        expect(r.buf.toString('latin1', r.start, r.end)).toBe(texts[next]);
+        expect(r.route).toBe(next % 2 ? a : b);
+        next++;
+      }
+      expect([q.length, q.lines]).toEqual([0, 0]);
+    };
+    put(10);
+    drain();
+    expect(s.stats.readFromDisk).toBe(0);
+    // 500 lines of ~17 bytes outgrow 2000 bytes of memory: the rest is read back from disk.
+    put(500);
+    expect(q.length).toBe(500);
+    drain();
+    const fromDisk = s.stats.readFromDisk;
+    expect(fromDisk).toBeGreaterThan(300);
+    expect(fromDisk).toBeLessThan(500);
+    // Caught up: memory serves again (a batch from memory too).
+    put(20);
+    drain();
+    put(5);
+    const m = q.take(1 << 20, 100)!;
+    expect([m.id, m.lines, m.body.toString('latin1')]).toEqual([next, 1, texts[next]]);
+    expect(s.stats.readFromDisk).toBe(fromDisk);
+  });
+
+  it('#16: what the bound deletes goes from memory too (counted by the spool); lines read ahead from a deleted segment are counted at clear()', () => {
+    const s = open(tempDir(), { maxBytes: 256 * 1024, segmentBytes: 64 * 1024 });
+    const dropped: number[] = [];
+    s.on('event', (e) => e.type === 'drop' && dropped.push(e.records));
+    // No memory budget: the backlog is read back from disk, 512 records at a time.
+    const q = new SpoolQueue(s, () => {}, 0);
+    const body = (i: number): Buffer => Buffer.from(`web1 ${String(i).padStart(8, '0')} ${'x'.repeat(100)}\n`);
+    for (let i = 0; i < 1000; i++) q.push(body(i), a);
+    // Read one: 512 records are read ahead into memory.
+    expect(q.shift()!.id).toBe(0);
+    // Far past the bound: the oldest segments go, the read-ahead's among them.
+    for (let i = 1000; i < 4000; i++) q.push(body(i), a);
+    const oldest = s.oldestId;
+    expect(oldest).toBeGreaterThan(512);
+    expect(dropped.reduce((x, y) => x + y, 0)).toBe(oldest - 512);
+    // The 511 lines read ahead whose records are gone are lost at exit: counted.
+    expect(q.clear()).toBe(511);
+  });
+
+  it('#16: lines in memory whose records the bound deleted are not handed out: the next one is the oldest the spool holds', () => {
+    const s = open(tempDir(), { maxBytes: 256 * 1024, segmentBytes: 64 * 1024 });
+    const dropped: number[] = [];
+    s.on('event', (e) => e.type === 'drop' && dropped.push(e.records));
+    const q = new SpoolQueue(s, () => {}, 8 * 1024 * 1024);
+    const body = (i: number): Buffer => Buffer.from(`web1 ${String(i).padStart(8, '0')} ${'x'.repeat(100)}\n`);
+    for (let i = 0; i < 4000; i++) q.push(body(i), a);
+    const lost = dropped.reduce((x, y) => x + y, 0);
+    expect(lost).toBe(s.oldestId);
+    expect(q.length).toBe(4000 - lost);
+    const m = q.shift()!;
+    expect([m.id, m.body.toString()]).toEqual([lost, body(lost).toString()]);
+    expect(s.stats.readFromDisk).toBe(0);
+  });
+
   it('#12: a line the spool cannot take is reported to onError, one line each', () => {
     const s = open();
     const { q, errors } = queue(s);

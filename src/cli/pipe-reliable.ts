@@ -179,7 +179,7 @@ export class GapNotices {
 export function reliableSummary(p: Publisher, spool: Spool | undefined, carried = 0): string {
   const parts: string[] = [];
   const r = p.reliable;
-  if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} stream="${r.name}"`);
+  if (r) parts.push(`acked=${r.counters.acked} resent=${r.counters.resent} unacked=${r.window.lines} ack_markers=${r.counters.markers} stream="${r.name}"`);
   // spool_carried: lines a previous run left in the spool, sent (or dropped) by this one besides what it read.
   if (spool) parts.push(`spool_unacked=${spool.unacked} spool_bytes=${spool.bytes} spool_carried=${carried}`);
   return parts.length ? ` ${parts.join(' ')}` : '';
