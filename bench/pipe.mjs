@@ -346,6 +346,8 @@ async function throughputSink(kase, inputFile, expected, n, target, tree) {
     dmnCpu: ((last.d - cpu0.d) * 1e5) / n,
     tailCpu: ((last.t - cpu0.t) * 1e5) / n,
     exact: r.status === 'done' && Number(r.lines) === n + 1 && Number(r.bytes) === warm.length + expected.length,
+    // Why not: the sink's own words (a real daemon cuts off a subscriber that falls behind: status=killed).
+    sinkStatus: `${r.status ?? 'no result'} lines=${r.lines ?? '?'}`,
   };
 }
 
@@ -488,7 +490,7 @@ const inputFile = path.join(work, 'lines.txt');
 fs.writeFileSync(inputFile, data);
 const expected = tagged(data);
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
-console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> spread-pipe tail > file; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
+console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> ${process.env.SINK ? 'SINK' : 'spread-pipe tail > file'}; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
 if (process.env.BASE) console.log(`base: = the tree in ${process.env.BASE}`);
 if (process.env.SINK) console.log(`subscriber: ${process.env.SINK} (the "tail CPU" column is its CPU)`);
 if (EXT_PUB) console.log(`ext = ${EXT_PUB}`);
@@ -523,7 +525,7 @@ if (names.length) {
         rows.push([
           `${tr.label}${THROUGHPUT[c].what}`,
           t.label,
-          rs.every((r) => r.exact) ? 'yes' : 'NO',
+          rs.every((r) => r.exact) ? 'yes' : `NO ${rs.filter((r) => !r.exact).length}/${rs.length}${rs.find((r) => !r.exact)?.sinkStatus ? ` (${rs.find((r) => !r.exact).sinkStatus})` : ''}`,
           `${cell(col('linesPerSec'), 1, 1000)}k`,
           ratio('linesPerSec'),
           cell(col('pubCpu')),
