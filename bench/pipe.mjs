@@ -36,8 +36,8 @@
  * (a Spread client built outside the project, e.g. ../shared/baseline's
  * sp-sink, run as `SINK -s SPEC -g GROUP -l LINES -r READYFILE -T 60`): on a
  * loaded machine a real daemon cuts off a subscriber that falls behind, and
- * a C subscriber keeps up where tail may not. "exact" is then its line and
- * byte count, the end time its last message.
+ * a C subscriber keeps up where tail may not (SINK='nice -n -10 /path/sp-sink'
+ * too). "exact" is then its line and byte count, the end time its last message.
  * BUILTIN=1 adds the built-in daemon's rows to a DAEMON run, interleaved run
  * by run, so that both daemons are compared side by side in one run.
  * BASE=DIR adds rows for another built tree (e.g. a worktree of main, built),
@@ -296,7 +296,8 @@ async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
 /** SINK: a counting subscriber (sp-sink) instead of tail; resolves once it is joined. */
 async function startSink(spec, lines) {
   const ready = path.join(work, `ready-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-  const s = track(spawn(process.env.SINK, ['-s', spec, '-g', GROUP, '-l', String(lines), '-r', ready, '-T', '60'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const [cmd, ...pre] = process.env.SINK.split(' ').filter(Boolean);
+  const s = track(spawn(cmd, [...pre, '-s', spec, '-g', GROUP, '-l', String(lines), '-r', ready, '-T', '60'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   s.out = '';
   s.stdout.on('data', (b) => (s.out += b));
   await waitUntil(() => fs.existsSync(ready), 10_000, 'the sink to join', s);

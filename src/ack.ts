@@ -158,6 +158,11 @@ export function isMarker(data: Uint8Array): boolean {
   return true;
 }
 
+/** A marker from a sequenced stream (what receivers skip even with --no-dedup: it is not a line). */
+export function isStreamMarker(sender: string, data: Uint8Array): boolean {
+  return data.length === MARKER_BYTES && isMarker(data) && streamOf(sender) !== undefined;
+}
+
 /** The id a marker acknowledges below, or undefined when `data` is no marker. */
 export function markerEnd(data: Uint8Array): number | undefined {
   if (!isMarker(data)) return undefined;

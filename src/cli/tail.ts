@@ -10,6 +10,7 @@ import { type DaemonAddress, validateGroupName } from '../spread/address.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, serviceBitsName } from '../spread/constants.js';
 import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
 import { DuplicateFilter } from '../dedup.js';
+import { isStreamMarker } from '../ack.js';
 import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
 
 const NL = Buffer.from('\n');
@@ -119,7 +120,8 @@ export async function run(args: string[]): Promise<number> {
         const f = ev.frame;
         // Repeats of a --ack stream (resent after a lost ack) are dropped; partial batches keep their new lines.
         const data = dedup ? dedup.filter(f.sender, f.messType, f.data) : f.data;
-        if (!data) return;
+        // A --ack marker is no line (ack.ts); with --dedup the filter skips it.
+        if (!data || (!dedup && isStreamMarker(f.sender, data))) return;
         if (cfg.showSender) emit(Buffer.from(`${f.sender} -> ${f.groups.join(',')}: `, 'latin1'));
         emit(data);
         if (data.length === 0 || data[data.length - 1] !== 0x0a) emit(NL);

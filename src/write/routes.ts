@@ -13,6 +13,7 @@
  * lines. File names made from words are safe (no `/`, no leading dot).
  */
 import path from 'node:path';
+import { isStreamMarker } from '../ack.js';
 import type { DuplicateFilter, SeenRange } from '../dedup.js';
 import type { SeenJournal } from '../seen-journal.js';
 import { safeFileName } from '../writer.js';
@@ -93,7 +94,7 @@ export class Route {
         if (changes.length) note = { journal: d.journal, changes };
       }
       data = kept;
-    }
+    } else if (isStreamMarker(sender, data)) return; // --no-dedup: still no line (ack.ts)
     if (this.spec.matches.length && !matchesAny(this.spec.matches, data)) {
       this.stats.filtered++;
       return;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SpreadClient } from '../../src/spread/client.js';
+import { encodeMarker } from '../../src/ack.js';
 import { type Proc, connectClient, startCli, startDaemon, startDaemonProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
 
 const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '');
@@ -292,6 +293,30 @@ Spread {
     await waitFor(() => read(file) === 'web1 l0\nweb1 l1\nweb1 l2\n', 10_000, 'the new line only');
     const s2 = await stop(w);
     expect(counter(s2.stats, 'duplicates_dropped')).toBe(1);
+  });
+
+  it('#16: an --ack marker reaching a group (markers go to the private group only) is no line: write, with and without dedup, and tail skip it', async () => {
+    const { spec } = await startDaemon();
+    const dir = tempDir();
+    const [a, b] = [path.join(dir, 'a.log'), path.join(dir, 'b.log')];
+    const w1 = await startWriter(['-s', spec, '--write', `g=${a}`]);
+    const w2 = await startWriter(['-s', spec, '--write', `g=${b}`, '--no-dedup']);
+    const tails = [startCli(['tail', '-g', 'g', '-s', spec, '--count', '2']), startCli(['tail', '-g', 'g', '-s', spec, '--count', '2', '--no-dedup'])];
+    const { c: watcher, events } = await connectClient(spec, 'watcher', true);
+    watcher.join('g');
+    // Both writers, both tails and the watcher.
+    await waitFor(() => events.some((e) => e.kind === 'membership' && e.info.members.length === 5), 15_000, 'tails joined');
+    const { c } = await connectClient(spec, '=abcdefghi');
+    c.multicast('g', Buffer.from('web1 l0\n'), { messType: 0 });
+    c.multicast('g', encodeMarker(1), { messType: 1 });
+    c.multicast('g', Buffer.from('web1 l1\n'), { messType: 1 });
+    c.flush();
+    await waitFor(() => read(a).length >= 16 && read(b).length >= 16, 10_000, 'both files');
+    await Promise.all(tails.map((t) => withTimeout(t.exited, 10_000, 'tail --count 2')));
+    expect(tails.map((t) => t.stdout().toString('latin1'))).toEqual(['web1 l0\nweb1 l1\n', 'web1 l0\nweb1 l1\n']);
+    await stop(w1);
+    await stop(w2);
+    expect([read(a), read(b)]).toEqual(['web1 l0\nweb1 l1\n', 'web1 l0\nweb1 l1\n']);
   });
 
   it('#13: SIGUSR1 and the exit line give lines and bytes per file and drops by reason', async () => {
