@@ -503,7 +503,8 @@ if (process.env.DAEMON_CMD) {
   TARGETS[0].proc = proc;
   // A real daemon serves clients a few seconds after it starts (PROTOCOL.md section 13).
   await sleep(Number(process.env.DAEMON_WAIT ?? 4000));
-  if (proc.exitCode !== null) throw new Error(`DAEMON_CMD exited: ${proc.err.slice(-500)}`);
+  // One that exited (its port taken, say) would leave the bench measuring whatever else listens there.
+  if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`DAEMON_CMD exited: ${proc.err.slice(-500)}`);
 }
 
 const names = CASES.filter((c) => THROUGHPUT[c]);
@@ -570,3 +571,6 @@ if (overloads.length) {
   );
   console.log('RSS at 1x/10x: VmRSS once 1x/10x the queue capacity has been read; peak: VmHWM; peak / line case: against the line row above (1x load).');
 }
+
+// The daemon started for the whole bench (its stderr pipe would keep this process alive).
+if (TARGETS[0].proc) await stop(TARGETS[0].proc);
