@@ -127,3 +127,15 @@ export function syncDir(dir: string): void {
     // Not every filesystem syncs directories; the data files are synced anyway.
   }
 }
+
+/**
+ * syncDir() in the background: for a segment started mid-stream, whose data
+ * is synced in the background too (a crash of the machine loses at most the
+ * sync interval either way), without stalling the event loop on the disk.
+ */
+export function syncDirLater(dir: string): void {
+  fs.open(dir, 'r', (err, fd) => {
+    if (err) return;
+    fs.fsync(fd, () => fs.close(fd, () => {}));
+  });
+}

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import { FRAME_HEADER, sealFrame } from '../record-frame.js';
 import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
-import { type Segment, type SegmentList, syncDir } from './segments.js';
+import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
 
 /** Buffered appends are written once they reach this. */
@@ -149,7 +149,7 @@ export class SegmentWriter {
     try {
       this.fd = this.segments.create(this.id);
       this.sink.ok();
-      syncDir(this.segments.dir);
+      syncDirLater(this.segments.dir);
     } catch (e) {
       this.needRoll = true;
       this.sink.stats.writeErrors++;
