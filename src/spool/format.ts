@@ -64,14 +64,23 @@ export function writeLinePayload(b: Buffer, q: number, prefix: Uint8Array, line:
   return q;
 }
 
+/** The route text last written, and its bytes: records in a row mostly share one route. */
+let lastRoute = '';
+let lastRouteBytes = Buffer.alloc(0);
+
 function writeRoute(b: Buffer, q: number, route: string | undefined): number {
   b[q++] = route === undefined ? 0 : 1;
-  if (route !== undefined) {
-    b.writeUInt16LE(route.length, q);
-    q += 2;
-    q += b.write(route, q, 'latin1');
+  if (route === undefined) return q;
+  if (route !== lastRoute) {
+    lastRouteBytes = Buffer.from(route, 'latin1');
+    lastRoute = route;
   }
-  return q;
+  const n = lastRouteBytes.length;
+  b[q++] = n & 0xff;
+  b[q++] = n >>> 8;
+  // A few bytes: copied here rather than by a call into the runtime per record.
+  for (let i = 0; i < n; i++) b[q + i] = lastRouteBytes[i]!;
+  return q + n;
 }
 
 /**
