@@ -108,7 +108,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ticks = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
   const s = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(s[11]) + Number(s[12]);
+  return { user: Number(s[11]), sys: Number(s[12]) };
 };
 const fill = (cmd, vars) => cmd.replace(/\{(\w+)\}/g, (_, k) => vars[k]);
 
@@ -176,7 +176,11 @@ async function startWriter(kind, dir, spec, out) {
     return track(spawn('sh', ['-c', `exec ${fill(process.env.SPREADLOGD_CMD, { conf })}`], { stdio: 'ignore' }));
   }
   const nodeArgs = process.env.WRITE_NODE_ARGS ? process.env.WRITE_NODE_ARGS.split(' ') : [];
-  return track(spawn(process.execPath, [...nodeArgs, CLI, 'write', '-s', spec, '--write', `${GROUP}=${out}`, '--no-dedup', '--no-lock'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  // stderr to a file (a pipe nobody reads could fill and stall it): shown when a run fails.
+  const err = fs.openSync(path.join(dir, 'writer.err'), 'w');
+  const p = track(spawn(process.execPath, [...nodeArgs, CLI, 'write', '-s', spec, '--write', `${GROUP}=${out}`, '--no-dedup', '--no-lock'], { stdio: ['ignore', 'ignore', err] }));
+  fs.closeSync(err);
+  return p;
 }
 
 async function publish(spec, batch, streamFile) {
@@ -209,7 +213,9 @@ async function runOnce(kind, batch, stream, expected) {
     pub.go();
     await waitFor(() => (fs.existsSync(out) && fs.statSync(out).size >= expected.length) || w.exitCode !== null, TIMEOUT_MS, 'the file to be complete').catch(() => {});
     const secs = (performance.now() - t0) / 1000;
-    const cpu = (ticks(w.pid) - c0) / TICK;
+    const c1 = ticks(w.pid);
+    const cpu = (c1.user + c1.sys - c0.user - c0.sys) / TICK;
+    const sysShare = (c1.sys - c0.sys) / Math.max(1, c1.user + c1.sys - c0.user - c0.sys);
     debug('file complete or timed out');
     await pub.done;
     debug('publisher done');
@@ -217,7 +223,9 @@ async function runOnce(kind, batch, stream, expected) {
     const got = fs.existsSync(out) ? fs.readFileSync(out, 'latin1').split('\n').length - 1 : 0;
     w.kill(kind === 'spreadlogd' ? 'SIGKILL' : 'SIGTERM');
     await new Promise((r) => (w.exitCode !== null ? r() : w.once('exit', r)));
-    return { ok, got, linesPerSec: LINES / secs, usPerLine: (cpu * 1e6) / LINES };
+    if (!ok && fs.existsSync(path.join(dir, 'writer.err'))) process.stderr.write(`  (${kind} stderr) ${fs.readFileSync(path.join(dir, 'writer.err'), 'latin1').trim().split('\n').filter((l) => !/stats: /.test(l)).slice(-6).join('\n  ')}\n`);
+    if (!ok && fs.existsSync(path.join(dir, 'spread.log'))) process.stderr.write(`  (daemon log) ${fs.readFileSync(path.join(dir, 'spread.log'), 'latin1').trim().split('\n').filter((l) => /session|kill|drop|disconnect/i.test(l)).slice(-5).join('\n  ')}\n`);
+    return { ok, got, linesPerSec: LINES / secs, usPerLine: (cpu * 1e6) / LINES, sysShare };
   } finally {
     // Real Spread may sit on SIGTERM: SIGKILL after a grace period (its state is not measured).
     d.proc.kill('SIGTERM');
@@ -252,7 +260,7 @@ async function main() {
         const key = `${kind} ${batch}`;
         if (!results.has(key)) results.set(key, []);
         results.get(key).push(r);
-        console.log(`  ${kind.padEnd(10)} ${String(batch).padStart(2)} line(s)/msg run ${run + 1}: ${r.ok ? 'ok' : `FAIL (${r.got}/${LINES} lines${r.error ? `, ${r.error}` : ''})`} ${k(r.linesPerSec)} lines/s, ${r.usPerLine.toFixed(2)} us CPU/line`);
+        console.log(`  ${kind.padEnd(10)} ${String(batch).padStart(2)} line(s)/msg run ${run + 1}: ${r.ok ? 'ok' : `FAIL (${r.got}/${LINES} lines${r.error ? `, ${r.error}` : ''})`} ${k(r.linesPerSec)} lines/s, ${r.usPerLine.toFixed(2)} us CPU/line (${Math.round((r.sysShare ?? NaN) * 100)}% in the kernel)`);
       }
     }
   }
