@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SpreadClient } from '../../src/spread/client.js';
-import { type Proc, connectClient, startCli, startDaemon, startDaemonProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
+import { type Proc, connectClient, defer, startCli, startDaemon, startDaemonProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
 
 const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '');
 
@@ -208,6 +208,65 @@ Spread {
     expect(w.stderr()).toMatch(/spread-pipe: lost the session with .*\n/);
     expect(w.stderr()).toMatch(/spread-pipe: spread-pipe write: not subscribed from .* to .*; lines sent then are missing \(groups g, now on /);
     expect(counter(stats, 'gaps')).toBe(1);
+  });
+
+  it('#13: fail-back: on B after A died, A back on its port: the writer returns to A with a gap record and writes what is published to A', async () => {
+    const a = await startDaemonProcess();
+    const b = await startDaemonProcess();
+    const dir = tempDir();
+    const file = path.join(dir, 'g.log');
+    const w = await startWriter(['-s', a.spec, '-s', b.spec, '--write', `g=${file}`, '--gap-notice', '--failback-interval', '200']);
+    a.proc.kill('SIGKILL');
+    await w.waitStderr((s) => s.includes(`joined g on ${b.spec}`), 10_000);
+    const pb = await connectClient(b.spec, 'pb');
+    await send(pb.c, 'g', ['web1 on B\n']);
+    await waitFor(() => read(file).endsWith('web1 on B\n'), 10_000, 'the line on B');
+    const a2 = await a.restart();
+    await w.waitStderr((s) => s.includes(`${a.spec} answers again: leaving ${b.spec} to join there`) && (s.match(new RegExp(`joined g on ${a.spec.replace(/[.]/g, '\\.')}`, 'g')) ?? []).length === 2, 15_000);
+    const pa = await connectClient(a2.spec, 'pa');
+    await send(pa.c, 'g', ['web1 on A again\n']);
+    await waitFor(() => read(file).endsWith('web1 on A again\n'), 10_000, 'the line on A again');
+    // Published to B after the switch: not written (the writer left B; no duplicate session stays joined).
+    await send(pb.c, 'g', ['web1 B after the switch\n']);
+    await new Promise((r) => setTimeout(r, 300));
+    const { stats } = await stop(w);
+    const lines = read(file).split('\n');
+    const gap = /^spread-pipe write: not subscribed from \S+ to \S+; lines sent then are missing$/;
+    expect(lines[0]).toMatch(gap);
+    expect(lines[1]).toBe('web1 on B');
+    expect(lines[2]).toMatch(gap);
+    expect(lines.slice(3)).toEqual(['web1 on A again', '']);
+    expect(counter(stats, 'gaps')).toBe(2);
+  });
+
+  it('#13: a hung daemon (SIGSTOP) is found by the liveness probe: the writer leaves it for B, with a gap record; a quiet live daemon is not taken as hung', async () => {
+    const a = await startDaemonProcess();
+    const b = await startDaemonProcess();
+    const dir = tempDir();
+    const file = path.join(dir, 'g.log');
+    const w = await startWriter(['-s', a.spec, '-s', b.spec, '--write', `g=${file}`, '--gap-notice', '--liveness', '150', '--failback-interval', '0']);
+    const pa = await connectClient(a.spec, 'pa');
+    await send(pa.c, 'g', ['web1 before\n']);
+    await waitFor(() => read(file) === 'web1 before\n', 10_000, 'the line on A');
+    // Quiet for several probe rounds: each probe comes back, nothing is lost, no probe reaches the file.
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(w.stderr()).not.toContain('lost the session');
+    a.proc.kill('SIGSTOP');
+    defer(() => void a.proc.kill('SIGKILL'));
+    await w.waitStderr((s) => s.includes(`joined g on ${b.spec}`), 10_000);
+    expect(w.stderr()).toMatch(new RegExp(`lost the session with ${a.spec.replace(/[.]/g, '\\.')}: daemon ${a.spec.replace(/[.]/g, '\\.')} sent nothing for 150 ms after a probe \\(hung\\?\\)`));
+    const pb = await connectClient(b.spec, 'pb');
+    await send(pb.c, 'g', ['web1 after\n']);
+    await waitFor(() => read(file).endsWith('web1 after\n'), 10_000, 'the line on B');
+    w.kill('SIGUSR1');
+    await w.waitStderr((s) => /session .* hung=1 /.test(s), 5000);
+    const { stats } = await stop(w);
+    const lines = read(file).split('\n');
+    expect(lines[0]).toBe('web1 before');
+    expect(lines[1]).toMatch(/^spread-pipe write: not subscribed from \S+ to \S+; lines sent then are missing$/);
+    expect(lines.slice(2)).toEqual(['web1 after', '']);
+    expect(counter(stats, 'gaps')).toBe(1);
+    expect(counter(stats, 'received')).toBe(2);
   });
 
   it('#13: File = |program: the program gets the lines, and is started again when it dies', async () => {
