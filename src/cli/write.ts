@@ -411,7 +411,7 @@ export async function run(args: string[]): Promise<number> {
     );
     if (!detail) return;
     for (const s of sessions) log(`session ${s.label}: ${describeState(s)} sessions=${s.stats.sessions} gaps=${s.stats.gaps} failbacks=${s.stats.failbacks} hung=${s.stats.hung} not_subscribed_ms=${s.stats.gapMs}`);
-    for (const [file, st] of writer.fileStats()) log(`file ${file} lines=${st.lines} bytes=${st.bytes}`);
+    for (const [file, st] of writer.fileStats()) log(`file ${file} lines=${st.lines} bytes=${st.bytes}${st.lostBytes !== undefined ? ` lost_lines=${st.lostLines} lost_bytes=${st.lostBytes}` : ''}`);
   };
 
   const reopenNow = (): Array<[string, string | undefined]> => {
@@ -429,7 +429,7 @@ export async function run(args: string[]): Promise<number> {
     counter(r, 'write_received_total', 'Messages received from the Spread sessions.', () => sessions.reduce((n, x) => n + x.stats.messages, 0));
     counter(r, 'write_filtered_total', 'Messages no Match of their log took.', () => routeCount('filtered'));
     counter(r, 'write_duplicates_dropped_total', '--ack: repeats of a stream not written twice.', () => dedup?.duplicates ?? 0);
-    counter(r, 'write_lost_total', 'Messages not written, by reason.', () => Object.entries({ ...writer.drops, ...drops }).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
+    counter(r, 'write_lost_total', 'Messages not written, by reason (pipe-died: lines a piped program had not read when it died).', () => Object.entries({ ...writer.drops, ...drops }).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
     counter(r, 'write_gaps_total', 'Times a session was not subscribed (lines sent then are missing).', () => sessions.reduce((n, x) => n + x.stats.gaps, 0));
     counter(r, 'write_sessions_total', 'Spread sessions opened (joins after a reconnect or failover included).', () => sessions.reduce((n, x) => n + x.stats.sessions, 0));
     gauge(r, 'write_open_files', 'Log files open now.', () => writer.openFiles);
@@ -485,6 +485,9 @@ function describePipe(e: PipeEvent): void {
       return;
     case 'exit':
       log(`|${e.command} exited (${e.signal ?? `status ${e.code}`}); starting it again`);
+      return;
+    case 'lost':
+      log(`|${e.command} died with ${e.bytes} bytes (${e.lines} lines) it had not read: lost (pipe-died)`);
       return;
     case 'error':
       log(`|${e.command}: ${e.message}`);

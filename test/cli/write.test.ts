@@ -285,6 +285,27 @@ Spread {
     expect(counter(stats, 'dropped')).toBe(0);
   });
 
+  it('#13: File = |program that dies with lines unread: they are counted lost (pipe-died, lines and bytes), the counters add up', async () => {
+    const { spec } = await startDaemon();
+    const dir = tempDir();
+    const out = path.join(dir, 'piped');
+    const cmd = `while read l; do echo "$l" >> ${out}; [ "$l" = "web1 die" ] && exit 7; done`;
+    const w = await startWriter(['-s', spec, '--write', `g=|${cmd}`]);
+    const { c } = await connectClient(spec, 'pub');
+    // One message, so one write to the pipe: "web1 lost" is in the pipe when the program exits.
+    await send(c, 'g', ['web1 one\nweb1 die\nweb1 lost\n']);
+    await w.waitStderr((s) => s.includes(`|${cmd} died with 10 bytes (1 lines) it had not read: lost (pipe-died)`), 10_000);
+    await w.waitStderr((s) => /started \|.* again/.test(s), 10_000);
+    await send(c, 'g', ['web1 two\n']);
+    await waitFor(() => read(out).includes('two'), 10_000, 'the line after the restart');
+    w.kill('SIGUSR1');
+    const err = await w.waitStderr((s) => s.includes('lost_bytes='), 5000);
+    expect(err).toContain(`file |${cmd} lines=3 bytes=27 lost_lines=1 lost_bytes=10\n`);
+    const { stats } = await stop(w);
+    expect(read(out)).toBe('web1 one\nweb1 die\nweb1 two\n');
+    expect(stats).toMatch(/^stats: received=2 written=2 lines=3 bytes=27 .* dropped=1 \(.*pipe-died=1 /);
+  });
+
   it('#13: a lock per file: a second writer of the same file writes nothing there, says so once, counts it, and writes its other files', async () => {
     const { spec } = await startDaemon();
     const dir = tempDir();
@@ -367,7 +388,7 @@ Spread {
     expect(err).toContain(`file ${dir}/s/web2.log lines=2 bytes=16\n`);
     expect(err).toMatch(/session \d+@127\.0\.0\.1: subscribed on /);
     const { stats } = await stop(w);
-    expect(stats).toMatch(/^stats: received=2 written=4 lines=6 bytes=46 filtered=0 duplicates_dropped=0 dropped=0 \(open-failed=0 locked=0 write-failed=0 pipe-full=0 oversize=0 no-first-word=0\) gaps=0/);
+    expect(stats).toMatch(/^stats: received=2 written=4 lines=6 bytes=46 filtered=0 duplicates_dropped=0 dropped=0 \(open-failed=0 locked=0 write-failed=0 pipe-full=0 pipe-died=0 oversize=0 no-first-word=0\) gaps=0/);
   });
 
   it.each([
