@@ -26,7 +26,12 @@
  * behind) fails the run rather than looking fast. Writer CPU is
  * utime+stime from /proc/PID/stat over that window, per line.
  *
- * Environment: LINES (200000), RUNS (3), BATCHES (1,32), PORT (4951; runs take
+ * WARMUP=N first sends N other lines the same way, waits until they are
+ * written, then measures: the steady state of a writer that runs for days
+ * (Node's JIT compiles on other threads during the first seconds, counted as
+ * the writer's CPU in a cold run); spreadlogd gets the same warm-up.
+ *
+ * Environment: LINES (200000), WARMUP (0), RUNS (3), BATCHES (1,32), PORT (4951; runs take
  * PORT, PORT+2, ... PORT+38 in turn),
  * TIMEOUT_S (120), SPREAD_CMD, SPREADLOGD_CMD, LINEPUB_CMD; WRITE_NODE_ARGS (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`) are given to node for `write`; DEBUG=1 traces the steps.
@@ -42,6 +47,7 @@ const CLI = path.join(ROOT, 'dist', 'main.js');
 const SELF = fileURLToPath(import.meta.url);
 const GROUP = 'logs';
 const LINES = Number(process.env.LINES ?? 200_000);
+const WARMUP = Number(process.env.WARMUP ?? 0);
 const RUNS = Number(process.env.RUNS ?? 3);
 const BATCHES = (process.env.BATCHES ?? '1,32').split(',').map(Number);
 const BASE_PORT = Number(process.env.PORT ?? 4951);
@@ -195,11 +201,14 @@ async function publish(spec, batch, streamFile) {
 
 const debug = (...a) => process.env.DEBUG && console.error(new Date().toISOString(), ...a);
 
-async function runOnce(kind, batch, stream, expected) {
+async function runOnce(kind, batch, stream, expectedStream, warm) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-write-'));
   const out = path.join(dir, 'out.log');
   const streamFile = path.join(dir, 'stream');
   fs.writeFileSync(streamFile, stream);
+  const warmFile = path.join(dir, 'warm');
+  fs.writeFileSync(warmFile, warm);
+  const expected = Buffer.concat([Buffer.from(warm, 'latin1'), expectedStream]);
   const d = await startDaemon(dir);
   try {
     await probe(d.spec, 1);
@@ -207,6 +216,13 @@ async function runOnce(kind, batch, stream, expected) {
     const w = await startWriter(kind, dir, d.spec, out);
     await probe(d.spec, 2);
     debug(kind, 'joined');
+    if (warm.length) {
+      const wp = await publish(d.spec, batch, warmFile);
+      wp.go();
+      await waitFor(() => (fs.existsSync(out) && fs.statSync(out).size >= warm.length) || w.exitCode !== null, TIMEOUT_MS, 'the warm-up to be written');
+      await wp.done;
+      debug('warm-up written');
+    }
     const pub = await publish(d.spec, batch, streamFile);
     const c0 = ticks(w.pid);
     const t0 = performance.now();
@@ -220,7 +236,7 @@ async function runOnce(kind, batch, stream, expected) {
     await pub.done;
     debug('publisher done');
     const ok = fs.existsSync(out) && fs.readFileSync(out).equals(expected);
-    const got = fs.existsSync(out) ? fs.readFileSync(out, 'latin1').split('\n').length - 1 : 0;
+    const got = fs.existsSync(out) ? fs.readFileSync(out, 'latin1').split('\n').length - 1 - WARMUP : 0;
     w.kill(kind === 'spreadlogd' ? 'SIGKILL' : 'SIGTERM');
     await new Promise((r) => (w.exitCode !== null ? r() : w.once('exit', r)));
     if (!ok && fs.existsSync(path.join(dir, 'writer.err'))) process.stderr.write(`  (${kind} stderr) ${fs.readFileSync(path.join(dir, 'writer.err'), 'latin1').trim().split('\n').filter((l) => !/stats: /.test(l)).slice(-6).join('\n  ')}\n`);
@@ -244,16 +260,18 @@ const k = (v) => (v >= 1e5 ? `${Math.round(v / 1000)}k` : `${(v / 1000).toFixed(
 
 async function main() {
   const kinds = process.env.SPREADLOGD_CMD ? ['spreadlogd', 'write'] : ['write'];
-  const stream = makeStream(LINES).join('');
+  const all = makeStream(LINES + WARMUP);
+  const warm = all.slice(0, WARMUP).join('');
+  const stream = all.slice(WARMUP).join('');
   const expected = Buffer.from(stream, 'latin1');
-  console.log(`bench:write  daemon=${process.env.SPREAD_CMD ? 'real Spread (SPREAD_CMD)' : 'spread-pipe --daemon'}  publisher=${process.env.LINEPUB_CMD ? 'LINEPUB_CMD' : 'SpreadClient (Node)'}  lines=${LINES} (${(expected.length / 1e6).toFixed(1)} MB)  runs=${RUNS}  cpus=${os.cpus().length} load=${os.loadavg()[0].toFixed(1)}`);
+  console.log(`bench:write  daemon=${process.env.SPREAD_CMD ? 'real Spread (SPREAD_CMD)' : 'spread-pipe --daemon'}  publisher=${process.env.LINEPUB_CMD ? 'LINEPUB_CMD' : 'SpreadClient (Node)'}  lines=${LINES} (${(expected.length / 1e6).toFixed(1)} MB)  warm-up=${WARMUP}  runs=${RUNS}  cpus=${os.cpus().length} load=${os.loadavg()[0].toFixed(1)}`);
   const results = new Map();
   for (const batch of BATCHES) {
     for (let run = 0; run < RUNS; run++) {
       for (const kind of kinds) {
         let r;
         try {
-          r = await runOnce(kind, batch, stream, expected);
+          r = await runOnce(kind, batch, stream, expected, warm);
         } catch (e) {
           r = { ok: false, got: 0, linesPerSec: NaN, usPerLine: NaN, error: e.message };
         }

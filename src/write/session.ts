@@ -44,9 +44,9 @@ export const READ_BUFFER = 256 * 1024;
  * ms the session stops reading after a short read (SpreadClientOptions.readDelay):
  * real Spread writes each message on its own, and a writer that reads each
  * as it comes spends its CPU on wakeups. Below the writer's FLUSH_DELAY, so
- * a line still reaches its file within a few ms. @default 5 ms
+ * a line still reaches its file within a few ms. @default 2 ms
  */
-export const READ_DELAY = 5;
+export const READ_DELAY = 2;
 /** ms between two tries of the first daemon while subscribed on another. @default 30000 */
 export const DEFAULT_FAILBACK_INTERVAL = 30_000;
 /** ms of silence after which a probe is sent; as long again with nothing received and the daemon is taken as hung. @default 10000 */
