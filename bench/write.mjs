@@ -26,7 +26,12 @@
  * behind) fails the run rather than looking fast. Writer CPU is
  * utime+stime from /proc/PID/stat over that window, per line.
  *
- * Environment: LINES (200000), RUNS (3), BATCHES (1,32), PORT (4951; runs take
+ * WARMUP=N first sends N other lines the same way, waits until they are
+ * written, then measures: the steady state of a writer that runs for days
+ * (Node's JIT compiles on other threads during the first seconds, counted as
+ * the writer's CPU in a cold run); spreadlogd gets the same warm-up.
+ *
+ * Environment: LINES (200000), WARMUP (0), RUNS (3), BATCHES (1,32), PORT (4951; runs take
  * PORT, PORT+2, ... PORT+38 in turn),
  * TIMEOUT_S (120), SPREAD_CMD, SPREADLOGD_CMD, LINEPUB_CMD; WRITE_NODE_ARGS (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`) are given to node for `write`; DEBUG=1 traces the steps.
@@ -42,6 +47,7 @@ const CLI = path.join(ROOT, 'dist', 'main.js');
 const SELF = fileURLToPath(import.meta.url);
 const GROUP = 'logs';
 const LINES = Number(process.env.LINES ?? 200_000);
+const WARMUP = Number(process.env.WARMUP ?? 0);
 const RUNS = Number(process.env.RUNS ?? 3);
 const BATCHES = (process.env.BATCHES ?? '1,32').split(',').map(Number);
 const BASE_PORT = Number(process.env.PORT ?? 4951);
@@ -108,7 +114,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ticks = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
   const s = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(s[11]) + Number(s[12]);
+  return { user: Number(s[11]), sys: Number(s[12]) };
 };
 const fill = (cmd, vars) => cmd.replace(/\{(\w+)\}/g, (_, k) => vars[k]);
 
@@ -176,7 +182,11 @@ async function startWriter(kind, dir, spec, out) {
     return track(spawn('sh', ['-c', `exec ${fill(process.env.SPREADLOGD_CMD, { conf })}`], { stdio: 'ignore' }));
   }
   const nodeArgs = process.env.WRITE_NODE_ARGS ? process.env.WRITE_NODE_ARGS.split(' ') : [];
-  return track(spawn(process.execPath, [...nodeArgs, CLI, 'write', '-s', spec, '--write', `${GROUP}=${out}`, '--no-dedup', '--no-lock'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  // stderr to a file (a pipe nobody reads could fill and stall it): shown when a run fails.
+  const err = fs.openSync(path.join(dir, 'writer.err'), 'w');
+  const p = track(spawn(process.execPath, [...nodeArgs, CLI, 'write', '-s', spec, '--write', `${GROUP}=${out}`, '--no-dedup', '--no-lock'], { stdio: ['ignore', 'ignore', err] }));
+  fs.closeSync(err);
+  return p;
 }
 
 async function publish(spec, batch, streamFile) {
@@ -191,11 +201,14 @@ async function publish(spec, batch, streamFile) {
 
 const debug = (...a) => process.env.DEBUG && console.error(new Date().toISOString(), ...a);
 
-async function runOnce(kind, batch, stream, expected) {
+async function runOnce(kind, batch, stream, expectedStream, warm) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-write-'));
   const out = path.join(dir, 'out.log');
   const streamFile = path.join(dir, 'stream');
   fs.writeFileSync(streamFile, stream);
+  const warmFile = path.join(dir, 'warm');
+  fs.writeFileSync(warmFile, warm);
+  const expected = Buffer.concat([Buffer.from(warm, 'latin1'), expectedStream]);
   const d = await startDaemon(dir);
   try {
     await probe(d.spec, 1);
@@ -203,21 +216,32 @@ async function runOnce(kind, batch, stream, expected) {
     const w = await startWriter(kind, dir, d.spec, out);
     await probe(d.spec, 2);
     debug(kind, 'joined');
+    if (warm.length) {
+      const wp = await publish(d.spec, batch, warmFile);
+      wp.go();
+      await waitFor(() => (fs.existsSync(out) && fs.statSync(out).size >= warm.length) || w.exitCode !== null, TIMEOUT_MS, 'the warm-up to be written');
+      await wp.done;
+      debug('warm-up written');
+    }
     const pub = await publish(d.spec, batch, streamFile);
     const c0 = ticks(w.pid);
     const t0 = performance.now();
     pub.go();
     await waitFor(() => (fs.existsSync(out) && fs.statSync(out).size >= expected.length) || w.exitCode !== null, TIMEOUT_MS, 'the file to be complete').catch(() => {});
     const secs = (performance.now() - t0) / 1000;
-    const cpu = (ticks(w.pid) - c0) / TICK;
+    const c1 = ticks(w.pid);
+    const cpu = (c1.user + c1.sys - c0.user - c0.sys) / TICK;
+    const sysShare = (c1.sys - c0.sys) / Math.max(1, c1.user + c1.sys - c0.user - c0.sys);
     debug('file complete or timed out');
     await pub.done;
     debug('publisher done');
     const ok = fs.existsSync(out) && fs.readFileSync(out).equals(expected);
-    const got = fs.existsSync(out) ? fs.readFileSync(out, 'latin1').split('\n').length - 1 : 0;
+    const got = fs.existsSync(out) ? fs.readFileSync(out, 'latin1').split('\n').length - 1 - WARMUP : 0;
     w.kill(kind === 'spreadlogd' ? 'SIGKILL' : 'SIGTERM');
     await new Promise((r) => (w.exitCode !== null ? r() : w.once('exit', r)));
-    return { ok, got, linesPerSec: LINES / secs, usPerLine: (cpu * 1e6) / LINES };
+    if (!ok && fs.existsSync(path.join(dir, 'writer.err'))) process.stderr.write(`  (${kind} stderr) ${fs.readFileSync(path.join(dir, 'writer.err'), 'latin1').trim().split('\n').filter((l) => !/stats: /.test(l)).slice(-6).join('\n  ')}\n`);
+    if (!ok && fs.existsSync(path.join(dir, 'spread.log'))) process.stderr.write(`  (daemon log) ${fs.readFileSync(path.join(dir, 'spread.log'), 'latin1').trim().split('\n').filter((l) => /session|kill|drop|disconnect/i.test(l)).slice(-5).join('\n  ')}\n`);
+    return { ok, got, linesPerSec: LINES / secs, usPerLine: (cpu * 1e6) / LINES, sysShare };
   } finally {
     // Real Spread may sit on SIGTERM: SIGKILL after a grace period (its state is not measured).
     d.proc.kill('SIGTERM');
@@ -236,23 +260,25 @@ const k = (v) => (v >= 1e5 ? `${Math.round(v / 1000)}k` : `${(v / 1000).toFixed(
 
 async function main() {
   const kinds = process.env.SPREADLOGD_CMD ? ['spreadlogd', 'write'] : ['write'];
-  const stream = makeStream(LINES).join('');
+  const all = makeStream(LINES + WARMUP);
+  const warm = all.slice(0, WARMUP).join('');
+  const stream = all.slice(WARMUP).join('');
   const expected = Buffer.from(stream, 'latin1');
-  console.log(`bench:write  daemon=${process.env.SPREAD_CMD ? 'real Spread (SPREAD_CMD)' : 'spread-pipe --daemon'}  publisher=${process.env.LINEPUB_CMD ? 'LINEPUB_CMD' : 'SpreadClient (Node)'}  lines=${LINES} (${(expected.length / 1e6).toFixed(1)} MB)  runs=${RUNS}  cpus=${os.cpus().length} load=${os.loadavg()[0].toFixed(1)}`);
+  console.log(`bench:write  daemon=${process.env.SPREAD_CMD ? 'real Spread (SPREAD_CMD)' : 'spread-pipe --daemon'}  publisher=${process.env.LINEPUB_CMD ? 'LINEPUB_CMD' : 'SpreadClient (Node)'}  lines=${LINES} (${(expected.length / 1e6).toFixed(1)} MB)  warm-up=${WARMUP}  runs=${RUNS}  cpus=${os.cpus().length} load=${os.loadavg()[0].toFixed(1)}`);
   const results = new Map();
   for (const batch of BATCHES) {
     for (let run = 0; run < RUNS; run++) {
       for (const kind of kinds) {
         let r;
         try {
-          r = await runOnce(kind, batch, stream, expected);
+          r = await runOnce(kind, batch, stream, expected, warm);
         } catch (e) {
           r = { ok: false, got: 0, linesPerSec: NaN, usPerLine: NaN, error: e.message };
         }
         const key = `${kind} ${batch}`;
         if (!results.has(key)) results.set(key, []);
         results.get(key).push(r);
-        console.log(`  ${kind.padEnd(10)} ${String(batch).padStart(2)} line(s)/msg run ${run + 1}: ${r.ok ? 'ok' : `FAIL (${r.got}/${LINES} lines${r.error ? `, ${r.error}` : ''})`} ${k(r.linesPerSec)} lines/s, ${r.usPerLine.toFixed(2)} us CPU/line`);
+        console.log(`  ${kind.padEnd(10)} ${String(batch).padStart(2)} line(s)/msg run ${run + 1}: ${r.ok ? 'ok' : `FAIL (${r.got}/${LINES} lines${r.error ? `, ${r.error}` : ''})`} ${k(r.linesPerSec)} lines/s, ${r.usPerLine.toFixed(2)} us CPU/line (${Math.round((r.sysShare ?? NaN) * 100)}% in the kernel)`);
       }
     }
   }

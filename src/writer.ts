@@ -49,7 +49,8 @@ export function resolveWriterOptions(o: WriterOptions = {}): Required<WriterOpti
 }
 
 /** Why a message was not written. */
-export type WriteDropReason = 'open-failed' | 'locked' | 'write-failed' | 'pipe-full';
+/** 'pipe-died' counts lines (a program's pipe holds bytes, not messages): those its program had not read when it died. */
+export type WriteDropReason = 'open-failed' | 'locked' | 'write-failed' | 'pipe-full' | 'pipe-died';
 
 export type WriterEvent =
   | { type: 'open'; path: string }
@@ -62,6 +63,9 @@ export type WriterEvent =
 export interface FileStats {
   lines: number;
   bytes: number;
+  /** Piped programs: lines and bytes handed over that the program had not read when it died (not in lines/bytes). */
+  lostLines?: number;
+  lostBytes?: number;
 }
 
 export interface WriterExtras {
@@ -155,7 +159,7 @@ export class LogWriter {
   /** Messages and bytes appended (all files), failures, and messages not written. */
   readonly stats = { messages: 0, bytes: 0, errors: 0, dropped: 0, closedForLimit: 0 };
   /** Messages not written, by reason (they add up to stats.dropped). */
-  readonly drops: Record<WriteDropReason, number> = { 'open-failed': 0, locked: 0, 'write-failed': 0, 'pipe-full': 0 };
+  readonly drops: Record<WriteDropReason, number> = { 'open-failed': 0, locked: 0, 'write-failed': 0, 'pipe-full': 0, 'pipe-died': 0 };
   /** Bytes written to each file since start (--metrics); at most MAX_FILES_COUNTED paths, the rest under OTHER_FILES. */
   readonly written = new Map<string, number>();
   private readonly files = new Map<string, OpenFile>();
@@ -204,8 +208,24 @@ export class LogWriter {
   appendPipe(command: string, data: Buffer): void {
     let f = this.pipes.get(command);
     if (!f) {
-      const pipe = new PipedLog(command, (event) => this.onEvent({ type: 'pipe', event }), this.pipeBacklog);
-      f = { path: `|${command}`, fd: -1, pipe, stats: this.statsFor(`|${command}`), buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
+      const stats = this.statsFor(`|${command}`);
+      const pipe = new PipedLog(
+        command,
+        (event) => {
+          if (event.type === 'lost') {
+            // Counted as handed over when written to the pipe: moved to lost, so that handed = read + lost.
+            stats.lines -= event.lines;
+            stats.bytes -= event.bytes;
+            stats.lostLines = (stats.lostLines ?? 0) + event.lines;
+            stats.lostBytes = (stats.lostBytes ?? 0) + event.bytes;
+            this.drops['pipe-died'] += event.lines;
+            this.stats.dropped += event.lines;
+          }
+          this.onEvent({ type: 'pipe', event });
+        },
+        this.pipeBacklog,
+      );
+      f = { path: `|${command}`, fd: -1, pipe, stats, buf: EMPTY, bytes: 0, messages: 0, lines: 0, notes: [] };
       this.pipes.set(command, f);
     }
     this.add(f, data, undefined);

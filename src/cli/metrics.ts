@@ -79,6 +79,7 @@ export function writerMetrics(r: Registry, writer: LogWriter): void {
   counter(r, 'write_errors_total', 'Log file write errors.', () => writer.stats.errors);
   counter(r, 'write_dropped_total', 'Messages lost to log file write errors.', () => writer.stats.dropped);
   counter(r, 'write_file_bytes_total', 'Bytes appended, per log file.', () => [...writer.written].map(([file, v]) => [{ file }, v] as const), ['file']);
+  counter(r, 'write_pipe_lost_bytes_total', 'Bytes a piped program had not read from its pipe when it died.', () => [...writer.fileStats().values()].reduce((n, f) => n + (f.lostBytes ?? 0), 0));
 }
 
 /** --daemon: sessions, groups, deliveries, bytes, refusals, the --write files, session buffer use. */

@@ -21,7 +21,7 @@ import { WriteDedup } from '../write-dedup.js';
 import { FileLocks } from '../write/file-lock.js';
 import { PosixRegexError, compileEre } from '../write/posix-regex.js';
 import type { Route, RouteSpec } from '../write/routes.js';
-import { type SessionEvent, WriteSession, gapRecord } from '../write/session.js';
+import { DEFAULT_FAILBACK_INTERVAL, DEFAULT_LIVENESS_INTERVAL, type SessionEvent, WriteSession, gapRecord } from '../write/session.js';
 import { ConfError, SPREADLOGD_BUFFER_SIZE, readSpreadlogdConf, type SpreadlogdConf } from '../write/spreadlogd-conf.js';
 import { buildRoutes, routesByGroup } from '../write/targets.js';
 import type { RewriteStyle } from '../write/timestamp.js';
@@ -64,6 +64,8 @@ export const WRITE_OPTIONS = {
   'max-open-files': { type: 'string', default: DEFAULT_MAX_OPEN_FILES, field: 'maxOpenFiles', describe: 'files kept open at once; the least recently used is closed' },
   name: { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' },
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, describe: 'milliseconds to connect and handshake' },
+  'failback-interval': { type: 'string', default: DEFAULT_FAILBACK_INTERVAL, describe: 'ms between tries of the first -s daemon while subscribed on another (0: stay); the switch is a gap record' },
+  liveness: { type: 'string', default: DEFAULT_LIVENESS_INTERVAL, describe: 'ms of silence before the daemon is probed (a message to our private group); as long again with nothing back and it is taken as hung and left (0: off)' },
   'report-interval': { type: 'string', default: REPORT_INTERVAL, describe: 'milliseconds between two reports of the same kind of bad input' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
   ...USER_OPTIONS,
@@ -85,6 +87,8 @@ export interface WriteConfig {
   name: string | undefined;
   connectTimeout: number;
   reportInterval: number;
+  failbackInterval: number;
+  liveness: number;
   defaultDaemon: boolean;
   /** --metrics: where /metrics listens. */
   metrics: HostPort | undefined;
@@ -238,6 +242,8 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
   const connectTimeout = g.int('connect-timeout', 'milliseconds') ?? DEFAULT_CONNECT_TIMEOUT;
   if (connectTimeout < 1) throw new UsageError(`${g.label('connect-timeout')}: must be at least 1 millisecond`);
   const reportInterval = g.int('report-interval', 'milliseconds') ?? REPORT_INTERVAL;
+  const failbackInterval = g.int('failback-interval', 'milliseconds') ?? DEFAULT_FAILBACK_INTERVAL;
+  const liveness = g.int('liveness', 'milliseconds') ?? DEFAULT_LIVENESS_INTERVAL;
   return {
     sessions,
     bufferSize,
@@ -249,6 +255,8 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
     name,
     connectTimeout,
     reportInterval,
+    failbackInterval,
+    liveness,
     defaultDaemon: !conf && daemons.length === 0,
     metrics: g.has('metrics') ? usage(t, () => parseHostPort(g.str('metrics')!), g.label('metrics')) : undefined,
     user: parseUser(g),
@@ -354,6 +362,8 @@ export async function run(args: string[]): Promise<number> {
       name: cfg.name,
       connectTimeout: cfg.connectTimeout,
       reconnectDelay: exponentialBackoff(),
+      failbackInterval: cfg.failbackInterval,
+      livenessInterval: cfg.liveness,
       clock,
       onData,
     });
@@ -364,6 +374,9 @@ export async function run(args: string[]): Promise<number> {
           break;
         case 'lost':
           log(`lost the session with ${e.daemon}: ${e.reason}; joining again`);
+          break;
+        case 'failback':
+          log(`${e.daemon} answers again: leaving ${e.from} to join there`);
           break;
         case 'connect-failed':
           throttle.report(`connect ${e.daemon}`, () => `cannot reach ${e.daemon}: ${e.reason}${e.retryIn === false ? '; giving up' : e.retryIn ? `; next try in ${e.retryIn} ms` : '; trying the next daemon'}${cfg.defaultDaemon ? ` (no -s was given: "${DEFAULT_DAEMON}" is the unix socket ${UNIX_SOCKET_DIR}/${DEFAULT_DAEMON} on this machine; for a daemon elsewhere give -s ${DEFAULT_DAEMON}@HOST)` : ''}`);
@@ -397,8 +410,8 @@ export async function run(args: string[]): Promise<number> {
         .join(' ')}) gaps=${gaps} open_files=${writer.openFiles}`,
     );
     if (!detail) return;
-    for (const s of sessions) log(`session ${s.label}: ${describeState(s)} sessions=${s.stats.sessions} gaps=${s.stats.gaps} not_subscribed_ms=${s.stats.gapMs}`);
-    for (const [file, st] of writer.fileStats()) log(`file ${file} lines=${st.lines} bytes=${st.bytes}`);
+    for (const s of sessions) log(`session ${s.label}: ${describeState(s)} sessions=${s.stats.sessions} gaps=${s.stats.gaps} failbacks=${s.stats.failbacks} hung=${s.stats.hung} not_subscribed_ms=${s.stats.gapMs}`);
+    for (const [file, st] of writer.fileStats()) log(`file ${file} lines=${st.lines} bytes=${st.bytes}${st.lostBytes !== undefined ? ` lost_lines=${st.lostLines} lost_bytes=${st.lostBytes}` : ''}`);
   };
 
   const reopenNow = (): Array<[string, string | undefined]> => {
@@ -416,7 +429,7 @@ export async function run(args: string[]): Promise<number> {
     counter(r, 'write_received_total', 'Messages received from the Spread sessions.', () => sessions.reduce((n, x) => n + x.stats.messages, 0));
     counter(r, 'write_filtered_total', 'Messages no Match of their log took.', () => routeCount('filtered'));
     counter(r, 'write_duplicates_dropped_total', '--ack: repeats of a stream not written twice.', () => dedup?.duplicates ?? 0);
-    counter(r, 'write_lost_total', 'Messages not written, by reason.', () => Object.entries({ ...writer.drops, ...drops }).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
+    counter(r, 'write_lost_total', 'Messages not written, by reason (pipe-died: lines a piped program had not read when it died).', () => Object.entries({ ...writer.drops, ...drops }).map(([reason, v]) => [{ reason }, v] as const), ['reason']);
     counter(r, 'write_gaps_total', 'Times a session was not subscribed (lines sent then are missing).', () => sessions.reduce((n, x) => n + x.stats.gaps, 0));
     counter(r, 'write_sessions_total', 'Spread sessions opened (joins after a reconnect or failover included).', () => sessions.reduce((n, x) => n + x.stats.sessions, 0));
     gauge(r, 'write_open_files', 'Log files open now.', () => writer.openFiles);
@@ -472,6 +485,9 @@ function describePipe(e: PipeEvent): void {
       return;
     case 'exit':
       log(`|${e.command} exited (${e.signal ?? `status ${e.code}`}); starting it again`);
+      return;
+    case 'lost':
+      log(`|${e.command} died with ${e.bytes} bytes (${e.lines} lines) it had not read: lost (pipe-died)`);
       return;
     case 'error':
       log(`|${e.command}: ${e.message}`);

@@ -63,6 +63,16 @@ export interface SpreadClientOptions {
    * read. @default 0
    */
   readBuffer?: number;
+  /**
+   * After a read of less than an eighth of the read buffer (a daemon that sends
+   * faster than nothing, slower than a full buffer: real Spread writes each
+   * message on its own), stop reading for this many ms, so that the next
+   * read takes what arrived meanwhile in one go: one wakeup and one read(2)
+   * per many messages instead of per message. The kernel holds the bytes
+   * (loopback and LAN socket buffers hold thousands of log lines); each
+   * message waits at most this long. 0: read as soon as bytes arrive. @default 0
+   */
+  readDelay?: number;
 }
 
 /** Defaults filled and checked (OptionError, code INVALID_ARGUMENT); the daemon name parsed. */
@@ -78,6 +88,7 @@ export function resolveClientOptions(o: SpreadClientOptions): SpreadClientOption
     maxMessageLength: intOption('maxMessageLength', o.maxMessageLength, SAFE_MESSAGE_BODY_LEN, { min: 1, max: MAX_MESSAGE_BODY_LEN, unit: 'bytes' }),
     stallTimeout: intOption('stallTimeout', o.stallTimeout, 0, { min: 0, unit: 'milliseconds' }),
     readBuffer: intOption('readBuffer', o.readBuffer, 0, { min: 0, unit: 'bytes' }),
+    readDelay: intOption('readDelay', o.readDelay, 0, { min: 0, max: 1000, unit: 'milliseconds' }),
   };
 }
 
@@ -110,6 +121,12 @@ export class SpreadClient extends EventEmitter {
   private readonly decoder: MessageDecoder;
   /** Bytes that came in the accept's read, held until the caller of connect() can listen. */
   private early: Buffer | undefined;
+  private readonly readDelay: number;
+  /** A read shorter than this starts a read delay. */
+  private readonly shortRead: number;
+  private delayTimer: NodeJS.Timeout | undefined;
+  /** pause() was called: a read delay ending does not resume. */
+  private userPaused = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -130,6 +147,9 @@ export class SpreadClient extends EventEmitter {
     this.maxLen = opts.maxMessageLength ?? SAFE_MESSAGE_BODY_LEN;
     this.wbuf = Buffer.allocUnsafeSlow(this.writeBufferSize);
     this.decoder = new MessageDecoder((f) => this.dispatch(f), CLIENT_LIMITS);
+    this.readDelay = opts.readDelay ?? 0;
+    // Well below full: a read that brought more means a backlog, taken at once (real Spread drops a session 1000 messages behind).
+    this.shortRead = (opts.readBuffer || DEFAULT_WRITE_BUFFER) / 8;
     if (reads) reads.sink = (chunk) => this.onData(chunk);
     else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
@@ -287,11 +307,13 @@ export class SpreadClient extends EventEmitter {
 
   /** Stop reading from the daemon (the daemon buffers for us), e.g. while stdout is full. */
   pause(): void {
+    this.userPaused = true;
     this.socket.pause();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.userPaused = false;
+    if (!this.delayTimer) this.socket.resume();
   }
 
   /** Close at once, dropping unsent bytes. */
@@ -349,6 +371,14 @@ export class SpreadClient extends EventEmitter {
       this.decoder.write(chunk);
     } catch (e) {
       this.destroy(e as SpreadPipeError);
+      return;
+    }
+    if (this.readDelay && chunk.length < this.shortRead && !this.delayTimer && !this.userPaused && !this.closed) {
+      this.socket.pause();
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = undefined;
+        if (!this.userPaused && !this.closed) this.socket.resume();
+      }, this.readDelay);
     }
   }
 
@@ -370,6 +400,7 @@ export class SpreadClient extends EventEmitter {
   private onClose(): void {
     this.closed = true;
     clearInterval(this.stallTimer);
+    clearTimeout(this.delayTimer);
     const err = this.closing && !this.closeError ? undefined : (this.closeError ?? new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${this.address.label} closed the session`, { spreadCode: CONNECTION_CLOSED }));
     this.emit('close', err);
   }

@@ -8,7 +8,7 @@
  */
 import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS } from './constants.js';
 import { Framer } from './framer.js';
-import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, swap32, wordValue } from './layout.js';
+import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, NameFieldCache, swap32, wordValue } from './layout.js';
 
 export interface Frame {
   /** Service bits in host order with the endian marker cleared. */
@@ -71,6 +71,8 @@ export class MessageDecoder {
   private readonly framer: Framer;
   /** Frames decoded so far. */
   frames = 0;
+  private readonly senders = new NameFieldCache();
+  private readonly firstGroups = new NameFieldCache();
 
   constructor(
     private readonly onFrame: (f: Frame) => void,
@@ -117,13 +119,13 @@ export class MessageDecoder {
       g += REJECT_EXTRA;
     }
     const groups = new Array<string>(numGroups);
-    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = readNameField(b, g);
+    for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = i === 0 ? this.firstGroups.read(b, g) : readNameField(b, g);
     const h = b.readUInt32LE(off + HDR_HINT);
     const hint = wordValue(h);
     this.frames++;
     this.onFrame({
       type,
-      sender: readNameField(b, off + HDR_SENDER),
+      sender: this.senders.read(b, off + HDR_SENDER),
       groups,
       hint,
       messType: hintMessType(hint),

@@ -148,6 +148,34 @@ export function readNameField(b: Buffer, at: number): string {
   return b.toString('latin1', at, end);
 }
 
+/**
+ * The last name read from a 32-byte field, kept with its bytes: a stream
+ * from one sender to one group repeats the same two fields in every frame,
+ * and comparing ~20 bytes is cheaper than making the same string again.
+ */
+export class NameFieldCache {
+  private readonly bytes = Buffer.alloc(MAX_GROUP_NAME);
+  private len = -1;
+  private name = '';
+
+  read(b: Buffer, at: number): string {
+    let end = at;
+    const stop = at + MAX_GROUP_NAME;
+    while (end < stop && b[end] !== 0) end++;
+    const n = end - at;
+    if (n === this.len) {
+      const c = this.bytes;
+      let i = 0;
+      while (i < n && c[i] === b[at + i]) i++;
+      if (i === n) return this.name;
+    }
+    b.copy(this.bytes, 0, at, end);
+    this.len = n;
+    this.name = b.toString('latin1', at, end);
+    return this.name;
+  }
+}
+
 /** The 32-byte name field at `at` holds exactly `name` (its bytes, then a NUL or the field's end). */
 export function nameFieldEquals(b: Uint8Array, at: number, name: Uint8Array): boolean {
   const n = name.length;

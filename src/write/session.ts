@@ -11,19 +11,49 @@
  * Subscribed means: the daemon's membership notice for each group, naming
  * us, has arrived (messages sent after that reach us), or JOIN_CONFIRM_MS
  * passed without one (a daemon that sends no notices).
+ *
+ * Fail-back: while on another daemon than the first of the list, the first
+ * is dialled every failbackInterval; when it answers, the session leaves the
+ * other daemon and joins there (a gap record covers the switch: two
+ * sessions joined at once would write what both deliver twice).
+ *
+ * Liveness: a daemon that hangs (SIGSTOP, a wedged host) keeps the TCP
+ * session open and sends nothing, so 'close' never comes. Every
+ * livenessInterval with nothing received, the session sends a small FIFO
+ * message to its own private group (every Spread since 3.x delivers a
+ * message to a private group to that connection, PROTOCOL.md 6.1); when
+ * nothing at all has arrived one interval later, the daemon is taken as
+ * hung: the session is dropped and the next daemon dialled (a gap record).
+ * Any frame counts as an answer, so a busy stream (whose probe waits behind
+ * it in the daemon's queue) is never mistaken for a hung daemon.
  */
 import { EventEmitter } from 'node:events';
 import { type ReconnectDelay, exponentialBackoff } from '../backoff.js';
 import { DaemonList } from '../servers.js';
 import type { DaemonAddress } from '../spread/address.js';
 import { SpreadClient, type SpreadEvent } from '../spread/client.js';
+import { FIFO_MESS } from '../spread/constants.js';
 import type { Frame } from '../spread/decoder.js';
-import { errorMessage } from '../errors.js';
+import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 
 /** A daemon that sends no membership notice for a join is taken as joined after this. @default 2000 */
 export const JOIN_CONFIRM_MS = 2000;
 /** Bytes of the session's one read buffer (SpreadClientOptions.readBuffer). @default 256 KiB */
 export const READ_BUFFER = 256 * 1024;
+/**
+ * ms the session stops reading after a short read (SpreadClientOptions.readDelay):
+ * real Spread writes each message on its own, and a writer that reads each
+ * as it comes spends its CPU on wakeups. Below the writer's FLUSH_DELAY, so
+ * a line still reaches its file within a few ms. @default 2 ms
+ */
+export const READ_DELAY = 2;
+/** ms between two tries of the first daemon while subscribed on another. @default 30000 */
+export const DEFAULT_FAILBACK_INTERVAL = 30_000;
+/** ms of silence after which a probe is sent; as long again with nothing received and the daemon is taken as hung. @default 10000 */
+export const DEFAULT_LIVENESS_INTERVAL = 10_000;
+/** The probe's message type (its body says what it is, for anyone tracing the wire). */
+export const PROBE_MESS_TYPE = 0x5370; // 'Sp'
+const PROBE_BODY = Buffer.from('spread-pipe write liveness probe');
 
 export type SessionState =
   | { kind: 'idle' }
@@ -37,7 +67,9 @@ export type SessionEvent =
   | { type: 'subscribed'; daemon: string; privateGroup: string }
   | { type: 'lost'; daemon: string; reason: string; at: number }
   | { type: 'connect-failed'; daemon: string; reason: string; retryIn: number | false }
-  | { type: 'gap'; daemon: string; from: number; to: number };
+  | { type: 'gap'; daemon: string; from: number; to: number }
+  /** The first daemon of the list answers again: the session leaves `from` for it. */
+  | { type: 'failback'; daemon: string; from: string };
 
 export interface SessionOptions {
   daemons: readonly DaemonAddress[];
@@ -48,19 +80,26 @@ export interface SessionOptions {
   reconnectDelay?: ReconnectDelay;
   /** Time source (a test's fake clock). @default Date.now */
   clock?: () => number;
+  /** ms between tries of the first daemon while on another; 0: never fail back. @default 30000 */
+  failbackInterval?: number;
+  /** ms of silence before a probe, and as long again before the daemon is taken as hung; 0: off. @default 10000 */
+  livenessInterval?: number;
   onData: (frame: Frame, now: number) => void;
 }
 
 export class WriteSession extends EventEmitter {
   state: SessionState = { kind: 'idle' };
   /** Sessions opened, gaps seen and total time not subscribed after the first subscription. */
-  readonly stats = { sessions: 0, gaps: 0, gapMs: 0, messages: 0 };
+  readonly stats = { sessions: 0, gaps: 0, gapMs: 0, messages: 0, failbacks: 0, hung: 0 };
   private readonly list: DaemonList;
   private readonly delay: ReconnectDelay;
   private readonly clock: () => number;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Frames received on the current session (liveness). */
+  private frames = 0;
+  private paused = false;
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -87,13 +126,15 @@ export class WriteSession extends EventEmitter {
     let lostAt: number | undefined;
     let pass = 0;
     let triedThisPass = 0;
+    /** A session already open to the first daemon (fail-back): joined instead of dialling. */
+    let ready: SpreadClient | undefined;
     while (this.state.kind !== 'closed') {
       const daemon = this.list.current;
       this.state = { kind: 'connecting', daemon, attempt: pass };
       let client: SpreadClient;
       try {
-        // One reused read buffer: routes copy what they keep (the writer copies at append).
-        client = await SpreadClient.connect({ daemon, name: this.opts.name, membership: true, connectTimeout: this.opts.connectTimeout, signal: this.abort.signal, readBuffer: READ_BUFFER });
+        client = ready ?? (await this.dial(daemon));
+        ready = undefined;
       } catch (e) {
         if (this.isClosed()) return;
         triedThisPass++;
@@ -121,9 +162,12 @@ export class WriteSession extends EventEmitter {
       pass = 0;
       triedThisPass = 0;
       this.stats.sessions++;
+      this.frames = 0;
       const closed = new Promise<string>((resolve) => client.once('close', (err?: Error) => resolve(err ? errorMessage(err) : 'closed by the daemon')));
+      const stopWatch = this.watchLiveness(client, daemon);
       await this.subscribe(client, daemon);
       if (this.isClosed()) {
+        stopWatch();
         await client.disconnect().catch(() => {});
         return;
       }
@@ -135,13 +179,98 @@ export class WriteSession extends EventEmitter {
         this.stats.gapMs += Math.max(0, since - lostAt);
         this.emitEvent({ type: 'gap', daemon: daemon.label, from: lostAt, to: since });
       }
-      const reason = await closed;
-      if (this.isClosed()) return;
+      const back = this.list.onSecondary ? this.watchPrimary() : undefined;
+      const ended = await Promise.race([closed.then((reason) => ({ reason })), ...(back ? [back.found.then((primary) => ({ primary }))] : [])]);
+      back?.stop();
+      stopWatch();
+      if (this.isClosed()) {
+        if ('primary' in ended) ended.primary.destroy();
+        return;
+      }
       lostAt = this.clock();
-      this.emitEvent({ type: 'lost', daemon: daemon.label, reason, at: lostAt });
+      if ('primary' in ended) {
+        this.stats.failbacks++;
+        this.emitEvent({ type: 'failback', daemon: this.list.primary.label, from: daemon.label });
+        await client.disconnect().catch(() => {});
+        this.list.reset();
+        ready = ended.primary;
+        continue;
+      }
+      this.emitEvent({ type: 'lost', daemon: daemon.label, reason: ended.reason, at: lostAt });
       // The daemon that just failed is the last to try again.
       this.list.next();
     }
+  }
+
+  private dial(daemon: DaemonAddress): Promise<SpreadClient> {
+    // One reused read buffer: routes copy what they keep (the writer copies at append).
+    return SpreadClient.connect({ daemon, name: this.opts.name, membership: true, connectTimeout: this.opts.connectTimeout, signal: this.abort.signal, readBuffer: READ_BUFFER, readDelay: READ_DELAY });
+  }
+
+  /** While on a secondary daemon: dial the first one every failbackInterval; `found` resolves with a session to it. */
+  private watchPrimary(): { found: Promise<SpreadClient>; stop: () => void } | undefined {
+    const every = this.opts.failbackInterval ?? DEFAULT_FAILBACK_INTERVAL;
+    if (!every) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const found = new Promise<SpreadClient>((resolve) => {
+      const tick = (): void => {
+        timer = setTimeout(() => {
+          this.dial(this.list.primary).then(
+            (c) => {
+              if (stopped) void c.disconnect().catch(() => {});
+              else resolve(c);
+            },
+            () => {
+              if (!stopped) tick();
+            },
+          );
+        }, every);
+      };
+      tick();
+    });
+    return {
+      found,
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  /**
+   * Probe a silent daemon through our own private group; destroy the
+   * session when nothing at all arrives within a further interval.
+   */
+  private watchLiveness(client: SpreadClient, daemon: DaemonAddress): () => void {
+    const every = this.opts.livenessInterval ?? DEFAULT_LIVENESS_INTERVAL;
+    if (!every) return () => {};
+    let seen = -1;
+    let probed = false;
+    const timer = setInterval(() => {
+      if (this.paused) {
+        seen = -1;
+        return;
+      }
+      if (this.frames !== seen) {
+        seen = this.frames;
+        probed = false;
+        return;
+      }
+      if (!probed) {
+        probed = true;
+        try {
+          client.multicast(client.privateGroup, PROBE_BODY, { service: FIFO_MESS, messType: PROBE_MESS_TYPE });
+        } catch {
+          // closed meanwhile: 'close' follows
+        }
+        return;
+      }
+      this.stats.hung++;
+      client.destroy(new SpreadPipeError(ErrorCodes.STALLED, `daemon ${daemon.label} sent nothing for ${every} ms after a probe (hung?)`));
+    }, every);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private isClosed(): boolean {
@@ -158,8 +287,13 @@ export class WriteSession extends EventEmitter {
         resolve();
       };
       const timer = setTimeout(done, JOIN_CONFIRM_MS);
+      const self = client.privateGroup;
       client.on('message', (ev: SpreadEvent) => {
+        this.frames++;
         if (ev.kind === 'data') {
+          // Our own liveness probe coming back: not a log line.
+          const f = ev.frame;
+          if (f.messType === PROBE_MESS_TYPE && f.groups.length === 1 && f.groups[0] === self && f.sender === self) return;
           this.stats.messages++;
           this.opts.onData(ev.frame, this.clock());
         } else if (ev.kind === 'membership' && pending.size && ev.info.members.includes(client.privateGroup)) {
@@ -192,11 +326,13 @@ export class WriteSession extends EventEmitter {
 
   /** Pause reading from the daemon (it buffers for us), e.g. while a disk is slow. */
   pause(): void {
+    this.paused = true;
     const s = this.state;
     if (s.kind === 'subscribed' || s.kind === 'joining') s.client.pause();
   }
 
   resume(): void {
+    this.paused = false;
     const s = this.state;
     if (s.kind === 'subscribed' || s.kind === 'joining') s.client.resume();
   }

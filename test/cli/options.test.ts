@@ -117,6 +117,8 @@ const WRITE_BAD: Bad = {
   'max-open-files': '0',
   name: 'waytoolongname',
   'connect-timeout': 'abc',
+  'failback-interval': '1.5',
+  liveness: 'soon',
   'report-interval': 'often',
   metrics: '70000',
   user: 'no-such-user-here',

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SpreadClient } from '../../src/spread/client.js';
 import { encodeMarker } from '../../src/ack.js';
-import { type Proc, connectClient, startCli, startDaemon, startDaemonProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
+import { type Proc, connectClient, defer, startCli, startDaemon, startDaemonProcess, tempDir, waitFor, withTimeout } from '../helpers.js';
 
 const read = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'latin1') : '');
 
@@ -211,6 +211,65 @@ Spread {
     expect(counter(stats, 'gaps')).toBe(1);
   });
 
+  it('#13: fail-back: on B after A died, A back on its port: the writer returns to A with a gap record and writes what is published to A', async () => {
+    const a = await startDaemonProcess();
+    const b = await startDaemonProcess();
+    const dir = tempDir();
+    const file = path.join(dir, 'g.log');
+    const w = await startWriter(['-s', a.spec, '-s', b.spec, '--write', `g=${file}`, '--gap-notice', '--failback-interval', '200']);
+    a.proc.kill('SIGKILL');
+    await w.waitStderr((s) => s.includes(`joined g on ${b.spec}`), 10_000);
+    const pb = await connectClient(b.spec, 'pb');
+    await send(pb.c, 'g', ['web1 on B\n']);
+    await waitFor(() => read(file).endsWith('web1 on B\n'), 10_000, 'the line on B');
+    const a2 = await a.restart();
+    await w.waitStderr((s) => s.includes(`${a.spec} answers again: leaving ${b.spec} to join there`) && (s.match(new RegExp(`joined g on ${a.spec.replace(/[.]/g, '\\.')}`, 'g')) ?? []).length === 2, 15_000);
+    const pa = await connectClient(a2.spec, 'pa');
+    await send(pa.c, 'g', ['web1 on A again\n']);
+    await waitFor(() => read(file).endsWith('web1 on A again\n'), 10_000, 'the line on A again');
+    // Published to B after the switch: not written (the writer left B; no duplicate session stays joined).
+    await send(pb.c, 'g', ['web1 B after the switch\n']);
+    await new Promise((r) => setTimeout(r, 300));
+    const { stats } = await stop(w);
+    const lines = read(file).split('\n');
+    const gap = /^spread-pipe write: not subscribed from \S+ to \S+; lines sent then are missing$/;
+    expect(lines[0]).toMatch(gap);
+    expect(lines[1]).toBe('web1 on B');
+    expect(lines[2]).toMatch(gap);
+    expect(lines.slice(3)).toEqual(['web1 on A again', '']);
+    expect(counter(stats, 'gaps')).toBe(2);
+  });
+
+  it('#13: a hung daemon (SIGSTOP) is found by the liveness probe: the writer leaves it for B, with a gap record; a quiet live daemon is not taken as hung', async () => {
+    const a = await startDaemonProcess();
+    const b = await startDaemonProcess();
+    const dir = tempDir();
+    const file = path.join(dir, 'g.log');
+    const w = await startWriter(['-s', a.spec, '-s', b.spec, '--write', `g=${file}`, '--gap-notice', '--liveness', '150', '--failback-interval', '0']);
+    const pa = await connectClient(a.spec, 'pa');
+    await send(pa.c, 'g', ['web1 before\n']);
+    await waitFor(() => read(file) === 'web1 before\n', 10_000, 'the line on A');
+    // Quiet for several probe rounds: each probe comes back, nothing is lost, no probe reaches the file.
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(w.stderr()).not.toContain('lost the session');
+    a.proc.kill('SIGSTOP');
+    defer(() => void a.proc.kill('SIGKILL'));
+    await w.waitStderr((s) => s.includes(`joined g on ${b.spec}`), 10_000);
+    expect(w.stderr()).toMatch(new RegExp(`lost the session with ${a.spec.replace(/[.]/g, '\\.')}: daemon ${a.spec.replace(/[.]/g, '\\.')} sent nothing for 150 ms after a probe \\(hung\\?\\)`));
+    const pb = await connectClient(b.spec, 'pb');
+    await send(pb.c, 'g', ['web1 after\n']);
+    await waitFor(() => read(file).endsWith('web1 after\n'), 10_000, 'the line on B');
+    w.kill('SIGUSR1');
+    await w.waitStderr((s) => /session .* hung=1 /.test(s), 5000);
+    const { stats } = await stop(w);
+    const lines = read(file).split('\n');
+    expect(lines[0]).toBe('web1 before');
+    expect(lines[1]).toMatch(/^spread-pipe write: not subscribed from \S+ to \S+; lines sent then are missing$/);
+    expect(lines.slice(2)).toEqual(['web1 after', '']);
+    expect(counter(stats, 'gaps')).toBe(1);
+    expect(counter(stats, 'received')).toBe(2);
+  });
+
   it('#13: File = |program: the program gets the lines, and is started again when it dies', async () => {
     const { spec } = await startDaemon();
     const dir = tempDir();
@@ -225,6 +284,27 @@ Spread {
     const { stats } = await stop(w);
     expect(read(out)).toBe('web1 one\nweb1 die\nweb1 two\n');
     expect(counter(stats, 'dropped')).toBe(0);
+  });
+
+  it('#13: File = |program that dies with lines unread: they are counted lost (pipe-died, lines and bytes), the counters add up', async () => {
+    const { spec } = await startDaemon();
+    const dir = tempDir();
+    const out = path.join(dir, 'piped');
+    const cmd = `while read l; do echo "$l" >> ${out}; [ "$l" = "web1 die" ] && exit 7; done`;
+    const w = await startWriter(['-s', spec, '--write', `g=|${cmd}`]);
+    const { c } = await connectClient(spec, 'pub');
+    // One message, so one write to the pipe: "web1 lost" is in the pipe when the program exits.
+    await send(c, 'g', ['web1 one\nweb1 die\nweb1 lost\n']);
+    await w.waitStderr((s) => s.includes(`|${cmd} died with 10 bytes (1 lines) it had not read: lost (pipe-died)`), 10_000);
+    await w.waitStderr((s) => /started \|.* again/.test(s), 10_000);
+    await send(c, 'g', ['web1 two\n']);
+    await waitFor(() => read(out).includes('two'), 10_000, 'the line after the restart');
+    w.kill('SIGUSR1');
+    const err = await w.waitStderr((s) => s.includes('lost_bytes='), 5000);
+    expect(err).toContain(`file |${cmd} lines=3 bytes=27 lost_lines=1 lost_bytes=10\n`);
+    const { stats } = await stop(w);
+    expect(read(out)).toBe('web1 one\nweb1 die\nweb1 two\n');
+    expect(stats).toMatch(/^stats: received=2 written=2 lines=3 bytes=27 .* dropped=1 \(.*pipe-died=1 /);
   });
 
   it('#13: a lock per file: a second writer of the same file writes nothing there, says so once, counts it, and writes its other files', async () => {
@@ -333,7 +413,7 @@ Spread {
     expect(err).toContain(`file ${dir}/s/web2.log lines=2 bytes=16\n`);
     expect(err).toMatch(/session \d+@127\.0\.0\.1: subscribed on /);
     const { stats } = await stop(w);
-    expect(stats).toMatch(/^stats: received=2 written=4 lines=6 bytes=46 filtered=0 duplicates_dropped=0 dropped=0 \(open-failed=0 locked=0 write-failed=0 pipe-full=0 oversize=0 no-first-word=0\) gaps=0/);
+    expect(stats).toMatch(/^stats: received=2 written=4 lines=6 bytes=46 filtered=0 duplicates_dropped=0 dropped=0 \(open-failed=0 locked=0 write-failed=0 pipe-full=0 pipe-died=0 oversize=0 no-first-word=0\) gaps=0/);
   });
 
   it.each([

@@ -691,3 +691,39 @@ describe('SpreadClient writes', () => {
     await withTimeout(once(c, 'drain'), 3000, "'drain' after multicast returned false");
   });
 });
+
+describe('SpreadClient readDelay (#13)', () => {
+  it('#13: after a short read it stops reading for readDelay ms: messages sent apart arrive in few reads, all, in order; pause() is kept across it', async () => {
+    const { startDaemon, connectClient } = await import('../helpers.js');
+    const { spec } = await startDaemon();
+    const r = await SpreadClient.connect({ daemon: spec, membership: false, readBuffer: 64 * 1024, readDelay: 60 });
+    defer(() => r.disconnect());
+    const got: Array<{ body: string; at: number }> = [];
+    r.on('message', (ev: SpreadEvent) => ev.kind === 'data' && got.push({ body: ev.frame.data.toString(), at: performance.now() }));
+    r.join('g');
+    const { c } = await connectClient(spec, 'pub');
+    await new Promise((res) => setTimeout(res, 200));
+    for (let i = 0; i < 30; i++) {
+      c.multicast('g', Buffer.from(`m${i}`));
+      c.flush();
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    await waitFor(() => got.length === 30, 5000, '30 messages');
+    expect(got.map((g) => g.body)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i}`));
+    // Sent 5 ms apart over 150+ ms: without the delay each comes in its own read (~30 bursts); with it, one read per ~60 ms.
+    let bursts = 1;
+    for (let i = 1; i < got.length; i++) if (got[i]!.at - got[i - 1]!.at > 2) bursts++;
+    expect(bursts).toBeLessThanOrEqual(10);
+    // pause() during a delay: the delay ending does not resume reading.
+    c.multicast('g', Buffer.from('x0'));
+    c.flush();
+    await waitFor(() => got.length === 31, 5000, 'x0');
+    r.pause();
+    c.multicast('g', Buffer.from('x1'));
+    c.flush();
+    await new Promise((res) => setTimeout(res, 300));
+    expect(got.length).toBe(31);
+    r.resume();
+    await waitFor(() => got.length === 32, 5000, 'x1 after resume');
+  });
+});

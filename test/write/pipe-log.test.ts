@@ -24,6 +24,24 @@ describe('#13 piped logs', () => {
     await p.close();
   });
 
+  it('#13: a program that dies with lines unread in its pipe: they are counted as lost (bytes, lines), never handed to the next one', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out');
+    const events: PipeEvent[] = [];
+    // sh's read takes one line from a pipe (byte by byte): "two" and "three" stay in the pipe when it exits.
+    const p = new PipedLog(`while read l; do echo "$l" >> ${out}; [ "$l" = one ] && exit 3; done`, (e) => events.push(e));
+    defer(() => p.close());
+    p.write(Buffer.from('one\ntwo\nthree\n'), 3);
+    await waitFor(() => events.some((e) => e.type === 'lost'), 5000, 'the loss to be counted');
+    expect(events.find((e) => e.type === 'lost')).toEqual({ type: 'lost', command: p.command, bytes: 'two\nthree\n'.length, lines: 2 });
+    expect(p.lost).toEqual({ bytes: 10, lines: 2 });
+    p.write(Buffer.from('one more\n'), 1);
+    await waitFor(() => fs.readFileSync(out, 'latin1').includes('one more'), 5000, 'the restarted program');
+    expect(fs.readFileSync(out, 'latin1')).toBe('one\none more\n');
+    await p.close();
+    expect(p.lost).toEqual({ bytes: 10, lines: 2 });
+  });
+
   it('#13: a program that does not read costs its own lines past the backlog, counted, and never blocks', async () => {
     const p = new PipedLog('exec sleep 30', () => {}, 64 * 1024);
     defer(() => p.close(100));
