@@ -4,7 +4,7 @@
  * all in bounded memory. Fed raw message bytes; no I/O here.
  */
 import { DEFAULT_LOG_FORMAT, type LogFormat, LineParser, UNPARSED_REASONS, type UnparsedReason } from './parse.js';
-import { ClientSet, DEFAULT_DISTINCT_CAP, DEFAULT_ONLINE_WINDOW_MS, SpaceSaving } from './sketch.js';
+import { ClientSet, DEFAULT_DISTINCT_CAP, DEFAULT_ONLINE_WINDOW_MS, SpaceSaving, murmur3Bytes } from './sketch.js';
 
 /** @default 10: entries per top list */
 export const DEFAULT_TOP = 10;
@@ -135,9 +135,14 @@ export interface History {
 
 type Latin1 = Buffer & { latin1Slice(start: number, end: number): string };
 
-/** Buffer's own latin1Slice, without toString's argument checks: this runs 5 times a line. */
+/** Buffer's own latin1Slice, without toString's argument checks (a host or vhost name). */
 function key(b: Buffer, s: number, e: number): string {
   return (b as Latin1).latin1Slice(s, e - s > MAX_KEY_BYTES ? s + MAX_KEY_BYTES : e);
+}
+
+/** The end of a key starting at `s`: keys are cut at MAX_KEY_BYTES. */
+function cut(s: number, e: number): number {
+  return e - s > MAX_KEY_BYTES ? s + MAX_KEY_BYTES : e;
 }
 
 /** Keys are latin1 (one char per byte, binary-safe); shown as UTF-8 where they are. */
@@ -279,12 +284,15 @@ export class Aggregator {
     count(this.total, bytes, is5xx);
     count(host, bytes, is5xx);
     if (vhost !== undefined) count(vhost, bytes, is5xx);
-    this.urls.add(key(b, o.urlStart, o.urlEnd));
-    if (o.refEnd > o.refStart && !(o.refEnd === o.refStart + 1 && b[o.refStart] === 0x2d)) this.referrers.add(key(b, o.refStart, o.refEnd));
-    if (o.agentEnd > o.agentStart) this.agents.add(key(b, o.agentStart, o.agentEnd));
-    const client = key(b, o.clientStart, o.clientEnd);
-    this.clients.add(client);
-    this.seen.add(client, sec);
+    // Counted from the bytes: a field becomes a string only when it takes a top-list counter.
+    this.urls.addBytes(b, o.urlStart, cut(o.urlStart, o.urlEnd));
+    if (o.refEnd > o.refStart && !(o.refEnd === o.refStart + 1 && b[o.refStart] === 0x2d)) this.referrers.addBytes(b, o.refStart, cut(o.refStart, o.refEnd));
+    if (o.agentEnd > o.agentStart) this.agents.addBytes(b, o.agentStart, cut(o.agentStart, o.agentEnd));
+    const cs = o.clientStart;
+    const ce = cut(cs, o.clientEnd);
+    const h = murmur3Bytes(b, cs, ce);
+    this.clients.addBytes(b, cs, ce, h);
+    this.seen.addBytes(b, cs, ce, sec, h);
   }
 
   /** Close one interval: rates and history points. */

@@ -16,6 +16,8 @@ interface Bucket {
 
 interface Counter {
   key: string;
+  /** murmur3 of the key's bytes: its slot in the table and its doorkeeper bit. */
+  hash: number;
   /** Overestimation bound: the count the evicted key had when this one took its place. */
   err: number;
   bucket: Bucket;
@@ -30,9 +32,18 @@ interface Counter {
  * more than `capacity` distinct keys were seen. Counters hang in buckets of
  * equal count, in a list by count ("Stream-Summary"), so an add is O(1)
  * whatever the capacity: no heap to sift when most keys are seen once.
+ *
+ * Keys are looked up by their bytes (`addBytes`) in a table of our own
+ * (linear probing on murmur3, the key compared byte by byte): a line's
+ * fields are counted without making a string each, and a key becomes a
+ * string only when it takes a counter. Most URLs of a big site are seen
+ * once and never become one.
  */
 export class SpaceSaving {
-  private readonly map = new Map<string, Counter>();
+  /** Open addressing, linear probing; at most half full. */
+  private slots: (Counter | undefined)[];
+  private mask: number;
+  private count = 0;
   /** The bucket with the smallest count. */
   private low: Bucket | undefined;
   /** Keys pushed out of the structure so far (0: every count is exact). */
@@ -40,7 +51,7 @@ export class SpaceSaving {
   /**
    * Once full, a key not seen before must pass a "doorkeeper" (one bit per
    * hash) before it may evict a counter: keys seen once (most URLs of a big
-   * site) then cost a hash and a bit, not a map delete and insert. Counts
+   * site) then cost a hash and a bit, not a table delete and insert. Counts
    * stay exact until the first eviction; after it a newcomer enters at
    * min + 1 as before, one hit later. Cleared when a quarter of its bits are set.
    */
@@ -51,10 +62,12 @@ export class SpaceSaving {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity}`);
+    this.slots = new Array<Counter | undefined>(MIN_SLOTS).fill(undefined);
+    this.mask = MIN_SLOTS - 1;
   }
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   /** Every count so far is the true count. */
@@ -62,28 +75,41 @@ export class SpaceSaving {
     return this.evictions === 0 && this.held === 0;
   }
 
+  /** Count one hit of a latin1 key (one char per byte). */
   add(key: string): void {
-    const c = this.map.get(key);
-    if (c !== undefined) {
-      this.bump(c);
-      return;
-    }
-    if (this.map.size < this.capacity) {
-      let b = this.low;
-      if (b === undefined || b.count !== 1) {
-        b = { count: 1, head: undefined, prev: undefined, next: b };
-        if (this.low !== undefined) this.low.prev = b;
-        this.low = b;
+    const b = Buffer.from(key, 'latin1');
+    this.addBytes(b, 0, b.length);
+  }
+
+  /** Count one hit of the key b[s, e) (made a string, when it is, as latin1). `h`: murmur3Bytes(b, s, e). */
+  addBytes(b: Uint8Array, s: number, e: number, h = murmur3Bytes(b, s, e)): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    const n = e - s;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const c = slots[i];
+      if (c === undefined) break;
+      if (c.hash === h && sameBytes(c.key, b, s, n)) {
+        this.bump(c);
+        return;
       }
-      const e: Counter = { key, err: 0, bucket: b, prev: undefined, next: b.head };
-      if (b.head !== undefined) b.head.prev = e;
-      b.head = e;
-      this.map.set(key, e);
+    }
+    if (this.count < this.capacity) {
+      let bk = this.low;
+      if (bk === undefined || bk.count !== 1) {
+        bk = { count: 1, head: undefined, prev: undefined, next: bk };
+        if (this.low !== undefined) this.low.prev = bk;
+        this.low = bk;
+      }
+      const c: Counter = { key: latin1(b, s, e), hash: h, err: 0, bucket: bk, prev: undefined, next: bk.head };
+      if (bk.head !== undefined) bk.head.prev = c;
+      bk.head = c;
+      this.insert(c);
       return;
     }
-    const h = murmur3(key) & 0xfffff;
-    const word = h >>> 5;
-    const bit = 1 << (h & 31);
+    const dh = h & 0xfffff;
+    const word = dh >>> 5;
+    const bit = 1 << (dh & 31);
     if ((this.door[word]! & bit) === 0) {
       this.door[word]! |= bit;
       this.held++;
@@ -94,12 +120,55 @@ export class SpaceSaving {
       return;
     }
     const min = this.low!.head!;
-    this.map.delete(min.key);
+    this.remove(min);
     this.evictions++;
     min.err = min.bucket.count;
-    min.key = key;
-    this.map.set(key, min);
+    min.key = latin1(b, s, e);
+    min.hash = h;
+    this.insert(min);
     this.bump(min);
+  }
+
+  private insert(c: Counter): void {
+    if (++this.count * 2 > this.slots.length) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = c.hash & mask;
+    while (slots[i] !== undefined) i = (i + 1) & mask;
+    slots[i] = c;
+  }
+
+  /** Take `c` out of the table, moving back the entries behind it (no tombstones). */
+  private remove(c: Counter): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = c.hash & mask;
+    while (slots[i] !== c) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const x = slots[j];
+      if (x === undefined) break;
+      const home = x.hash & mask;
+      // x stays where it is when its home slot lies cyclically in (i, j].
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      slots[i] = x;
+      i = j;
+    }
+    slots[i] = undefined;
+    this.count--;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const slots = new Array<Counter | undefined>(old.length * 2).fill(undefined);
+    const mask = slots.length - 1;
+    for (const c of old) {
+      if (c === undefined) continue;
+      let i = c.hash & mask;
+      while (slots[i] !== undefined) i = (i + 1) & mask;
+      slots[i] = c;
+    }
+    this.slots = slots;
+    this.mask = mask;
   }
 
   /** Move `c` from its bucket to the bucket of count + 1. */
@@ -185,6 +254,58 @@ export function murmur3(s: string, seed = 0): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** MurmurHash3 (x86, 32-bit) of b[s, e): murmur3() of the same bytes as a latin1 string. */
+export function murmur3Bytes(b: Uint8Array, s: number, e: number, seed = 0): number {
+  let h = seed >>> 0;
+  const len = e - s;
+  const n4 = s + (len & ~3);
+  let i = s;
+  for (; i < n4; i += 4) {
+    let k = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rem = len & 3;
+  if (rem > 0) {
+    let k = b[i]!;
+    if (rem > 1) k |= b[i + 1]! << 8;
+    if (rem > 2) k |= b[i + 2]! << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The latin1 string `key` is the n bytes at b[s]. */
+function sameBytes(key: string, b: Uint8Array, s: number, n: number): boolean {
+  if (key.length !== n) return false;
+  for (let i = 0; i < n; i++) if (key.charCodeAt(i) !== b[s + i]) return false;
+  return true;
+}
+
+type Latin1 = Uint8Array & { latin1Slice?: (start: number, end: number) => string };
+
+/** b[s, e) as a latin1 string: Buffer's own latin1Slice, without toString's argument checks. */
+function latin1(b: Uint8Array, s: number, e: number): string {
+  const f = (b as Latin1).latin1Slice;
+  return f !== undefined ? f.call(b, s, e) : Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('latin1');
+}
+
+/** Smallest table of a SpaceSaving. */
+const MIN_SLOTS = 1024;
 
 /** HyperLogLog with 2^p one-byte registers (p = 14: 16 KiB, about 0.8% standard error). */
 export class HyperLogLog {
@@ -313,6 +434,15 @@ export class RecentSet {
     this.slotFor(sec * 1000).add(key);
   }
 
+  /** A key by its murmur3 hash alone: for a set past its cap (every set made with cap 0). */
+  addHash(h: number, sec: number): void {
+    if (this.map !== undefined) {
+      if (this.map.size < this.cap) throw new RangeError('RecentSet.addHash before the cap: keys are needed');
+      this.toSketch();
+    }
+    this.slotFor(sec * 1000).addHash(h);
+  }
+
   /** Forget what is older than the window; call once per interval. */
   expire(nowMs: number): void {
     const cutoff = Math.floor((nowMs - this.windowMs) / 1000);
@@ -355,20 +485,112 @@ export class RecentSet {
 }
 
 /**
+ * Canonical dotted-quad IPv4 text (no leading zeros, each part 0-255) as a
+ * 32-bit number, or -1: only text that the number spells back exactly, so a
+ * key's identity is its bytes as before.
+ */
+export function ipv4Of(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  if (n < 7 || n > 15) return -1;
+  let ip = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return -1;
+      ip = ip * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && part === 0) return -1;
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3 || part > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return ip * 256 + part;
+}
+
+function ipv4Text(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+
+/** IPv4 address -> second last seen, open addressing on 12 bytes a slot (a Map of strings takes ~60). */
+class V4Table {
+  private keys = new Uint32Array(1024);
+  /** NaN: an empty slot. */
+  private secs = new Float64Array(1024).fill(NaN);
+  private mask = 1023;
+  size = 0;
+
+  /** The slot holding `ip`, or the empty one it would take. */
+  slot(ip: number): number {
+    const keys = this.keys;
+    const secs = this.secs;
+    const mask = this.mask;
+    let i = Math.imul(ip, 0x9e3779b1) >>> 0;
+    i = (i ^ (i >>> 16)) & mask;
+    while (secs[i] === secs[i] && keys[i] !== ip) i = (i + 1) & mask;
+    return i;
+  }
+
+  /** The second in slot `i`; NaN when empty. */
+  secAt(i: number): number {
+    return this.secs[i]!;
+  }
+
+  /** Set slot `i` (from slot()) to `ip` seen at `sec`. */
+  put(i: number, ip: number, sec: number): void {
+    if (this.secs[i] !== this.secs[i]) {
+      this.keys[i] = ip;
+      this.size++;
+      this.secs[i] = sec;
+      if (this.size * 2 > this.keys.length) this.grow();
+      return;
+    }
+    this.secs[i] = sec;
+  }
+
+  *entries(): IterableIterator<[number, number]> {
+    for (let i = 0; i < this.keys.length; i++) if (this.secs[i] === this.secs[i]) yield [this.keys[i]!, this.secs[i]!];
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    const secs = this.secs;
+    this.keys = new Uint32Array(keys.length * 2);
+    this.secs = new Float64Array(keys.length * 2).fill(NaN);
+    this.mask = keys.length * 2 - 1;
+    for (let j = 0; j < keys.length; j++) {
+      if (secs[j] !== secs[j]) continue;
+      const i = this.slot(keys[j]!);
+      this.keys[i] = keys[j]!;
+      this.secs[i] = secs[j]!;
+    }
+  }
+}
+
+/**
  * Client addresses: distinct since start and distinct in the online window,
- * from ONE map (address -> second last seen) while at most `cap` addresses
+ * from ONE table (address -> second last seen) while at most `cap` addresses
  * were seen: one lookup per line, and the window's count kept per second (a
  * ring of counts: an address seen again moves from its old second to the
- * new one). Past the cap both become sketches: a DistinctCounter holding a
- * HyperLogLog of every address, and a RecentSet of sliding HyperLogLogs
- * started from the addresses still in the window; the map is dropped.
+ * new one). IPv4 addresses are held as numbers (V4Table), every other
+ * spelling in a Map. Past the cap both become sketches: a HyperLogLog of
+ * every address, and a RecentSet of sliding HyperLogLogs started from the
+ * addresses still in the window; the tables are dropped.
  */
 export class ClientSet {
+  private v4: V4Table | undefined = new V4Table();
   private map: Map<string, number> | undefined = new Map();
   private readonly ring: Float64Array;
   private readonly ringSec: Float64Array;
   private readonly windowSec: number;
-  private all: DistinctCounter | undefined;
+  private all: HyperLogLog | undefined;
   private recent: RecentSet | undefined;
 
   constructor(
@@ -386,21 +608,41 @@ export class ClientSet {
 
   /** `sec`: now in whole seconds. */
   add(key: string, sec: number): void {
+    const b = Buffer.from(key, 'latin1');
+    this.addBytes(b, 0, b.length, sec);
+  }
+
+  /** The address b[s, e) seen at `sec` (whole seconds); `h`: murmur3Bytes(b, s, e) if the caller has it. */
+  addBytes(b: Uint8Array, s: number, e: number, sec: number, h?: number): void {
     const map = this.map;
     if (map === undefined) {
-      this.all!.add(key);
-      this.recent!.add(key, sec);
+      const hh = h ?? murmur3Bytes(b, s, e);
+      this.all!.addHash(hh);
+      this.recent!.addHash(hh, sec);
       return;
     }
-    const old = map.get(key);
+    const v4 = this.v4!;
+    const ip = ipv4Of(b, s, e);
+    let old: number;
+    let slot = 0;
+    let key = '';
+    if (ip >= 0) {
+      slot = v4.slot(ip);
+      old = v4.secAt(slot);
+    } else {
+      key = latin1(b, s, e);
+      old = map.get(key) ?? NaN;
+    }
     if (old === sec) return;
-    if (old === undefined && map.size >= this.cap) {
+    const isNew = old !== old;
+    if (isNew && v4.size + map.size >= this.cap) {
       this.toSketches(sec);
-      this.add(key, sec);
+      this.addBytes(b, s, e, sec, h);
       return;
     }
-    map.set(key, sec);
-    if (old !== undefined) {
+    if (ip >= 0) v4.put(slot, ip, sec);
+    else map.set(key, sec);
+    if (!isNew) {
       const j = old % this.windowSec;
       if (this.ringSec[j] === old) this.ring[j]!--;
     }
@@ -413,7 +655,7 @@ export class ClientSet {
   }
 
   distinct(): number {
-    return this.map !== undefined ? this.map.size : this.all!.count();
+    return this.map !== undefined ? this.v4!.size + this.map.size : this.all!.estimate();
   }
 
   /** Addresses seen in the window ending at `nowMs` (to the second). */
@@ -429,14 +671,17 @@ export class ClientSet {
   }
 
   private toSketches(sec: number): void {
-    const all = new DistinctCounter(0);
+    const all = new HyperLogLog();
     const recent = new RecentSet(this.windowMs, 0);
     const cutoff = sec - this.windowSec;
+    const every: [string, number][] = [...this.map!];
+    for (const [ip, t] of this.v4!.entries()) every.push([ipv4Text(ip), t]);
+    for (const [k] of every) all.add(k);
     // Oldest first, so that the sliding sketches are made in time order.
-    const live = [...this.map!].filter(([, t]) => t > cutoff).sort((a, b) => a[1] - b[1]);
-    for (const k of this.map!.keys()) all.add(k);
+    const live = every.filter(([, t]) => t > cutoff).sort((a, b) => a[1] - b[1]);
     for (const [k, t] of live) recent.add(k, t);
     this.map = undefined;
+    this.v4 = undefined;
     this.all = all;
     this.recent = recent;
   }

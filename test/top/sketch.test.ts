@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientSet, DistinctCounter, HyperLogLog, RecentSet, SpaceSaving, murmur3 } from '../../src/top/sketch.js';
+import { ClientSet, DistinctCounter, HyperLogLog, RecentSet, SpaceSaving, ipv4Of, murmur3, murmur3Bytes } from '../../src/top/sketch.js';
 import { prng } from '../helpers.js';
 
 describe('SpaceSaving (#14)', () => {
@@ -18,6 +18,39 @@ describe('SpaceSaving (#14)', () => {
       { key: 'c', count: 3, err: 0 },
     ]);
     expect(s.evictions).toBe(0);
+  });
+
+  it('#14: keys counted from bytes inside a bigger buffer are the same keys as strings (latin1, one char per byte)', () => {
+    const s = new SpaceSaving(100);
+    const b = Buffer.from('xx/a yy/b zz/\xe9 /a /a/ /b', 'latin1');
+    const at = (k: string, from = 0) => [b.indexOf(k, from, 'latin1'), b.indexOf(k, from, 'latin1') + Buffer.byteLength(k, 'latin1')] as const;
+    s.addBytes(b, ...at('/a'));
+    s.addBytes(b, ...at('/a', 12));
+    s.add('/a');
+    s.addBytes(b, ...at('/b'));
+    s.addBytes(b, ...at('/\xe9'));
+    s.addBytes(b, ...at('/a/'));
+    s.add('/\xe9');
+    expect(s.top(10)).toEqual([
+      { key: '/a', count: 3, err: 0 },
+      { key: '/\xe9', count: 2, err: 0 },
+      { key: '/a/', count: 1, err: 0 },
+      { key: '/b', count: 1, err: 0 },
+    ]);
+  });
+
+  it('#14: counts stay exact through the table growing, and evictions keep every other key findable', () => {
+    const s = new SpaceSaving(3000);
+    for (let r = 0; r < 3; r++) for (let i = 0; i < 3000; i++) s.add(`/k/${i}`);
+    expect(s.size).toBe(3000);
+    expect(s.top(3000).every((t) => t.count === 3 && t.err === 0)).toBe(true);
+    // Past capacity, newcomers (each seen twice: once held at the doorkeeper) evict ones of count 3.
+    for (let i = 0; i < 500; i++) for (let r = 0; r < 2; r++) s.add(`/new/${i}`);
+    expect(s.size).toBe(3000);
+    for (let i = 0; i < 500; i++) s.add(`/new/${i}`);
+    const top = new Map(s.top(3000).map((t) => [t.key, t]));
+    for (let i = 0; i < 500; i++) expect(top.get(`/new/${i}`)?.count).toBe(5);
+    expect([...top.keys()].filter((k) => k.startsWith('/k/')).length).toBe(2500);
   });
 
   it('#14: a million distinct keys keep at most `capacity` counters, and heavy keys stay on top', () => {
@@ -44,6 +77,25 @@ describe('distinct counts (#14)', () => {
     expect(murmur3('', 1)).toBe(0x514e28b7);
     expect(murmur3('hello')).toBe(0x248bfa47);
     expect(murmur3('The quick brown fox jumps over the lazy dog')).toBe(0x2e4ff723);
+  });
+
+  it('#14: murmur3Bytes over a range equals murmur3 of the same bytes as a latin1 string', () => {
+    const r = prng(3);
+    for (let n = 0; n < 40; n++) {
+      const bytes = Buffer.from(Array.from({ length: n + 8 }, () => Math.floor(r() * 256)));
+      const s = 3;
+      const e = 3 + n;
+      expect(murmur3Bytes(bytes, s, e)).toBe(murmur3(bytes.latin1Slice(s, e)));
+      expect(murmur3Bytes(bytes, s, e, 7)).toBe(murmur3(bytes.latin1Slice(s, e), 7));
+    }
+  });
+
+  it('#14: ipv4Of takes only canonical dotted quads, whose number spells back the same bytes', () => {
+    const v = (t: string) => ipv4Of(Buffer.from(t, 'latin1'), 0, t.length);
+    expect(v('10.0.0.1')).toBe(0x0a000001);
+    expect(v('255.255.255.255')).toBe(0xffffffff);
+    expect(v('0.0.0.0')).toBe(0);
+    for (const t of ['010.0.0.1', '10.0.0.01', '256.0.0.1', '1.2.3', '1.2.3.4.5', '1..2.3', '.1.2.3', '1.2.3.', '::1', 'a.b.c.d', '1.2.3.4 ', '1111.2.3.4']) expect(v(t), t).toBe(-1);
   });
 
   it('#14: HyperLogLog is within 2% at 10k and 2M keys', () => {
@@ -107,6 +159,17 @@ describe('ClientSet (#14)', () => {
     expect(c.online(600_000)).toBe(1);
     expect(c.distinct()).toBe(3);
     expect(c.exact).toBe(true);
+  });
+
+  it('#14: IPv4 (held as numbers) and other spellings are each their own address', () => {
+    const c = new ClientSet(1_000_000, 300_000);
+    for (const k of ['10.0.0.1', '010.0.0.1', '::1', 'host.example', '10.0.0.1', '::1', '10.0.0.2']) c.add(k, 5);
+    expect(c.distinct()).toBe(5);
+    expect(c.online(6_000)).toBe(5);
+    c.add('10.0.0.1', 400);
+    c.add('::1', 400);
+    expect(c.online(401_000)).toBe(2);
+    expect(c.distinct()).toBe(5);
   });
 
   it('#14: past the cap both figures become estimates that kept every address', () => {
