@@ -15,7 +15,9 @@ interface Bucket {
 }
 
 interface Counter {
-  key: string;
+  /** Where the key's bytes are in the arena. */
+  off: number;
+  len: number;
   /** murmur3 of the key's bytes: its slot in the table and its doorkeeper bit. */
   hash: number;
   /** Overestimation bound: the count the evicted key had when this one took its place. */
@@ -34,14 +36,15 @@ interface Counter {
  * whatever the capacity: no heap to sift when most keys are seen once.
  *
  * Keys are looked up by their bytes (`addBytes`) in a table of our own
- * (linear probing on murmur3, the key compared byte by byte): a line's
- * fields are counted without making a string each, and a key becomes a
- * string only when it takes a counter. Most URLs of a big site are seen
- * once and never become one.
+ * (linear probing on murmur3, the key compared byte by byte) and kept as
+ * bytes in one arena: a line's fields are counted without making a string
+ * or an object, and a key becomes a string only when top() shows it.
  */
 export class SpaceSaving {
   /** Open addressing, linear probing; at most half full. */
   private slots: (Counter | undefined)[];
+  /** Each slot's counter's hash, beside it: a probe reads no counter but the one it finds. */
+  private hashes: Int32Array;
   private mask: number;
   private count = 0;
   /** The bucket with the smallest count. */
@@ -59,10 +62,15 @@ export class SpaceSaving {
   private doorSet = 0;
   /** Hits not counted: a newcomer's first, held at the doorkeeper. */
   held = 0;
+  /** The keys' bytes, back to back; an evicted key's bytes are garbage until the next compaction. */
+  private arena = Buffer.allocUnsafeSlow(MIN_ARENA);
+  private used = 0;
+  private garbage = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity}`);
     this.slots = new Array<Counter | undefined>(MIN_SLOTS).fill(undefined);
+    this.hashes = new Int32Array(MIN_SLOTS);
     this.mask = MIN_SLOTS - 1;
   }
 
@@ -84,12 +92,18 @@ export class SpaceSaving {
   /** Count one hit of the key b[s, e) (made a string, when it is, as latin1). `h`: murmur3Bytes(b, s, e). */
   addBytes(b: Uint8Array, s: number, e: number, h = murmur3Bytes(b, s, e)): void {
     const slots = this.slots;
+    const hashes = this.hashes;
     const mask = this.mask;
     const n = e - s;
+    const hi = h | 0;
     for (let i = h & mask; ; i = (i + 1) & mask) {
+      if (hashes[i] !== hi) {
+        if (slots[i] === undefined) break;
+        continue;
+      }
       const c = slots[i];
       if (c === undefined) break;
-      if (c.hash === h && sameBytes(c.key, b, s, n)) {
+      if (c.len === n && sameBytes(this.arena, c.off, b, s, n)) {
         this.bump(c);
         return;
       }
@@ -101,7 +115,7 @@ export class SpaceSaving {
         if (this.low !== undefined) this.low.prev = bk;
         this.low = bk;
       }
-      const c: Counter = { key: latin1(b, s, e), hash: h, err: 0, bucket: bk, prev: undefined, next: bk.head };
+      const c: Counter = { off: this.store(b, s, n), len: n, hash: h, err: 0, bucket: bk, prev: undefined, next: bk.head };
       if (bk.head !== undefined) bk.head.prev = c;
       bk.head = c;
       this.insert(c);
@@ -123,10 +137,47 @@ export class SpaceSaving {
     this.remove(min);
     this.evictions++;
     min.err = min.bucket.count;
-    min.key = latin1(b, s, e);
+    this.garbage += min.len;
+    min.off = this.store(b, s, n);
+    min.len = n;
     min.hash = h;
     this.insert(min);
     this.bump(min);
+  }
+
+  /** Copy a key into the arena; returns its offset. */
+  private store(b: Uint8Array, s: number, n: number): number {
+    if (this.used + n > this.arena.length) this.makeRoom(n);
+    const a = this.arena;
+    const off = this.used;
+    if (n > 64) a.set(b.subarray(s, s + n), off);
+    else for (let i = 0; i < n; i++) a[off + i] = b[s + i]!;
+    this.used += n;
+    return off;
+  }
+
+  /** Compact the arena (when half of it is garbage) or double it, so that n more bytes fit. */
+  private makeRoom(n: number): void {
+    const live = this.used - this.garbage;
+    let size = this.arena.length;
+    while (live + n > size / 2) size *= 2;
+    const old = this.arena;
+    const a = Buffer.allocUnsafeSlow(size);
+    let off = 0;
+    for (const c of this.slots) {
+      if (c === undefined) continue;
+      old.copy(a, off, c.off, c.off + c.len);
+      c.off = off;
+      off += c.len;
+    }
+    this.arena = a;
+    this.used = off;
+    this.garbage = 0;
+  }
+
+  /** A counter's key as a string (latin1: one char per byte). */
+  private keyOf(c: Counter): string {
+    return latin1(this.arena, c.off, c.off + c.len);
   }
 
   private insert(c: Counter): void {
@@ -136,6 +187,7 @@ export class SpaceSaving {
     let i = c.hash & mask;
     while (slots[i] !== undefined) i = (i + 1) & mask;
     slots[i] = c;
+    this.hashes[i] = c.hash;
   }
 
   /** Take `c` out of the table, moving back the entries behind it (no tombstones). */
@@ -151,6 +203,7 @@ export class SpaceSaving {
       // x stays where it is when its home slot lies cyclically in (i, j].
       if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
       slots[i] = x;
+      this.hashes[i] = x.hash;
       i = j;
     }
     slots[i] = undefined;
@@ -160,14 +213,17 @@ export class SpaceSaving {
   private grow(): void {
     const old = this.slots;
     const slots = new Array<Counter | undefined>(old.length * 2).fill(undefined);
+    const hashes = new Int32Array(slots.length);
     const mask = slots.length - 1;
     for (const c of old) {
       if (c === undefined) continue;
       let i = c.hash & mask;
       while (slots[i] !== undefined) i = (i + 1) & mask;
       slots[i] = c;
+      hashes[i] = c.hash;
     }
     this.slots = slots;
+    this.hashes = hashes;
     this.mask = mask;
   }
 
@@ -209,13 +265,20 @@ export class SpaceSaving {
     while (last?.next !== undefined) last = last.next;
     const out: { key: string; count: number; err: number }[] = [];
     for (let b = last; b !== undefined && out.length < n; b = b.prev) {
-      const same: Counter[] = [];
-      for (let c = b.head; c !== undefined; c = c.next) same.push(c);
-      same.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
-      for (const c of same) {
-        if (out.length === n) break;
-        out.push({ key: c.key, count: b.count, err: c.err });
+      const want = n - out.length;
+      // The `want` smallest keys of the bucket, in order (a bucket may hold thousands).
+      const same: { key: string; err: number }[] = [];
+      for (let c = b.head; c !== undefined; c = c.next) {
+        const key = this.keyOf(c);
+        if (same.length === want && !(key < same[want - 1]!.key)) continue;
+        let i = same.length === want ? want - 1 : same.length;
+        while (i > 0 && key < same[i - 1]!.key) {
+          same[i] = same[i - 1]!;
+          i--;
+        }
+        same[i] = { key, err: c.err };
       }
+      for (const c of same) out.push({ key: c.key, count: b.count, err: c.err });
     }
     return out;
   }
@@ -289,10 +352,9 @@ export function murmur3Bytes(b: Uint8Array, s: number, e: number, seed = 0): num
   return h >>> 0;
 }
 
-/** The latin1 string `key` is the n bytes at b[s]. */
-function sameBytes(key: string, b: Uint8Array, s: number, n: number): boolean {
-  if (key.length !== n) return false;
-  for (let i = 0; i < n; i++) if (key.charCodeAt(i) !== b[s + i]) return false;
+/** a[ao, ao + n) and b[bo, bo + n) hold the same bytes. */
+function sameBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return false;
   return true;
 }
 
@@ -304,8 +366,9 @@ function latin1(b: Uint8Array, s: number, e: number): string {
   return f !== undefined ? f.call(b, s, e) : Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('latin1');
 }
 
-/** Smallest table of a SpaceSaving. */
+/** Smallest table and arena of a SpaceSaving. */
 const MIN_SLOTS = 1024;
+const MIN_ARENA = 16 * 1024;
 
 /** HyperLogLog with 2^p one-byte registers (p = 14: 16 KiB, about 0.8% standard error). */
 export class HyperLogLog {
