@@ -240,18 +240,26 @@ export class Aggregator {
 
   private lastHost: Buffer = Buffer.alloc(0);
   private lastSource: Source | undefined;
+  /** Host tag bytes by their hash, so that interleaved web servers cost no string either. */
+  private readonly hostByHash = new Map<number, { tag: Buffer; src: Source }>();
 
   /** Lines of one web server come in runs (a batch is one host's): the last host's bytes are compared first. */
   private hostOf(b: Buffer, s: number, e: number): Source {
     const last = this.lastHost;
     const n = e - s;
-    if (this.lastSource !== undefined && n === last.length) {
-      let i = 0;
-      while (i < n && b[s + i] === last[i]) i++;
-      if (i === n) return this.lastSource;
+    if (this.lastSource !== undefined && n === last.length && same(b, s, last, n)) return this.lastSource;
+    const h = murmur3Bytes(b, s, e);
+    const known = this.hostByHash.get(h);
+    let src: Source;
+    if (known !== undefined && known.tag.length === n && same(b, s, known.tag, n)) {
+      src = known.src;
+      this.lastHost = known.tag;
+    } else {
+      src = this.source(this.hosts, key(b, s, e));
+      this.lastHost = Buffer.from(b.subarray(s, e));
+      // Bounded: tags past the host cap (all OTHER) are looked up the slow way.
+      if (this.hostByHash.size < 2 * this.maxHosts) this.hostByHash.set(h, { tag: this.lastHost, src });
     }
-    const src = this.source(this.hosts, key(b, s, e));
-    this.lastHost = Buffer.from(b.subarray(s, e));
     this.lastSource = src;
     return src;
   }
@@ -375,6 +383,13 @@ export class Aggregator {
       by_vhost: series(this.vhosts),
     };
   }
+}
+
+/** b[s, s + n) equals t[0, n). */
+function same(b: Buffer, s: number, t: Buffer, n: number): boolean {
+  let i = 0;
+  while (i < n && b[s + i] === t[i]) i++;
+  return i === n;
 }
 
 function count(src: Source, bytes: number, is5xx: boolean): void {
