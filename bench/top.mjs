@@ -10,6 +10,10 @@
  *   4. the cost of --metrics on pipe mode: publisher CPU per line with and
  *      without it, runs alternated side by side.
  *   LINES=200000 ROUNDS=3 node bench/top.mjs
+ *   BASE=/tmp/base-top ...   parts 1 and 2 also for that (built) checkout,
+ *                            rounds alternated, with the ratio: a noisy
+ *                            machine slows both alike
+ *   PARTS=12 ...             only the parts named (default 1234)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,6 +26,10 @@ const CLI = path.join(ROOT, 'dist', 'main.js');
 const N = Number(process.env.LINES ?? 200_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const GEN = process.env.GEN_LINES ?? '/work/shared/baseline/gen-lines.py';
+const BASE = process.env.BASE ? path.resolve(process.env.BASE) : undefined;
+const BUILDS = BASE ? [ROOT, BASE] : [ROOT];
+const PARTS = process.env.PARTS ?? '1234';
+const label = (root) => (BASE ? (root === BASE ? ' [base]' : ' [this]') : '');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-top-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -55,7 +63,6 @@ console.log(`input: ${text.length} lines, ${(raw.length / text.length).toFixed(0
 fs.writeFileSync(path.join(tmp, 'access.log'), raw);
 
 // ---- 1. in process ------------------------------------------------------
-const { Aggregator } = await import(path.join(ROOT, 'dist/top/aggregate.js'));
 const single = text.map((l, i) => Buffer.from(`web${i % 4} ${l}\n`, 'latin1'));
 const batches = [];
 {
@@ -72,21 +79,26 @@ const batches = [];
   }
   if (cur.length) batches.push(Buffer.concat(cur));
 }
-for (const [name, msgs] of [
+const aggregators = new Map();
+for (const root of BUILDS) aggregators.set(root, (await import(path.join(root, 'dist/top/aggregate.js'))).Aggregator);
+for (const [name, msgs] of PARTS.includes('1') ? [
   ['one line per message', single],
   ['8 KiB batches', batches],
-]) {
-  const rates = [];
+] : []) {
+  const rates = new Map(BUILDS.map((r) => [r, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    const a = new Aggregator();
-    const s = cpu(() => {
-      for (const m of msgs) a.addMessage(m, 'x');
-      a.tick();
-      a.snapshot();
-    });
-    rates.push(text.length / s);
+    for (const root of BUILDS) {
+      const a = new (aggregators.get(root))();
+      const s = cpu(() => {
+        for (const m of msgs) a.addMessage(m, 'x');
+        a.tick();
+        a.snapshot();
+      });
+      rates.get(root).push(text.length / s);
+    }
   }
-  console.log(`1. parse+aggregate, ${name}: median ${k(median(rates))} lines/CPU-s (rounds: ${rates.map(k).join(' ')})`);
+  for (const root of BUILDS) console.log(`1. parse+aggregate, ${name}${label(root)}: median ${k(median(rates.get(root)))} lines/CPU-s (rounds: ${rates.get(root).map(k).join(' ')})`);
+  if (BASE) console.log(`   ratio this/base: ${(median(rates.get(ROOT)) / median(rates.get(BASE))).toFixed(2)}`);
 }
 
 // ---- 2. end to end ------------------------------------------------------
@@ -110,9 +122,11 @@ const daemon = start(process.execPath, [CLI, '--daemon', '--name', 'bench', '--n
 await until(() => /listening on 127\.0\.0\.1:\d+/.test(daemon.err()), 10_000, 'daemon');
 const port = /listening on 127\.0\.0\.1:(\d+)/.exec(daemon.err())[1];
 const spec = `${port}@127.0.0.1`;
+const e2e = new Map(BUILDS.map((r) => [r, []]));
 try {
-  for (let r = 0; r < ROUNDS; r++) {
-    const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, CLI, 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length)], {
+  for (let r = 0; r < (PARTS.includes('2') ? ROUNDS * BUILDS.length : 0); r++) {
+    const root = BUILDS[r % BUILDS.length];
+    const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, path.join(root, 'dist', 'main.js'), 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await until(() => top.err().includes('joined bench'), 10_000, 'top joined');
@@ -134,14 +148,20 @@ try {
     const total = Number(m[1]) + Number(m[2]);
     const s = total - startCpu;
     const last = JSON.parse(top.out().trim().split('\n').pop());
+    e2e.get(root).push(last.lines / s);
     console.log(
-      `2. end to end (pipe -> daemon -> top --interval 1000): ${last.lines} lines, top CPU ${s.toFixed(2)} s after start-up (${startCpu.toFixed(2)} s before) = ${k(last.lines / s)} lines/CPU-s (${((s / last.lines) * 1e6).toFixed(2)} µs/line), wall ${wall.toFixed(2)} s, peak RSS ${Math.round(Number(m[3]) / 1024)} MB`,
+      `2. end to end${label(root)} (pipe -> daemon -> top --interval 1000): ${last.lines} lines, top CPU ${s.toFixed(2)} s after start-up (${startCpu.toFixed(2)} s before) = ${k(last.lines / s)} lines/CPU-s (${((s / last.lines) * 1e6).toFixed(2)} µs/line), wall ${wall.toFixed(2)} s, peak RSS ${Math.round(Number(m[3]) / 1024)} MB`,
     );
   }
 
+  for (const root of BUILDS) if (e2e.get(root).length) console.log(`2. end to end${label(root)}: median ${k(median(e2e.get(root)))} lines/CPU-s`);
+  if (BASE && e2e.get(ROOT).length && e2e.get(BASE).length) console.log(`   ratio this/base: ${(median(e2e.get(ROOT)) / median(e2e.get(BASE))).toFixed(2)}`);
+
   // ---- 4. --metrics on pipe mode -------------------------------------------
   const help = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
-  if (!help.includes('--metrics')) {
+  if (!PARTS.includes('4')) {
+    // skipped
+  } else if (!help.includes('--metrics')) {
     console.log('4. --metrics: not in this build of pipe mode');
   } else {
     const runs = { without: [], with: [] };
@@ -193,4 +213,4 @@ for (const target of [1_000_000, 3_000_000]) {
 }
 `;
 fs.writeFileSync(path.join(tmp, 'mem.mjs'), memScript);
-process.stdout.write(execFileSync(process.execPath, ['--expose-gc', path.join(tmp, 'mem.mjs')], { encoding: 'utf8' }));
+if (PARTS.includes('3')) process.stdout.write(execFileSync(process.execPath, ['--expose-gc', path.join(tmp, 'mem.mjs')], { encoding: 'utf8' }));

@@ -27,6 +27,12 @@ import { TerminalView } from '../top/tty.js';
 export const DEFAULT_INTERVAL = 1000;
 /** Shortest refresh: below it the view costs more than the counting. @default 100 */
 export const MIN_INTERVAL = 100;
+/**
+ * Bytes of the session's one reused read buffer (SpreadClientOptions.readBuffer):
+ * no allocation per read. Safe because every message is counted before its
+ * 'message' event returns; what is kept (keys, host tags) is copied. @default 256 KiB
+ */
+export const READ_BUFFER = 256 * 1024;
 /** The daemon when no -s is given, as for tail. */
 export const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 
@@ -268,7 +274,7 @@ export async function run(args: string[]): Promise<number> {
       for (let k = 0; k < cfg.daemons.length; k++) {
         const d = cfg.daemons[(next + k) % cfg.daemons.length]!;
         try {
-          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout, signal: quit.signal });
+          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout, signal: quit.signal, readBuffer: READ_BUFFER });
           next = (next + k) % cfg.daemons.length;
           return c;
         } catch (e) {
