@@ -50,6 +50,17 @@ describe('LineParser (#14)', () => {
     expect(parse(l)).toMatchObject({ url: '/a\\"b', agent: 'say \\"hi\\" \\x22x\\x22', ref: '-' });
   });
 
+  it('#14: a backslash takes the byte after it: an escaped backslash before a quote does not escape the quote', () => {
+    const T = '1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] ';
+    // "GET /a\\\\ HTTP/1.1": the backslash is escaped, the quote after HTTP/1.1 closes.
+    expect(parse(`${T}"GET /a\\\\ HTTP/1.1" 200 5 "-" "x\\\\"`)).toMatchObject({ url: '/a\\\\', agent: 'x\\\\' });
+    // Three backslashes then a quote: the third escapes the quote, the field goes on.
+    expect(parse(`${T}"GET /a\\\\\\"b HTTP/1.1" 200 5 "-" "x"`)).toMatchObject({ url: '/a\\\\\\"b' });
+    // A field ending in an odd backslash run never closes.
+    expect(parse(`${T}"GET /a HTTP/1.1" 200 5 "-" "x\\"`)).toEqual({ why: 'bad-agent' });
+    expect(parse(`${T}"GET /a HTTP/1.1\\" 200 5`)).toEqual({ why: 'bad-request' });
+  });
+
   it('#14: a request without spaces (a 400 for junk) keeps the whole request as its URL', () => {
     expect(parse('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "-" 400 0 "-" "-"')).toMatchObject({ url: '-', status: 400 });
     expect(parse('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /x" 400 0 "-" "-"')).toMatchObject({ url: '/x' });
