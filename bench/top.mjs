@@ -207,6 +207,9 @@ for (const target of [1_000_000, 3_000_000]) {
   for (; i < target; i++) a.addMessage(line(i, 0x0b000000 + i), 'x');
   a.tick();
   const s = a.snapshot();
+  // Array buffers are freed after a GC, not in it: give the sweeper a moment.
+  global.gc();
+  await new Promise((r) => setTimeout(r, 200));
   global.gc();
   const m = process.memoryUsage();
   console.log('3. after ' + (target / 1e6) + 'M distinct URLs and clients: heap ' + mb(m.heapUsed) + ' MB (+' + mb(m.heapUsed - base.heapUsed) + '), typed arrays ' + mb(m.arrayBuffers) + ' MB (+' + mb(m.arrayBuffers - base.arrayBuffers) + '), RSS ' + mb(m.rss) + ' MB; distinct_clients ' + s.distinct_clients + ' exact=' + s.distinct_clients_exact + ', online ' + s.online_clients + ' exact=' + s.online_clients_exact + ', top_urls exact=' + s.top_exact.urls);
