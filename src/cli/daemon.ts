@@ -173,7 +173,7 @@ export async function run(args: string[]): Promise<number> {
   process.on('SIGHUP', () => writer.reopen());
   const report = (detail: boolean): void => {
     const s = daemon.getStats();
-    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} pending_refused_per_address=${s.pendingRefusedPerAddress} pending_refused_total=${s.pendingRefusedTotal} protocol_errors=${s.protocolErrors} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} pending_refused_per_address=${s.pendingRefusedPerAddress} pending_refused_total=${s.pendingRefusedTotal} protocol_errors=${s.protocolErrors} forged_tags=${s.forgedTags} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
     if (!detail) return;
     for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
     for (const [g, n] of s.groups) log(`group ${g} members=${n}`);
