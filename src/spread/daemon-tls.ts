@@ -9,8 +9,10 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
+import { REJECT_AUTH } from './constants.js';
 import type { RejectCause } from './daemon-events.js';
 import type { Settle } from './daemon-acceptor.js';
+import { encodeRejectCode } from './encode.js';
 import { TLS_FATAL_ALERT, TLS_HANDSHAKE_RECORD, type TlsServerFiles, type TlsServerMaterial, certificateNames, loadServerMaterial } from './tls.js';
 
 export interface TlsFrontHooks {
@@ -31,6 +33,8 @@ export class TlsFront {
   private material: TlsServerMaterial;
   /** Raw sockets handed to the TLS server, with their acceptor's settle. */
   private readonly settles = new WeakMap<net.Socket, Settle>();
+  /** Raw sockets handed to the TLS server, with their remote address:port taken while they had one. */
+  private readonly remotes = new WeakMap<net.Socket, string>();
 
   /** Throws SP_ERR_TLS_FILE (naming the file) when a file cannot be read or used. */
   constructor(
@@ -41,26 +45,38 @@ export class TlsFront {
   ) {
     this.material = loadServerMaterial(files);
     const mutual = files.clientCa !== undefined;
-    this.server = tls.createServer({ ...this.material, requestCert: mutual, rejectUnauthorized: mutual });
+    // The certificate is checked here rather than by OpenSSL (rejectUnauthorized), which would
+    // end a refused client's connection with no word: it gets a REJECT_AUTH byte inside TLS instead,
+    // and the refusal is counted by its cause.
+    this.server = tls.createServer({ ...this.material, requestCert: mutual, rejectUnauthorized: false });
     this.server.on('secureConnection', (t) => {
-      const key = remoteKey(t);
-      this.pending.get(key)?.();
+      const remote = this.remoteOf(t);
+      this.pending.get(remote)?.();
+      if (mutual && !t.authorized) {
+        const none = Object.keys(t.getPeerCertificate()).length === 0;
+        this.hooks.refused(remote, none ? 'no client certificate (--tls-client-ca requires one)' : `client certificate refused: ${String(t.authorizationError)}`, none ? 'tls-no-client-cert' : 'tls-bad-client-cert');
+        t.on('error', () => {});
+        t.end(encodeRejectCode(REJECT_AUTH));
+        setTimeout(() => t.destroy(), 1000).unref();
+        return;
+      }
       const raw = (t as unknown as { _parent?: net.Socket })._parent;
       // Without the raw socket (never seen), the raw socket's close still settles it.
       this.hooks.secure(t, mutual ? certificateNames(t.getPeerCertificate()) : undefined, (raw && this.settles.get(raw)) || (() => {}));
     });
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, t) => {
-      const key = remoteKey(t);
-      this.pending.get(key)?.();
-      const code = err.code ?? '';
-      const [cause, why]: [RejectCause, string] = /PEER_DID_NOT_RETURN_A_CERTIFICATE/.test(code)
-        ? ['tls-no-client-cert', 'no client certificate (--tls-client-ca requires one)']
-        : /CERTIFICATE_VERIFY_FAILED|CERT/.test(code)
-          ? ['tls-bad-client-cert', `client certificate refused: ${reason(err)}`]
-          : ['tls-handshake', `TLS handshake failed: ${reason(err)}`];
-      this.hooks.refused(key, why, cause);
+      const remote = this.remoteOf(t);
+      this.pending.get(remote)?.();
+      this.hooks.refused(remote, `TLS handshake failed: ${reason(err)}`, 'tls-handshake');
       t.destroy();
     });
+  }
+
+  /** The raw socket's remote address: a TLSSocket whose socket is gone no longer has one. */
+  private remoteOf(t: tls.TLSSocket): string {
+    // tls.Server keeps the wrapped socket as _parent (Node has for years; not in its types).
+    const raw = (t as unknown as { _parent?: net.Socket })._parent;
+    return (raw && this.remotes.get(raw)) ?? remoteKey(t);
   }
 
   /** Whether a client certificate is required (and its names bound the host tags). */
@@ -124,6 +140,9 @@ export class TlsFront {
         return;
       }
       sock.removeListener('close', onEarlyClose);
+      // Whatever ends the handshake, the count goes down when the socket goes.
+      sock.once('close', finish);
+      this.remotes.set(sock, remote);
       this.settles.set(sock, settle);
       // The TLSSocket takes what is buffered on the raw socket first.
       sock.unshift(chunk);

@@ -117,7 +117,7 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
         if (phase === 'auth') {
           const r = parseAuthList(acc);
           if (!r) return false;
-          if (r.kind === 'reject') return done(rejectError(r.code, address.label)), true;
+          if (r.kind === 'reject') return done(address.kind === 'tls' && r.code === REJECT_AUTH ? tlsRefused(address) : rejectError(r.code, address.label)), true;
           if (!r.methods.includes('NULL')) return done(rejectError(REJECT_AUTH, address.label)), true;
           acc = acc.subarray(r.consumed);
           phase = 'accept';
@@ -157,6 +157,14 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
     });
     if (address.kind === 'tls') socket.once('secureConnect', start);
   });
+}
+
+/** Our daemon answers a TLS client whose certificate it does not take with REJECT_AUTH, inside TLS. */
+function tlsRefused(address: DaemonAddress & { kind: 'tls' }): SpreadPipeError {
+  const text = address.tls?.cert
+    ? `daemon ${address.label} refused our client certificate (--tls-cert): not signed by its --tls-client-ca, or expired`
+    : `daemon ${address.label} requires a client certificate signed by its CA: give --tls-cert and --tls-key`;
+  return new SpreadPipeError(ErrorCodes.TLS_HANDSHAKE, text, { spreadCode: REJECT_AUTH });
 }
 
 function tlsExpected(label: string): SpreadPipeError {
