@@ -58,7 +58,10 @@ export function daemonTls(g: Given): TlsServerFiles | undefined {
   const key = g.str('tls-key');
   const clientCa = g.str('tls-client-ca');
   if (cert === undefined && key === undefined && clientCa === undefined) return undefined;
-  if (cert === undefined || key === undefined) throw new UsageError(`${g.label(cert === undefined ? 'tls-key' : 'tls-cert')}: a tls:// listener needs both --tls-cert and --tls-key`);
+  if (cert === undefined || key === undefined) {
+    const given = cert !== undefined ? 'tls-cert' : key !== undefined ? 'tls-key' : 'tls-client-ca';
+    throw new UsageError(`${g.label(given)}: a tls:// listener needs both --tls-cert and --tls-key`);
+  }
   for (const [flag, what] of [['tls-cert', 'certificate'], ['tls-key', 'key'], ['tls-client-ca', 'client CA file']] as const) {
     const f = g.str(flag);
     if (f !== undefined) usage(g.table, () => readPem(what, f), g.label(flag));
