@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Proc, counter, feedStdin, lineNumbers, numberedLines, startCli, tempDir, waitFor } from '../helpers.js';
+import { type Proc, counter, feedStdin, freePort, lineNumbers, numberedLines, sendUdp, startCli, tempDir, waitFor, withTimeout } from '../helpers.js';
 import { type TestPki, makeTestPki } from '../helpers/tls.js';
 
 let pki: TestPki;
@@ -84,6 +84,23 @@ describe('#15: TLS with the CLI', () => {
     d.proc.kill('SIGTERM');
     await d.proc.exited;
     expect(counter(d.proc.stderr(), 'rejected')).toBe(0);
+  });
+
+  it('#15: the syslog bridge and top over TLS', { timeout: 60_000 }, async () => {
+    const d = await startTlsDaemon(['--tls-client-ca', pki.ca]);
+    const top = startCli(['top', '-g', 'logs', '-s', `tls://127.0.0.1:${d.tlsPort}`, ...CA(), ...AS(pki.web2), '--exit-after', '20', '--interval', '100'], { stdin: 'ignore' });
+    await top.waitStderr((s) => s.includes('joined logs'));
+    const tail = await startTail(d, ['-g', 'logs', '-s', `tls://127.0.0.1:${d.tlsPort}`, ...CA(), ...AS(pki.web2)]);
+    const port = await freePort();
+    const bridge = startCli(['-g', 'logs', '-h', 'web1', '-s', `tls://127.0.0.1:${d.tlsPort}`, ...CA(), ...AS(pki.web1), '--syslog', `udp://127.0.0.1:${port}`], { stdin: 'ignore' });
+    await bridge.waitStderr((s) => s.includes('listening on udp://'));
+    await d.proc.waitStderr((s) => (s.match(/connect #/g) ?? []).length >= 3);
+    const line = (i: number): string => `10.0.0.${i} - - [01/Dec/2026:09:00:00 +0000] "GET /p${i} HTTP/1.1" 200 100 "-" "curl/8"`;
+    await sendUdp(port, Array.from({ length: 20 }, (_, i) => Buffer.from(`<190>Dec  1 09:00:00 web1 nginx: ${line(i)}`)));
+    await tail.waitStdout((s) => s.split('\n').length > 20);
+    expect(tail.stdout().toString().split('\n').slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `web1 ${line(i)}`));
+    expect(await withTimeout(top.exited, 15_000, 'top exit')).toBe(0);
+    expect(JSON.parse(top.stdout().toString().trim().split('\n').pop()!)).toMatchObject({ lines: 20, requests: 20 });
   });
 
   it('#15: wrong CA, expired, wrong name, plaintext to TLS, TLS to plain: one clear line each, counted; good clients served', { timeout: 90_000 }, async () => {
