@@ -31,6 +31,8 @@ const RUNS = Number(process.env.RUNS ?? 3);
 const CASES = (process.env.CASES ?? 'plain,tls,plain-batch,tls-batch').split(',');
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const GROUP = 'bench';
+/** DAEMON_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside the daemon. */
+const DAEMON_FLAGS = process.env.DAEMON_NODE_FLAGS ? process.env.DAEMON_NODE_FLAGS.split(' ') : [];
 const TAG = 'web1 ';
 const KINDS = {
   plain: { tls: false, args: [] },
@@ -50,8 +52,8 @@ process.on('exit', () => {
 process.on('SIGINT', () => process.exit(130));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function start(args, stdio) {
-  const c = spawn(process.execPath, [CLI, ...args], { stdio });
+function start(args, stdio, flags = []) {
+  const c = spawn(process.execPath, [...flags, CLI, ...args], { stdio });
   children.add(c);
   c.exited = new Promise((r) => c.on('exit', (code, sig) => (children.delete(c), r(code ?? sig))));
   c.err = '';
@@ -104,7 +106,7 @@ function lines(n) {
 
 async function one(kind, files, input, bytes) {
   const k = KINDS[kind];
-  const d = start(['--daemon', '--name', 'localhost', '--no-unix', '--listen', 'tls://127.0.0.1:0', '--listen', '127.0.0.1:0', '--tls-cert', files.cert, '--tls-key', files.key], ['ignore', 'ignore', 'pipe']);
+  const d = start(['--daemon', '--name', 'localhost', '--no-unix', '--listen', 'tls://127.0.0.1:0', '--listen', '127.0.0.1:0', '--tls-cert', files.cert, '--tls-key', files.key], ['ignore', 'ignore', 'pipe'], DAEMON_FLAGS);
   await waitUntil(() => /ready/.test(d.err), 10_000, 'the daemon', d);
   const tlsPort = /listening on tls:\/\/127\.0\.0\.1:(\d+)/.exec(d.err)[1];
   const plainPort = /listening on 127\.0\.0\.1:(\d+)/.exec(d.err)[1];

@@ -33,6 +33,8 @@ export class TlsFront {
   private material: TlsServerMaterial;
   /** Raw sockets handed to the TLS server, with their acceptor's settle. */
   private readonly settles = new WeakMap<net.Socket, Settle>();
+  /** Connections not yet handed on (sniffing, in the handshake, or lingering with a refusal): destroyed by closeAll(). */
+  private readonly held = new Set<net.Socket>();
   /** Raw sockets handed to the TLS server, with their remote address:port taken while they had one. */
   private readonly remotes = new WeakMap<net.Socket, string>();
 
@@ -61,6 +63,7 @@ export class TlsFront {
         return;
       }
       const raw = (t as unknown as { _parent?: net.Socket })._parent;
+      if (raw) this.held.delete(raw);
       // Without the raw socket (never seen), the raw socket's close still settles it.
       this.hooks.secure(t, mutual ? certificateNames(t.getPeerCertificate()) : undefined, (raw && this.settles.get(raw)) || (() => {}));
     });
@@ -96,6 +99,12 @@ export class TlsFront {
     this.material = m;
   }
 
+  /** The daemon closes: connections still here go (sessions past the handshake are the daemon's). */
+  closeAll(): void {
+    for (const s of this.held) s.destroy();
+    this.held.clear();
+  }
+
   /**
    * An admitted TCP connection on a TLS port. It stays pending for the
    * acceptor's caps (`settle`) through the TLS handshake and the Spread one.
@@ -109,6 +118,8 @@ export class TlsFront {
       return;
     }
     this.inProgress++;
+    this.held.add(sock);
+    sock.once('close', () => this.held.delete(sock));
     let finished = false;
     const finish = (): void => {
       if (finished) return;

@@ -340,6 +340,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.detachFaults();
     await this.acceptor.close(() => {
       for (const s of [...this.all]) s.close('daemon shutting down');
+      this.tlsFront?.closeAll();
     });
   }
 }

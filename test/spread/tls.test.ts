@@ -177,6 +177,17 @@ describe('#15: TLS listener and client', () => {
     expect(d.causes().filter((c) => c === 'tls-busy')).toHaveLength(1);
   });
 
+  it('#15: close() does not wait for connections still in their TLS handshake', async () => {
+    const d = await tlsDaemon({ handshakeTimeout: 20_000 });
+    const idle = net.connect(d.tlsPort, '127.0.0.1');
+    idle.on('error', () => {});
+    defer(() => idle.destroy());
+    await waitFor(() => d.daemon.getStats().tlsHandshaking === 1, 5000, 'a handshake in progress');
+    const t0 = Date.now();
+    await d.daemon.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('#15: reloadTls() takes renewed files for new connections; a bad file keeps the old ones', async () => {
     const certFile = path.join(dir, 'live.pem');
     const keyFile = path.join(dir, 'live.key');
