@@ -50,6 +50,10 @@ export interface TlsClientConfig {
   cert?: Buffer | undefined;
   key?: Buffer | undefined;
   servername?: string | undefined;
+  /** The files it was read from: read again by a dial when they changed (see currentTlsClientConfig). */
+  files?: TlsClientOptions | undefined;
+  /** The files' sizes and times when read. */
+  stamp?: string | undefined;
 }
 
 /** The daemon's TLS files (--tls-cert, --tls-key, --tls-client-ca). */
@@ -100,6 +104,8 @@ export function resolveTlsClientOptions(o: TlsClientOptions): TlsClientConfig {
     cert: o.cert === undefined ? undefined : readPem('certificate', o.cert),
     key: o.key === undefined ? undefined : readPem('key', o.key),
     servername: o.servername,
+    files: o,
+    stamp: fileStamp(o),
   };
   try {
     tls.createSecureContext({ ca: cfg.ca, cert: cfg.cert, key: cfg.key, minVersion: DEFAULT_TLS_MIN_VERSION });
@@ -108,6 +114,32 @@ export function resolveTlsClientOptions(o: TlsClientOptions): TlsClientConfig {
     throw tlsFileError(/key/i.test(errorMessage(e)) ? 'key' : o.cert ? 'certificate' : 'CA file', file ?? '', opensslReason(e), e);
   }
   return cfg;
+}
+
+function fileStamp(o: TlsClientOptions): string {
+  return [o.ca, o.cert, o.key]
+    .map((f) => {
+      if (f === undefined) return '-';
+      try {
+        const st = fs.statSync(f);
+        return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+      } catch {
+        return 'gone';
+      }
+    })
+    .join('|');
+}
+
+/**
+ * The config to dial with now: its files read again when they changed since
+ * (a renewed client certificate or CA is taken at the next connect, without
+ * a restart; the certificate only matters in the handshake). Updated in
+ * place. Files that changed into something unusable throw SP_ERR_TLS_FILE:
+ * the dial fails with that line rather than going on silently with the old.
+ */
+export function currentTlsClientConfig(cfg: TlsClientConfig): TlsClientConfig {
+  if (!cfg.files || fileStamp(cfg.files) === cfg.stamp) return cfg;
+  return Object.assign(cfg, resolveTlsClientOptions(cfg.files));
 }
 
 /** tls.connect's options for a daemon at host:port. */

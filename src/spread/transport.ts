@@ -10,7 +10,7 @@ import { CONNECTION_CLOSED, COULD_NOT_CONNECT, LIBRARY_VERSION, MAX_PRIVATE_NAME
 import { encodeAuthChoice, encodeConnectRequest } from './encode.js';
 import { parseAccept, parseAuthList } from './handshake.js';
 import type { DaemonAddress } from './address.js';
-import { isTlsError, looksLikeTls, tlsConnectOptions, tlsDialError } from './tls.js';
+import { currentTlsClientConfig, isTlsError, looksLikeTls, tlsConnectOptions, tlsDialError } from './tls.js';
 import { type ErrorCode, ErrorCodes, SpreadPipeError } from '../errors.js';
 
 /** What a dial needs, already resolved from the client's options. */
@@ -74,7 +74,7 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
       address.kind === 'unix'
         ? net.connect({ path: address.path, onread })
         : address.kind === 'tls'
-          ? tls.connect(tlsConnectOptions(address.host, address.port, address.tls))
+          ? tls.connect(tlsConnectOptions(address.host, address.port, address.tls && currentTlsClientConfig(address.tls)))
           : net.connect({ host: address.host, port: address.port, onread });
     let acc: Buffer = Buffer.alloc(0);
     let phase: 'connect' | 'tls' | 'auth' | 'accept' = 'connect';

@@ -205,6 +205,23 @@ describe('#15: TLS listener and client', () => {
     await connect(tlsAt(d.tlsPort));
   });
 
+  it('#15: a client re-reads its TLS files at the next connect when they changed (renewal without restart)', async () => {
+    const d = await tlsDaemon({ clientCa: pki.ca });
+    const cert = path.join(dir, 'client-live.pem');
+    const key = path.join(dir, 'client-live.key');
+    fs.copyFileSync(pki.rogue.cert, cert);
+    fs.copyFileSync(pki.rogue.key, key);
+    const address = tlsAt(d.tlsPort, { cert, key });
+    await expect(connect(address)).rejects.toMatchObject({ code: ErrorCodes.TLS_HANDSHAKE });
+    // Renewed in place: the same address object dials with the new certificate.
+    fs.copyFileSync(pki.web1.cert, cert);
+    fs.copyFileSync(pki.web1.key, key);
+    await connect(address, 'renewed');
+    // A renewal gone wrong is said at the next connect, naming the file.
+    fs.writeFileSync(key, 'garbage\n');
+    await expect(connect(address)).rejects.toMatchObject({ code: ErrorCodes.TLS_FILE, message: expect.stringContaining(key) });
+  });
+
   it('#15: unusable TLS files stop the start with SP_ERR_TLS_FILE naming the file', async () => {
     await expect(SpreadDaemon.start({ listen: [{ host: '127.0.0.1', port: 0, tls: true }], tls: { cert: path.join(dir, 'none.pem'), key: pki.server.key } })).rejects.toMatchObject({
       code: ErrorCodes.TLS_FILE,
