@@ -102,14 +102,17 @@ export function dial<T>(address: DaemonAddress, name: string, opts: DialOptions,
       // Over TLS 1.3 a refused client certificate is known only after the handshake: in the Spread handshake.
       if (address.kind === 'tls' && (phase === 'tls' || isTlsError(err))) return done(tlsDialError(err, address.label));
       const code = phase === 'connect' ? ErrorCodes.COULD_NOT_CONNECT : ErrorCodes.CONNECTION_CLOSED;
-      done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}`, { cause: err, spreadCode: phase === 'connect' ? COULD_NOT_CONNECT : CONNECTION_CLOSED }));
+      done(new SpreadPipeError(code, `cannot connect to daemon ${address.label}: ${err.code ?? err.message}${silentHint()}`, { cause: err, spreadCode: phase === 'connect' ? COULD_NOT_CONNECT : CONNECTION_CLOSED }));
     };
     const onClose = (): void => {
       if (acc.length && tryParse()) return;
       if (looksLikeTls(acc)) return done(tlsExpected(address.label));
       if (phase === 'tls') return done(tlsDialError(Object.assign(new Error('closed before secure TLS connection was established'), { code: 'ECONNRESET' }), address.label));
-      done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake`, { spreadCode: CONNECTION_CLOSED }));
+      done(new SpreadPipeError(ErrorCodes.CONNECTION_CLOSED, `daemon ${address.label} closed the connection during the handshake${silentHint()}`, { spreadCode: CONNECTION_CLOSED }));
     };
+    // A Spread daemon answers a connect request (an auth list, or a reject byte); a TLS server that
+    // got plaintext (stunnel, nginx stream) hangs up without a word.
+    const silentHint = (): string => (address.kind === 'tcp' && phase === 'auth' && acc.length === 0 ? ' without answering (a TLS port? then name it tls://HOST:PORT)' : '');
     const tryParse = (): boolean => {
       try {
         // A TLS server's alert, not an auth list (whose length byte it would pass for).

@@ -88,6 +88,10 @@ run('#15: stunnel4 interop with the examples/ configs', () => {
     const wrong = startCli(['tail', '-g', 'logs', '-s', `tls://127.0.0.1:${tlsPort}`, '--tls-ca', pki.otherCa]);
     expect(await wrong.exited).toBe(1);
     expect(wrong.stderr()).toMatch(/^spread-pipe: the certificate of daemon tls:\/\/127\.0\.0\.1:\d+ is not trusted/);
+    // Plaintext to stunnel's TLS port: stunnel hangs up without a word; the line says what it may be.
+    const plain = startCli(['tail', '-g', 'logs', '-s', `${tlsPort}@127.0.0.1`]);
+    expect(await plain.exited).toBe(1);
+    expect(plain.stderr()).toMatch(/^spread-pipe: .*daemon \d+@127\.0\.0\.1.* without answering \(a TLS port\? then name it tls:\/\/HOST:PORT\)\n$/);
     expect(stunnel.child.exitCode).toBe(null);
   });
 
