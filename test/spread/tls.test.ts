@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SpreadClient, type SpreadEvent } from '../../src/spread/client.js';
 import { type DaemonEvent, SpreadDaemon } from '../../src/spread/daemon.js';
-import { type DaemonAddress, parseDaemonAddress } from '../../src/spread/address.js';
+import { type DaemonAddress, parseDaemonAddress, parseListenAddress } from '../../src/spread/address.js';
 import { resolveTlsClientOptions } from '../../src/spread/tls.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { defer, waitFor } from '../helpers.js';
@@ -78,6 +78,11 @@ describe('#15: TLS listener and client', () => {
     expect(parseDaemonAddress('tls://[::1]:4803')).toMatchObject({ kind: 'tls', host: '::1', port: 4803, label: 'tls://[::1]:4803' });
     expect(() => parseDaemonAddress('tls://host')).toThrow(expect.objectContaining({ code: ErrorCodes.ILLEGAL_SPREAD }));
     expect(() => parseDaemonAddress('tls://host:99999')).toThrow(expect.objectContaining({ code: ErrorCodes.ILLEGAL_SPREAD }));
+    expect(parseListenAddress('tls://127.0.0.1:4804')).toEqual({ host: '127.0.0.1', port: 4804, tls: true });
+    expect(parseListenAddress('tls://[::1]:4804')).toEqual({ host: '::1', port: 4804, tls: true });
+    expect(parseListenAddress('tls://4804')).toEqual({ port: 4804, tls: true });
+    expect(() => parseListenAddress('tls:///tmp/4804')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
+    expect(() => parseListenAddress('tls:4804')).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
 
   it('#15: messages over TLS arrive byte-exact, TLS and plain clients in one group', async () => {
