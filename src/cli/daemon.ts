@@ -20,7 +20,7 @@ import { TLS_DAEMON_OPTIONS, daemonTls } from './tls-args.js';
 
 export const DAEMON_OPTIONS = {
   listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT, TLS tls://[HOST:]PORT (with --tls-cert/--tls-key) or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
-  unix: { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port, as Spread does (--no-unix: do not)` },
+  unix: { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each plain (not tls://) TCP port, as Spread does (--no-unix: do not)` },
   name: { alias: 'n', type: 'string', field: 'name', describe: "daemon name in private groups (#user#NAME) [default: this machine's short host name]" },
   allow: { type: 'string', repeat: true, field: 'allow', describe: 'CIDR allowed to connect over TCP; default everyone' },
   'session-buffer': { type: 'string', default: DEFAULT_SESSION_BUFFER, field: 'sessionBuffer', describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' },
