@@ -230,6 +230,14 @@ describe('#15: TLS with the CLI', () => {
     expect(file('a').filter((n) => n > 1000).length).toBeGreaterThan(0);
   });
 
+  it('#15: --unix (the default) gives plain TCP ports their /tmp/PORT twin, not TLS ports', { timeout: 30_000 }, async () => {
+    const d = startCli(['--daemon', '--name', 'localhost', '--listen', 'tls://127.0.0.1:0', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key], { stdin: 'ignore' });
+    const err = await d.waitStderr((s) => /ready/.test(s));
+    const port = Number(/listening on tls:\/\/127\.0\.0\.1:(\d+)/.exec(err)![1]);
+    expect(err).not.toContain('listening on /tmp/');
+    expect(fs.existsSync(`/tmp/${port}`)).toBe(false);
+  });
+
   it('#15: unusable TLS files are usage errors naming the option and the file, before anything starts', { timeout: 60_000 }, async () => {
     const dir = tempDir();
     const garbage = path.join(dir, 'garbage.pem');
