@@ -62,7 +62,7 @@ export class TlsFront {
         setTimeout(() => t.destroy(), 1000).unref();
         return;
       }
-      const raw = (t as unknown as { _parent?: net.Socket })._parent;
+      const raw = rawOf(t);
       if (raw) this.held.delete(raw);
       // Without the raw socket (never seen), the raw socket's close still settles it.
       this.hooks.secure(t, mutual ? certificateNames(t.getPeerCertificate()) : undefined, (raw && this.settles.get(raw)) || (() => {}));
@@ -77,8 +77,7 @@ export class TlsFront {
 
   /** The raw socket's remote address: a TLSSocket whose socket is gone no longer has one. */
   private remoteOf(t: tls.TLSSocket): string {
-    // tls.Server keeps the wrapped socket as _parent (Node has for years; not in its types).
-    const raw = (t as unknown as { _parent?: net.Socket })._parent;
+    const raw = rawOf(t);
     return (raw && this.remotes.get(raw)) ?? remoteKey(t);
   }
 
@@ -160,6 +159,11 @@ export class TlsFront {
       this.server.emit('connection', sock);
     });
   }
+}
+
+/** The TCP socket under a TLSSocket: tls.Server keeps it as _parent (Node has for years; not in its types). */
+function rawOf(t: tls.TLSSocket): net.Socket | undefined {
+  return (t as unknown as { _parent?: net.Socket })._parent;
 }
 
 function remoteKey(s: net.Socket): string {

@@ -139,7 +139,14 @@ function fileStamp(o: TlsClientOptions): string {
  */
 export function currentTlsClientConfig(cfg: TlsClientConfig): TlsClientConfig {
   if (!cfg.files || fileStamp(cfg.files) === cfg.stamp) return cfg;
-  return Object.assign(cfg, resolveTlsClientOptions(cfg.files));
+  try {
+    return Object.assign(cfg, resolveTlsClientOptions(cfg.files));
+  } catch (e) {
+    // After --user the files may be root's alone: what was read before the drop goes on
+    // (a renewal then needs a restart, as README says).
+    if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES') return cfg;
+    throw e;
+  }
 }
 
 /** tls.connect's options for a daemon at host:port. */

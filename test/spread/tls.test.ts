@@ -25,7 +25,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function tlsDaemon(opts: { clientCa?: string; cert?: string; key?: string; maxTlsHandshakes?: number; handshakeTimeout?: number } = {}) {
+async function tlsDaemon(opts: { clientCa?: string; cert?: string; key?: string; maxTlsHandshakes?: number; handshakeTimeout?: number; maxPendingPerAddress?: number } = {}) {
   const daemon = await SpreadDaemon.start({
     name: 'localhost',
     listen: [
@@ -35,6 +35,7 @@ async function tlsDaemon(opts: { clientCa?: string; cert?: string; key?: string;
     tls: { cert: opts.cert ?? pki.server.cert, key: opts.key ?? pki.server.key, clientCa: opts.clientCa },
     maxTlsHandshakes: opts.maxTlsHandshakes,
     handshakeTimeout: opts.handshakeTimeout,
+    maxPendingPerAddress: opts.maxPendingPerAddress,
   });
   defer(() => daemon.close());
   const events: DaemonEvent[] = [];
@@ -180,6 +181,26 @@ describe('#15: TLS listener and client', () => {
     await waitFor(() => d.daemon.getStats().tlsHandshaking === 0, 5000, 'handshakes gone');
     await stillServes(d);
     expect(d.causes().filter((c) => c === 'tls-busy')).toHaveLength(1);
+  });
+
+  it('#15: a TLS connection counts as pending (--max-pending-per-address) through its TLS and Spread handshakes, not after', async () => {
+    const d = await tlsDaemon({ maxPendingPerAddress: 2, handshakeTimeout: 5000 });
+    const idle = net.connect(d.tlsPort, '127.0.0.1');
+    idle.on('error', () => {});
+    defer(() => idle.destroy());
+    await waitFor(() => d.daemon.getStats().pending === 1, 5000, 'one pending');
+    // A session past both handshakes is not pending any more.
+    await connect(tlsAt(d.tlsPort), 'ok1');
+    expect(d.daemon.getStats()).toMatchObject({ pending: 1, sessions: 1 });
+    const idle2 = net.connect(d.tlsPort, '127.0.0.1');
+    idle2.on('error', () => {});
+    defer(() => idle2.destroy());
+    await waitFor(() => d.daemon.getStats().pending === 2, 5000, 'two pending');
+    const third = net.connect(d.tlsPort, '127.0.0.1');
+    third.on('error', () => {});
+    defer(() => third.destroy());
+    await waitFor(() => d.causes().includes('pending-per-address'), 5000, 'the third refused');
+    expect(d.daemon.getStats().tlsHandshaking).toBe(2);
   });
 
   it('#15: close() does not wait for connections still in their TLS handshake', async () => {
