@@ -345,7 +345,7 @@ export class DaemonSession implements Member {
 
   private onFrame(f: Frame): void {
     if (this.phase !== 'open' || this.muted) return;
-    if (this.identity && f.type & REGULAR_MESS) {
+    if (this.identity && f.type & REGULAR_MESS && !this.toSelfOnly(f.groups)) {
       const bad = this.forgedTag(f.data, 0, f.data.length);
       if (bad !== undefined) return this.host.event(this, { type: 'forged', tag: bad });
     }
@@ -357,12 +357,18 @@ export class DaemonSession implements Member {
   private onRequest(buf: Buffer, off: number, end: number): void {
     if (this.phase !== 'open' || this.muted) return;
     if (!isPlainMulticast(buf, off, this.senderBytes)) return this.decoder.write(buf.subarray(off, end));
-    if (this.identity) {
-      const bad = this.forgedTag(buf, off + HEADER_SIZE + buf.readInt32LE(off + HDR_NUM_GROUPS) * MAX_GROUP_NAME, end);
+    const groups = this.destinations(buf, off);
+    if (this.identity && !this.toSelfOnly(groups)) {
+      const bad = this.forgedTag(buf, off + HEADER_SIZE + groups.length * MAX_GROUP_NAME, end);
       if (bad !== undefined) return this.host.event(this, { type: 'forged', tag: bad });
     }
     this.messagesIn++;
-    this.router.forward(this, buf, off, end, this.destinations(buf, off));
+    this.router.forward(this, buf, off, end, groups);
+  }
+
+  /** A message only the sender gets back (an --ack marker): no one else reads it, so it carries no host tag. */
+  private toSelfOnly(groups: readonly string[]): boolean {
+    return groups.length > 0 && groups.every((g) => g === this.privateGroup);
   }
 
   /**

@@ -174,6 +174,19 @@ describe('#15: TLS with the CLI', () => {
     expect(counter(d.proc.stderr(), 'rejected')).toBe(2);
   });
 
+  it('#15: --ack under mutual TLS: its markers (to its own private group only) are no forged lines; every line acknowledged', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const d = await startTlsDaemon(['--tls-client-ca', pki.ca, '--write', `logs=${dir}/logs.log`]);
+    const pipe = startCli(['-g', 'logs', '-h', 'web1', '--ack', '-s', `tls://127.0.0.1:${d.tlsPort}`, ...CA(), ...AS(pki.web1), '--drain-timeout', '10000']);
+    await feedStdin(pipe, numberedLines(1, 3001));
+    expect(await pipe.exited).toBe(0);
+    expect(counter(pipe.stderr(), 'acked')).toBe(3000);
+    await waitFor(() => lineNumbers(`${dir}/logs.log`, 'web1').length >= 3000, 10_000, 'all written');
+    d.proc.kill('SIGTERM');
+    await d.proc.exited;
+    expect(counter(d.proc.stderr(), 'forged_tags')).toBe(0);
+  });
+
   it('#15: SIGHUP re-reads the certificate files; a bad file keeps the old ones with one line', { timeout: 60_000 }, async () => {
     const dir = tempDir();
     const cert = path.join(dir, 'server.pem');
