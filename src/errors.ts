@@ -48,6 +48,18 @@ export const ErrorCodes = {
   WRITE: 'SP_ERR_WRITE',
   /** --user: the drop to that user and group failed or did not take, or cannot be done without root. */
   PRIVILEGES: 'SP_ERR_PRIVILEGES',
+  /** A TLS certificate, key or CA file that cannot be read or does not parse (or a key that does not match its certificate). */
+  TLS_FILE: 'SP_ERR_TLS_FILE',
+  /** The daemon's certificate is not signed by a trusted CA (--tls-ca or the system's). */
+  TLS_UNTRUSTED: 'SP_ERR_TLS_UNTRUSTED',
+  /** The daemon's certificate has expired or is not valid yet. */
+  TLS_EXPIRED: 'SP_ERR_TLS_EXPIRED',
+  /** The daemon's certificate does not name the host dialed (nor --tls-servername). */
+  TLS_NAME_MISMATCH: 'SP_ERR_TLS_NAME_MISMATCH',
+  /** The TLS handshake failed otherwise: refused by the daemon (e.g. no or a wrong client certificate), or the peer hung up in it (a plain port?). */
+  TLS_HANDSHAKE: 'SP_ERR_TLS_HANDSHAKE',
+  /** A plaintext dial reached a TLS port: the daemon answered in TLS. */
+  TLS_EXPECTED: 'SP_ERR_TLS_EXPECTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -64,6 +64,10 @@ export class DaemonReport {
         return this.note('refused', e.cause, `refused ${e.remote}: ${e.code ? `${rejectCodeName(e.code)} ` : ''}${e.reason}`);
       case 'protocol-error':
         return this.note('dropped', 'protocol-error', `dropped ${e.session}: ${e.reason}`);
+      case 'forged-tag':
+        return this.note('refused', 'forged-tag', `refused a message of ${e.session}: host tag ${JSON.stringify(e.tag)} is not named by its client certificate (${e.names.join(', ') || 'no names'})`);
+      case 'tls-reload':
+        return this.log(e.error ? `SIGHUP: cannot reload TLS files, keeping the old ones: ${e.error}` : `SIGHUP: reloaded TLS files ${e.files}`);
       case 'slow-session':
         return this.note('dropped', 'slow', `cut off slow session ${e.session}: ${e.queued} bytes queued`);
       case 'error':

@@ -16,10 +16,11 @@ import { FileLocks } from '../write/file-lock.js';
 import type { RouteSpec } from '../write/routes.js';
 import { buildRoutes, routesByGroup } from '../write/targets.js';
 import { type TargetUser, USER_OPTIONS, becomeUser, parseUser } from './user.js';
+import { TLS_DAEMON_OPTIONS, daemonTls } from './tls-args.js';
 
 export const DAEMON_OPTIONS = {
-  listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
-  unix: { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each TCP port, as Spread does (--no-unix: do not)` },
+  listen: { alias: 'l', type: 'string', repeat: true, field: 'listen', describe: `TCP [HOST:]PORT, TLS tls://[HOST:]PORT (with --tls-cert/--tls-key) or unix /path; default TCP ${DEFAULT_SPREAD_PORT} on all interfaces and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` },
+  unix: { type: 'boolean', default: true, describe: `also listen on ${UNIX_SOCKET_DIR}/PORT for each plain (not tls://) TCP port, as Spread does (--no-unix: do not)` },
   name: { alias: 'n', type: 'string', field: 'name', describe: "daemon name in private groups (#user#NAME) [default: this machine's short host name]" },
   allow: { type: 'string', repeat: true, field: 'allow', describe: 'CIDR allowed to connect over TCP; default everyone' },
   'session-buffer': { type: 'string', default: DEFAULT_SESSION_BUFFER, field: 'sessionBuffer', describe: 'bytes queued toward one slow client before it is cut off (e.g. 64M)' },
@@ -41,6 +42,7 @@ export const DAEMON_OPTIONS = {
   'max-open-files': { type: 'string', default: DEFAULT_MAX_OPEN_FILES, field: 'maxOpenFiles', describe: 'files --write-split keeps open at once; the least recently used is closed' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
   ...USER_OPTIONS,
+  ...TLS_DAEMON_OPTIONS,
 } as const satisfies OptTable;
 
 export interface DaemonConfig {
@@ -74,13 +76,19 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
       ['$0', `listen on ${DEFAULT_SPREAD_PORT} (all interfaces) and ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}`],
       ['$0 --listen 127.0.0.1:4803 --write-split jigdo=/var/log/jigdo', 'write one file per web server'],
     ],
-    epilogue: `Signals: SIGHUP reopens log files (logrotate), SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`,
+    epilogue: `Signals: SIGHUP reopens log files (logrotate) and re-reads the TLS files, SIGUSR1 prints sessions, groups and counters, SIGTERM flushes and exits.\n${EPILOGUE}`,
   });
   if (!g) return undefined;
   const listenArgs = g.list('listen');
   // The unix socket /tmp/PORT comes from --unix (below), for each TCP port.
   const listen = listenArgs.length ? listenArgs.map((l) => usage(t, () => parseListenAddress(l), g.label('listen'))) : [{ port: DEFAULT_SPREAD_PORT }];
   const allow = g.list('allow').map((c) => usage(t, () => parseCidr(c), g.label('allow')));
+  const maxTlsHandshakes = g.int('max-tls-handshakes', 'handshakes');
+  if (maxTlsHandshakes === 0) throw new UsageError(`${g.label('max-tls-handshakes')}: must be at least 1 handshake, got 0`);
+  const tlsListen = listen.some((l) => 'port' in l && l.tls);
+  const tls = daemonTls(g);
+  if (tlsListen && !tls) throw new UsageError(`${g.label('listen')}: a tls:// address needs --tls-cert and --tls-key`);
+  if (tls && !tlsListen) throw new UsageError(`${g.label(g.has('tls-cert') ? 'tls-cert' : 'tls-client-ca')}: no --listen tls://HOST:PORT, so it would be ignored`);
   const daemon = usage(t, () =>
     resolveDaemonOptions({
       name: g.str('name'),
@@ -89,6 +97,8 @@ export async function parseArgs(argv: string[]): Promise<DaemonConfig | undefine
       sessionBuffer: g.size('session-buffer'),
       maxPendingPerAddress: g.int('max-pending-per-address', 'connections'),
       maxPending: g.int('max-pending', 'connections'),
+      tls,
+      maxTlsHandshakes,
     }),
   );
   const writes = g.list('write').map((w) => parseAssignment(g, 'write', w));
@@ -140,7 +150,9 @@ export async function run(args: string[]): Promise<number> {
   if (metrics) daemonMetrics(metrics.registry, daemon, writes.length + splits.length > 0 ? writer : undefined, dedup);
   try {
     // Real Spread also serves its port on /tmp/PORT, so `-s PORT` works locally; port 0 is known now.
-    if (cfg.unix) for (const port of new Set(daemon.tcp.map((a) => a.port))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
+    // Not for a TLS port: its unix socket would be plaintext under the same number.
+    const tlsPorts = new Set(daemon.tlsAddresses.map((a) => a.port));
+    if (cfg.unix) for (const port of new Set(daemon.tcp.map((a) => a.port).filter((p) => !tlsPorts.has(p)))) await daemon.listenOn({ path: `${UNIX_SOCKET_DIR}/${port}` });
   } catch (e) {
     await daemon.close();
     throw e;
@@ -157,7 +169,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const events = new DaemonReport(log, reportInterval);
   daemon.on('event', (e) => events.event(e));
-  for (const a of daemon.tcp) log(`listening on ${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
+  for (const a of daemon.tcp) log(`listening on ${daemon.tlsAddresses.includes(a) ? 'tls://' : ''}${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`);
   for (const p of daemon.unixPaths) log(`listening on ${p}`);
   log(`daemon "${daemon.daemonName}" ready`);
 
@@ -170,10 +182,14 @@ export async function run(args: string[]): Promise<number> {
   // The writer writes before any output of the turn leaves: a --ack publisher's copy then means "written".
   daemon.onFlushTaps(() => writer.flush());
 
-  process.on('SIGHUP', () => writer.reopen());
+  process.on('SIGHUP', () => {
+    writer.reopen();
+    // Renewed certificates without a restart; a bad file keeps the old ones (one line says why).
+    daemon.reloadTls();
+  });
   const report = (detail: boolean): void => {
     const s = daemon.getStats();
-    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} pending_refused_per_address=${s.pendingRefusedPerAddress} pending_refused_total=${s.pendingRefusedTotal} protocol_errors=${s.protocolErrors} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
+    log(`stats: sessions=${s.sessions} groups=${s.groups.length} messages_in=${s.messagesIn} deliveries=${s.deliveries} bytes_in=${s.bytesIn} rejected=${s.rejected} pending_refused_per_address=${s.pendingRefusedPerAddress} pending_refused_total=${s.pendingRefusedTotal} protocol_errors=${s.protocolErrors} forged_tags=${s.forgedTags} slow_killed=${s.slowKilled} written=${writer.stats.messages} write_errors=${writer.stats.errors} write_dropped=${writer.stats.dropped} duplicates_dropped=${dedup?.duplicates ?? 0}`);
     if (!detail) return;
     for (const x of daemon.sessionList()) log(`session ${x.name} ${x.remote} groups=${x.groups.join(',') || '-'} queued=${x.queued} in=${x.in} out=${x.out}`);
     for (const [g, n] of s.groups) log(`group ${g} members=${n}`);

@@ -107,6 +107,8 @@ export function daemonMetrics(r: Registry, d: SpreadDaemon, writer?: LogWriter, 
     ['cap'],
   );
   counter(r, 'daemon_protocol_errors_total', 'Sessions cut for breaking the protocol.', () => d.getStats().protocolErrors);
+  counter(r, 'daemon_forged_tags_total', 'Mutual TLS: messages refused for a host tag the client certificate does not name.', () => d.getStats().forgedTags);
+  gauge(r, 'daemon_tls_handshakes', 'TLS handshakes in progress.', () => d.getStats().tlsHandshaking);
   counter(r, 'daemon_slow_killed_total', 'Sessions cut for not reading (session buffer full).', () => d.getStats().slowKilled);
   gauge(r, 'daemon_session_buffer_bytes', 'Bytes queued to each session, waiting for it to read.', () => d.sessionList().map((s) => [{ session: s.name }, s.queued] as const), ['session']);
   if (writer) writerMetrics(r, writer);

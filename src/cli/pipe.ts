@@ -34,6 +34,7 @@ import { spoolHandover, waitForSpool } from './pipe-reliable.js';
 import { SYSLOG_OPTIONS, type SyslogConfig, parseSyslogArgs, startSyslogInput, untilStopped } from './syslog.js';
 import { choiceOption } from '../options.js';
 import { type TargetUser, USER_OPTIONS, becomeUser, parseUser, warnIfRoot } from './user.js';
+import { TLS_CLIENT_OPTIONS, TLS_DAEMON_FORM, clientTls } from './tls-args.js';
 
 const NL = Buffer.from('\n');
 
@@ -53,7 +54,7 @@ export const PIPE_OPTIONS = {
     type: 'string',
     repeat: true,
     field: 'daemons',
-    describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT; repeat for failover, first preferred [default: ${DEFAULT_DAEMON}, i.e. ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}]`,
+    describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST, HOST:PORT or ${TLS_DAEMON_FORM}; repeat for failover, first preferred [default: ${DEFAULT_DAEMON}, i.e. ${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}]`,
   },
   host: { alias: 'h', type: 'string', describe: "host tag put before each line [default: this machine's host name]" },
   tag: { type: 'boolean', default: true, describe: 'prefix lines with the host tag (--no-tag sends the line alone)' },
@@ -78,6 +79,7 @@ export const PIPE_OPTIONS = {
   'drain-timeout': { type: 'string', default: DEFAULT_DRAIN_TIMEOUT, describe: 'ms to send what is queued at EOF or SIGTERM' },
   'report-interval': { type: 'string', default: DEFAULT_REPORT_INTERVAL, describe: 'ms between drop reports on stderr' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
+  ...TLS_CLIENT_OPTIONS,
   ...RELIABLE_OPTIONS,
   ...SYSLOG_OPTIONS,
   ...USER_OPTIONS,
@@ -143,7 +145,10 @@ function checkPipeArgs(g: Given): PipeConfig {
     throw new UsageError(`${g.label('group-prefix')}: "${prefix}" cannot start a group name: at most ${MAX_GROUP_NAME - 2} ASCII letters, digits and punctuation, without spaces, '!', '"' or '#'`);
   }
   const spreads = g.list('spread');
-  const daemons: DaemonAddress[] = (spreads.length ? spreads : [DEFAULT_DAEMON]).map((x) => usage(t, () => parseDaemonAddress(x), g.label('spread')));
+  const daemons: DaemonAddress[] = clientTls(
+    g,
+    (spreads.length ? spreads : [DEFAULT_DAEMON]).map((x) => usage(t, () => parseDaemonAddress(x), g.label('spread'))),
+  );
   const rel = parseReliableArgs(g);
   const host = g.str('host') ?? os.hostname();
   // The tag is the first word of every line: writers file lines by it (--write-split), so it is one word.

@@ -6,7 +6,8 @@
 import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, localSocketHint, log } from './common.js';
 import { type OptTable, parseCommandLine, usage } from './args.js';
 import { DEFAULT_CONNECT_TIMEOUT, SpreadClient, type SpreadClientOptions, type SpreadEvent, resolveClientOptions } from '../spread/client.js';
-import { type DaemonAddress, validateGroupName } from '../spread/address.js';
+import { type DaemonAddress, parseDaemonAddress, validateGroupName } from '../spread/address.js';
+import { TLS_CLIENT_OPTIONS, TLS_DAEMON_FORM, clientTls } from './tls-args.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR, serviceBitsName } from '../spread/constants.js';
 import { ErrorCodes, errorMessage, isSpreadPipeError } from '../errors.js';
 import { DuplicateFilter } from '../dedup.js';
@@ -18,7 +19,7 @@ const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 
 export const TAIL_OPTIONS = {
   group: { alias: 'g', type: 'string', repeat: true, describe: 'group to join' },
-  spread: { alias: 's', type: 'string', field: 'daemon', default: DEFAULT_DAEMON, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT` },
+  spread: { alias: 's', type: 'string', field: 'daemon', default: DEFAULT_DAEMON, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST, HOST:PORT or ${TLS_DAEMON_FORM}` },
   name: { alias: 'n', type: 'string', field: 'name', describe: 'private name, 1-10 characters [default: derived from the pid]' },
   'show-sender': { type: 'boolean', default: false, describe: 'prefix each message with its sender and groups' },
   membership: { type: 'boolean', default: false, describe: 'print membership changes as lines starting with "#"' },
@@ -26,6 +27,7 @@ export const TAIL_OPTIONS = {
   count: { type: 'string', describe: 'exit after exactly this many data messages (at least 1)' },
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'milliseconds to connect and handshake' },
   ...USER_OPTIONS,
+  ...TLS_CLIENT_OPTIONS,
 } as const satisfies OptTable;
 
 export interface TailConfig {
@@ -53,7 +55,7 @@ export async function parseArgs(argv: string[]): Promise<TailConfig | undefined>
   const count = g.int('count', 'messages');
   if (count !== undefined && count < 1) throw new UsageError(`${g.label('count')}: must be at least 1 message, got ${count}`);
   const client = usage(t, () =>
-    resolveClientOptions({ daemon: g.str('spread') ?? DEFAULT_DAEMON, name: g.str('name'), membership: g.bool('membership'), connectTimeout: g.int('connect-timeout', 'milliseconds') }),
+    resolveClientOptions({ daemon: clientTls(g, [usage(t, () => parseDaemonAddress(g.str('spread') ?? DEFAULT_DAEMON), g.label('spread'))])[0]!, name: g.str('name'), membership: g.bool('membership'), connectTimeout: g.int('connect-timeout', 'milliseconds') }),
   );
   return { client, groups, showSender: g.bool('show-sender'), dedup: g.bool('dedup'), count, defaultDaemon: !g.has('spread'), user: parseUser(g) };
 }

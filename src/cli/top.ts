@@ -7,6 +7,7 @@
  */
 import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
 import { type OptTable, parseCommandLine, usage } from './args.js';
+import { TLS_CLIENT_OPTIONS, TLS_DAEMON_FORM, clientTls } from './tls-args.js';
 import { SpreadClient, DEFAULT_CONNECT_TIMEOUT } from '../spread/client.js';
 import { type DaemonAddress, parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
 import { DEFAULT_SPREAD_PORT, UNIX_SOCKET_DIR } from '../spread/constants.js';
@@ -38,7 +39,7 @@ export const DEFAULT_DAEMON = String(DEFAULT_SPREAD_PORT);
 
 export const TOP_OPTIONS = {
   group: { alias: 'g', type: 'string', repeat: true, describe: 'group to join' },
-  spread: { alias: 's', type: 'string', repeat: true, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT; repeat for failover [default: ${DEFAULT_DAEMON}]` },
+  spread: { alias: 's', type: 'string', repeat: true, describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST, HOST:PORT or ${TLS_DAEMON_FORM}; repeat for failover [default: ${DEFAULT_DAEMON}]` },
   name: { alias: 'n', type: 'string', describe: 'private name, 1-10 characters [default: derived from the pid]' },
   'connect-timeout': { type: 'string', default: DEFAULT_CONNECT_TIMEOUT, field: 'connectTimeout', describe: 'milliseconds to connect and handshake' },
   'log-format': { type: 'string', default: DEFAULT_LOG_FORMAT, field: 'format', describe: `${LOG_FORMATS.join(', ')} (vcombined: "%v:%p " first)` },
@@ -53,6 +54,7 @@ export const TOP_OPTIONS = {
   stdin: { type: 'boolean', default: false, describe: 'read log lines from stdin instead of Spread (e.g. a log file)' },
   dedup: { type: 'boolean', default: true, describe: 'drop lines a --ack publisher sent twice' },
   ...USER_OPTIONS,
+  ...TLS_CLIENT_OPTIONS,
 } as const satisfies OptTable;
 
 export interface TopConfig {
@@ -119,7 +121,10 @@ export async function parseArgs(argv: string[]): Promise<TopConfig | undefined> 
   if (!stdin && groups.length === 0) throw new UsageError(`${g.label('group')} is needed (or --stdin to read lines from stdin)`);
   if (stdin && (groups.length > 0 || g.has('spread'))) throw new UsageError('--stdin reads lines from stdin: no -g or -s with it');
   const spreads = g.list('spread');
-  const daemons = (spreads.length ? spreads : [DEFAULT_DAEMON]).map((s) => usage(t, () => parseDaemonAddress(s), g.label('spread')));
+  const daemons = clientTls(
+    g,
+    (spreads.length ? spreads : [DEFAULT_DAEMON]).map((s) => usage(t, () => parseDaemonAddress(s), g.label('spread'))),
+  );
   const name = g.str('name');
   if (name !== undefined) usage(t, () => validatePrivateName(name), g.label('name'));
   const user = parseUser(g);

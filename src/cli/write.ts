@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { EPILOGUE, EXIT_FAILURE, EXIT_OK, MODES, PROGRAM, UsageError, log } from './common.js';
 import { type Given, type OptTable, parseCommandLine, usage } from './args.js';
+import { TLS_CLIENT_OPTIONS, TLS_DAEMON_FORM, clientTls } from './tls-args.js';
 import { type DaemonAddress, parseDaemonAddress, validateGroupName, validatePrivateName } from '../spread/address.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../spread/client.js';
 import { DEFAULT_SPREAD_PORT, MAX_MESSAGE_BODY_LEN, UNIX_SOCKET_DIR } from '../spread/constants.js';
@@ -48,7 +49,7 @@ export const WRITE_OPTIONS = {
     alias: 's',
     type: 'string',
     repeat: true,
-    describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST or HOST:PORT; repeat for the other daemons of the segment (failover, in order) [default: ${DEFAULT_DAEMON}, or the Port of each Spread block of --spreadlogd-conf]`,
+    describe: `daemon: PORT (the unix socket ${UNIX_SOCKET_DIR}/PORT), PORT@HOST, HOST:PORT or ${TLS_DAEMON_FORM}; repeat for the other daemons of the segment (failover, in order) [default: ${DEFAULT_DAEMON}, or the Port of each Spread block of --spreadlogd-conf]`,
   },
   write: { alias: 'w', type: 'string', repeat: true, describe: "GROUP=FILE: append GROUP's messages to FILE; strftime fields (%Y/%m/%d) switch file at their boundary; FILE '|program' pipes to a program" },
   'write-split': { type: 'string', repeat: true, describe: 'GROUP=DIR: one file DIR/<first word>.log per host tag, the line whole (as --daemon --write-split)' },
@@ -69,6 +70,7 @@ export const WRITE_OPTIONS = {
   'report-interval': { type: 'string', default: REPORT_INTERVAL, describe: 'milliseconds between two reports of the same kind of bad input' },
   metrics: { type: 'string', describe: 'serve the counters in Prometheus text format at http://[HOST:]PORT/metrics (HOST defaults to 127.0.0.1)' },
   ...USER_OPTIONS,
+  ...TLS_CLIENT_OPTIONS,
 } as const satisfies OptTable;
 
 export interface SessionConfig {
@@ -210,7 +212,10 @@ export async function parseArgs(argv: string[]): Promise<WriteConfig | undefined
     }
   }
   const spreads = g.list('spread');
-  const daemons = spreads.map((x) => usage(t, () => parseDaemonAddress(x), g.label('spread')));
+  const daemons = clientTls(
+    g,
+    spreads.map((x) => usage(t, () => parseDaemonAddress(x), g.label('spread'))),
+  );
   let sessions: SessionConfig[];
   if (conf) {
     sessions = confSessions(conf, confFile!);

@@ -8,9 +8,10 @@
 import { isIP } from 'node:net';
 import { DEFAULT_SPREAD_PORT, ILLEGAL_GROUP, ILLEGAL_SPREAD, MAX_GROUP_NAME, MAX_PRIVATE_NAME, UNIX_SOCKET_DIR, isNameByte } from './constants.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
+import type { TlsClientConfig } from './tls.js';
 
-/** Where the built-in daemon listens: TCP on HOST (all interfaces when absent) and PORT, or a unix socket. */
-export type ListenSpec = { host?: string; port: number } | { path: string };
+/** Where the built-in daemon listens: TCP on HOST (all interfaces when absent) and PORT (`tls`: TLS on it), or a unix socket. */
+export type ListenSpec = { host?: string; port: number; tls?: boolean } | { path: string };
 
 /** Where syslog datagrams are taken: UDP HOST:PORT, or a unix datagram socket. */
 export type SyslogSpec = { kind: 'udp'; host: string; port: number; label: string } | { kind: 'unix'; path: string; label: string };
@@ -20,7 +21,9 @@ const MAX_UNIX_PATH = 107;
 
 export type DaemonAddress =
   | { kind: 'unix'; path: string; label: string }
-  | { kind: 'tcp'; host: string; port: number; label: string };
+  | { kind: 'tcp'; host: string; port: number; label: string }
+  /** `tls://HOST:PORT`; `tls` is what to verify and present (the CLI fills it from --tls-*; absent: the system CAs, no client certificate). */
+  | { kind: 'tls'; host: string; port: number; label: string; tls?: TlsClientConfig };
 
 function port(text: string, spec: string): number {
   if (!/^\d{1,5}$/.test(text)) throw illegal(spec, `port "${text}" is not a number`);
@@ -47,10 +50,18 @@ function host(text: string, spec: string): string {
  *  - `4803@host`: TCP (host may be an IPv6 address, bracketed or not)
  *  - `host:4803`, `[::1]:4803`: TCP
  *  - a path starting with `/`: that unix socket
+ *  - `tls://host:4803`, `tls://[::1]:4803`: TLS over TCP (the Spread protocol inside)
  */
 export function parseDaemonAddress(spec: string): DaemonAddress {
   const s = spec.trim();
   if (s === '') return parseDaemonAddress(String(DEFAULT_SPREAD_PORT));
+  if (/^tls:/i.test(s)) {
+    const m = /^tls:\/\/(?:\[([^\]]+)\]|([^:/@\[\]]+)):([^:/]+)$/i.exec(s);
+    if (!m) throw illegal(spec, 'expected tls://HOST:PORT');
+    const h = host(m[1] ?? m[2]!, spec);
+    const p = port(m[3]!, spec);
+    return { kind: 'tls', host: h, port: p, label: `tls://${h.includes(':') ? `[${h}]` : h}:${p}` };
+  }
   if (s.startsWith('/')) return { kind: 'unix', path: s, label: s };
   if (/^\d+$/.test(s)) {
     const p = port(s, spec);
@@ -115,9 +126,15 @@ export function validatePrivateName(name: string): string {
   return name;
 }
 
-/** `--listen`: `PORT`, `HOST:PORT`, `[V6]:PORT` (TCP; port 0 picks one), or `/unix/path`. */
+/** `--listen`: `PORT`, `HOST:PORT`, `[V6]:PORT` (TCP; port 0 picks one), `tls://HOST:PORT` (TLS), or `/unix/path`. */
 export function parseListenAddress(text: string): ListenSpec {
   const bad = (why: string): SpreadPipeError => new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `bad listen address "${text}": ${why}`);
+  if (/^tls:/i.test(text)) {
+    const m = /^tls:\/\/(.+)$/i.exec(text);
+    if (!m || m[1]!.startsWith('/')) throw bad('expected tls://HOST:PORT or tls://PORT');
+    const inner = parseListenAddress(m[1]!);
+    return { ...(inner as { host?: string; port: number }), tls: true };
+  }
   if (text.startsWith('/')) {
     if (Buffer.byteLength(text) > MAX_UNIX_PATH) throw bad(`a unix socket path has at most ${MAX_UNIX_PATH} bytes`);
     return { path: text };

@@ -22,7 +22,7 @@ import { type Cidr, cidrMatch } from '../cidr.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 import { claimSocketPath, socketRemover } from '../socket-path.js';
 
-export type ListenSpec = { host?: string; port: number } | { path: string };
+export type ListenSpec = { host?: string; port: number; tls?: boolean } | { path: string };
 
 export interface AcceptorOptions {
   /** TCP clients allowed; empty allows everyone. Unix-socket clients are always allowed. */
@@ -47,6 +47,8 @@ export interface AcceptorHooks {
   faultRefusal(): false | number;
   /** A connection past admission; `settle` once its handshake is done. */
   accepted(sock: net.Socket, local: boolean, settle: Settle): void;
+  /** A connection past admission on a TLS port: the TLS front takes it (see daemon-tls.ts), with its `settle`. */
+  acceptedTls(sock: net.Socket, settle: Settle): void;
   /** Reports: listening, reject (admission), error (accept failures). */
   event(e: DaemonEvent): void;
 }
@@ -55,6 +57,8 @@ export class Acceptor {
   /** Bound TCP addresses and unix paths, e.g. for tests that listen on port 0. */
   readonly tcp: Array<{ host: string; port: number }> = [];
   readonly unixPaths: string[] = [];
+  /** Bound TCP ports that speak TLS. */
+  readonly tlsPorts = new Set<number>();
   private readonly servers: net.Server[] = [];
   /** Sockets left with only a reject byte to send. */
   private readonly lingering = new Set<net.Socket>();
@@ -71,7 +75,8 @@ export class Acceptor {
   /** Listen on one more address (e.g. /tmp/PORT once port 0 is bound). */
   async listen(spec: ListenSpec): Promise<void> {
     const local = 'path' in spec;
-    const server = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock, local));
+    const tlsPort = !local && spec.tls === true;
+    const server = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock, local, tlsPort));
     const bind = (target: net.ListenOptions): Promise<void> =>
       new Promise<void>((resolve, reject) => {
         server.once('error', (e) => reject(new SpreadPipeError(ErrorCodes.LISTEN, `cannot listen on ${local ? spec.path : `${spec.host ?? '*'}:${spec.port}`}: ${e.message}`, { cause: e })));
@@ -92,6 +97,10 @@ export class Acceptor {
       const a = server.address() as net.AddressInfo;
       this.tcp.push({ host: a.address, port: a.port });
       at = hostPort(this.tcp.at(-1)!);
+      if (tlsPort) {
+        this.tlsPorts.add(a.port);
+        at = `tls://${at}`;
+      }
     }
     // Once listening, errors (EMFILE on accept) are reported, and the daemon goes on.
     server.on('error', (e) => this.hooks.event({ type: 'error', reason: `${at}: ${e.message}` }));
@@ -142,19 +151,22 @@ export class Acceptor {
     return settle;
   }
 
-  private onConnection(sock: net.Socket, local: boolean): void {
+  private onConnection(sock: net.Socket, local: boolean, tlsPort: boolean): void {
     const settle = local ? () => {} : this.track(sock);
     if (!settle) return;
     const refusal = this.admission(sock, local);
     if (!refusal) {
       sock.setKeepAlive(true, 30_000);
-      this.hooks.accepted(sock, local, settle);
+      if (tlsPort) this.hooks.acceptedTls(sock, settle);
+      else this.hooks.accepted(sock, local, settle);
       return;
     }
     const [code, reason, cause] = refusal;
     // Before anything is read, as real daemons refuse over quota.
     this.hooks.event({ type: 'reject', remote: local ? 'unix' : `${sock.remoteAddress}:${sock.remotePort}`, code, reason, cause });
     sock.on('error', () => {});
+    // A TLS client could not read a plaintext reject byte: it is only closed.
+    if (tlsPort) return void sock.destroy();
     sock.end(encodeRejectCode(code));
     this.linger(sock);
   }

@@ -14,6 +14,10 @@ export type DaemonEvent =
   | { type: 'disconnect'; session: string; reason: string; graceful: boolean }
   | { type: 'slow-session'; session: string; queued: number }
   | { type: 'protocol-error'; session: string; reason: string }
+  /** Mutual TLS: a message whose line(s) carry a host tag the client certificate does not name; not delivered. */
+  | { type: 'forged-tag'; session: string; tag: string; names: readonly string[] }
+  /** SIGHUP: the TLS files read again (`error`: they could not be, the old ones stay). */
+  | { type: 'tls-reload'; files: string; error?: string }
   /** Trouble that is not one session's: e.g. accept() failing for lack of descriptors. */
   | { type: 'error'; reason: string };
 
@@ -25,7 +29,10 @@ export type DaemonEvent =
  * (`handshake-timeout`, `not-spread`: bytes no Spread client sends,
  * `hung-up`, `socket-error`, `dropped`: the daemon closing); or closed at
  * once, unread, for too many connections in their handshake
- * (`pending-per-address` from its address, `pending-total` from all).
+ * (`pending-per-address` from its address, `pending-total` from all); and on
+ * TLS ports `tls-busy` (over the cap of TLS handshakes in progress),
+ * `plaintext-on-tls`, `tls-no-client-cert`, `tls-bad-client-cert`,
+ * `tls-handshake`; on plain ports `tls-on-plain` (a TLS client).
  */
 export type RejectCause =
   | 'pending-per-address'
@@ -41,7 +48,15 @@ export type RejectCause =
   | 'not-spread'
   | 'hung-up'
   | 'socket-error'
-  | 'dropped';
+  | 'dropped'
+  /** TLS ports: handshakes over the cap, plaintext on a TLS port, a handshake that failed (no or a bad client certificate, other). */
+  | 'tls-busy'
+  | 'plaintext-on-tls'
+  | 'tls-no-client-cert'
+  | 'tls-bad-client-cert'
+  | 'tls-handshake'
+  /** A TLS ClientHello on a plain port. */
+  | 'tls-on-plain';
 
 /** Why a session ended, reported once with its 'close' event. */
 export interface CloseReason {
@@ -67,4 +82,6 @@ export type SessionEvent =
   | { type: 'open' }
   /** The session queued more than its budget; it is already muted, and is to be closed. */
   | { type: 'overflow'; queued: number }
+  /** Mutual TLS: a data message with a host tag its certificate does not name, refused (not delivered). */
+  | { type: 'forged'; tag: string }
   | { type: 'close'; reason: CloseReason };

@@ -11,7 +11,7 @@
  * share its phase and its socket.
  */
 import type net from 'node:net';
-import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
+import { DAEMON_VERSION, HEADER_SIZE, MAX_GROUP_NAME, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_AUTH, REJECT_NOT_UNIQUE, REJECT_VERSION } from './constants.js';
 import { DAEMON_LIMITS, type Frame, MessageDecoder } from './decoder.js';
 import { Framer } from './framer.js';
 import { isPlainMulticast } from './daemon-rules.js';
@@ -21,6 +21,7 @@ import { type ConnectRequestParsed, parseAuthChoice, parseConnectRequest } from 
 import type { Member } from './groups.js';
 import { errorMessage } from '../errors.js';
 import type { CloseReason, CloseRequest, RejectCause, SessionEvent } from './daemon-events.js';
+import { TLS_HANDSHAKE_RECORD } from './tls.js';
 
 /** PROTOCOL.md 9: num_groups 0..100, data_len 0..144000, data_len + 32 x num_groups <= 143952, decided on the header. */
 const REQUEST_LIMITS = { ...DAEMON_LIMITS, maxBody: MAX_MESSAGE_BODY_LEN - HEADER_SIZE };
@@ -98,13 +99,20 @@ export class DaemonSession implements Member {
   private runStart = 0;
   private runEnd = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** The last host tag found in `identity`, as bytes: every line of a publisher carries the same one. */
+  private okTag: Buffer | undefined;
 
+  /**
+   * @param identity  mutual TLS: the names (lower case) of the client's certificate, the only host
+   *                  tags its data lines may start with; undefined: any tag
+   */
   constructor(
     readonly socket: net.Socket,
     private readonly host: SessionHost,
     private readonly router: SessionRouter,
     private readonly budget: number,
     private readonly handshakeTimeout: number,
+    readonly identity?: readonly string[],
   ) {
     this.remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     this.decoder = new MessageDecoder((f) => this.onFrame(f), REQUEST_LIMITS);
@@ -275,6 +283,10 @@ export class DaemonSession implements Member {
       return;
     }
     if (this.phase === 'closed') return;
+    // A Spread connect request starts with the library's major version (3..5), never 0x16 0x03.
+    if (this.phase === 'connect' && this.acc.length === 0 && b[0] === TLS_HANDSHAKE_RECORD && (b.length < 2 || b[1] === 0x03)) {
+      return this.close({ text: 'TLS ClientHello on a plain port: the client must dial PORT@HOST here, or a tls:// listener', cause: 'tls-on-plain' });
+    }
     this.acc = this.acc.length ? Buffer.concat([this.acc, b]) : b;
     // Parse first: a client may send its first requests right behind the handshake in one chunk.
     this.handshake();
@@ -333,6 +345,10 @@ export class DaemonSession implements Member {
 
   private onFrame(f: Frame): void {
     if (this.phase !== 'open' || this.muted) return;
+    if (this.identity && f.type & REGULAR_MESS && !this.toSelfOnly(f.groups)) {
+      const bad = this.forgedTag(f.data, 0, f.data.length);
+      if (bad !== undefined) return this.host.event(this, { type: 'forged', tag: bad });
+    }
     this.messagesIn++;
     this.router.request(this, f);
   }
@@ -341,8 +357,42 @@ export class DaemonSession implements Member {
   private onRequest(buf: Buffer, off: number, end: number): void {
     if (this.phase !== 'open' || this.muted) return;
     if (!isPlainMulticast(buf, off, this.senderBytes)) return this.decoder.write(buf.subarray(off, end));
+    const groups = this.destinations(buf, off);
+    if (this.identity && !this.toSelfOnly(groups)) {
+      const bad = this.forgedTag(buf, off + HEADER_SIZE + groups.length * MAX_GROUP_NAME, end);
+      if (bad !== undefined) return this.host.event(this, { type: 'forged', tag: bad });
+    }
     this.messagesIn++;
-    this.router.forward(this, buf, off, end, this.destinations(buf, off));
+    this.router.forward(this, buf, off, end, groups);
+  }
+
+  /** A message only the sender gets back (an --ack marker): no one else reads it, so it carries no host tag. */
+  private toSelfOnly(groups: readonly string[]): boolean {
+    return groups.length > 0 && groups.every((g) => g === this.privateGroup);
+  }
+
+  /**
+   * Mutual TLS: the first host tag in `b[start, end)` (a line's first word,
+   * `HOST SP LINE`, one or more lines) that the certificate does not name, or
+   * undefined when every line's is one of `identity`.
+   */
+  private forgedTag(b: Buffer, start: number, end: number): string | undefined {
+    const names = this.identity!;
+    let i = start;
+    while (i < end) {
+      let j = i;
+      while (j < end && b[j] !== 0x20 && b[j] !== 0x0a) j++;
+      const ok = this.okTag;
+      if (!(ok && j - i === ok.length && b.compare(ok, 0, ok.length, i, j) === 0)) {
+        const tag = b.toString('latin1', i, j);
+        if (!names.includes(tag.toLowerCase())) return tag;
+        this.okTag = Buffer.from(tag, 'latin1');
+      }
+      const nl = b.indexOf(0x0a, j);
+      if (nl < 0 || nl >= end) break;
+      i = nl + 1;
+    }
+    return undefined;
   }
 
   /** The group names of a request, decoded only when they differ from the last request's. */

@@ -17,6 +17,8 @@ export interface DaemonCounters {
   /** Sessions cut off for queueing more than the session buffer. */
   slowKilled: number;
   protocolErrors: number;
+  /** Mutual TLS: messages refused for a host tag the client certificate does not name. */
+  forgedTags: number;
 }
 
 export interface DaemonStats extends DaemonCounters {
@@ -27,8 +29,10 @@ export interface DaemonStats extends DaemonCounters {
   /** TCP connections in their handshake (counted against the pending caps). */
   pending: number;
   groups: Array<[string, number]>;
+  /** TLS handshakes in progress. */
+  tlsHandshaking: number;
 }
 
 export function newCounters(): DaemonCounters {
-  return { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, pendingRefusedPerAddress: 0, pendingRefusedTotal: 0, slowKilled: 0, protocolErrors: 0 };
+  return { messagesIn: 0, deliveries: 0, bytesIn: 0, rejected: 0, pendingRefusedPerAddress: 0, pendingRefusedTotal: 0, slowKilled: 0, protocolErrors: 0, forgedTags: 0 };
 }

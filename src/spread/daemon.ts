@@ -20,9 +20,13 @@ import type { DaemonFaults } from './daemon-faults.js';
 import { DaemonRouter, type Tap } from './daemon-router.js';
 import { DaemonSession, type SessionHost } from './daemon-session.js';
 import { type DaemonStats, newCounters } from './daemon-stats.js';
+import { TlsFront } from './daemon-tls.js';
+import { DEFAULT_MAX_TLS_HANDSHAKES, type TlsServerFiles } from './tls.js';
+import type tls from 'node:tls';
 import type { Cidr } from '../cidr.js';
 import { fnv1a } from '../fnv1a.js';
 import { OptionError, intOption } from '../options.js';
+import { errorMessage } from '../errors.js';
 
 export type { CloseReason, DaemonEvent, RejectCause, SessionEvent } from './daemon-events.js';
 export type { DaemonStats } from './daemon-stats.js';
@@ -63,6 +67,10 @@ export interface DaemonOptions {
   maxPending?: number;
   /** TCP clients allowed; empty allows everyone. Unix-socket clients are always allowed. */
   allow?: Cidr[];
+  /** Certificate and key of the `tls` listen addresses; with `clientCa`, mutual TLS (and host tags bound to certificates). */
+  tls?: TlsServerFiles;
+  /** TLS handshakes in progress at once; more connections are closed unread. @default 64 */
+  maxTlsHandshakes?: number;
   /** Tests only: fault switches (hang, refuse, drop), see DaemonFaults. */
   faults?: DaemonFaults;
 }
@@ -71,7 +79,7 @@ export interface DaemonOptions {
 export const MIN_SESSION_BUFFER = 256 * 1024;
 
 /** Everything filled but the test-only fault policy. */
-export type ResolvedDaemonOptions = Required<Omit<DaemonOptions, 'faults'>> & Pick<DaemonOptions, 'faults'>;
+export type ResolvedDaemonOptions = Required<Omit<DaemonOptions, 'faults' | 'tls'>> & Pick<DaemonOptions, 'faults' | 'tls'>;
 
 /** Defaults filled and checked (OptionError, code INVALID_ARGUMENT). */
 export function resolveDaemonOptions(o: DaemonOptions = {}): ResolvedDaemonOptions {
@@ -83,6 +91,9 @@ export function resolveDaemonOptions(o: DaemonOptions = {}): ResolvedDaemonOptio
   const listen = o.listen ?? [{ port: DEFAULT_SPREAD_PORT }, { path: `${UNIX_SOCKET_DIR}/${DEFAULT_SPREAD_PORT}` }];
   if (listen.length === 0) throw new OptionError('listen', 'at least one address is needed');
   for (const l of listen) if ('port' in l) intOption('listen', l.port, 0, { min: 0, max: 65535 });
+  const tlsListen = listen.some((l) => 'port' in l && l.tls);
+  if (tlsListen && !o.tls) throw new OptionError('tls', 'a tls:// listen address needs a certificate and a key');
+  if (o.tls && !tlsListen) throw new OptionError('tls', 'TLS files given but no tls:// listen address');
   return {
     name,
     listen,
@@ -91,6 +102,8 @@ export function resolveDaemonOptions(o: DaemonOptions = {}): ResolvedDaemonOptio
     maxSessions: intOption('maxSessions', o.maxSessions, DEFAULT_MAX_SESSIONS, { min: 1, unit: 'sessions' }),
     ...pendingCaps(o),
     allow: o.allow ?? [],
+    tls: o.tls,
+    maxTlsHandshakes: intOption('maxTlsHandshakes', o.maxTlsHandshakes, DEFAULT_MAX_TLS_HANDSHAKES, { min: 1, unit: 'handshakes' }),
     faults: o.faults,
   };
 }
@@ -125,6 +138,8 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   private readonly faults: DaemonFaults | undefined;
   private readonly detachFaults: () => void;
   private dirty: DaemonSession[] = [];
+  /** The TLS ports' handshakes and certificates, when there are TLS ports. */
+  private readonly tlsFront: TlsFront | undefined;
   private flushScheduled = false;
 
   private constructor(opts: ResolvedDaemonOptions) {
@@ -135,12 +150,20 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     const seconds = Math.floor(Date.now() / 1000);
     this.router = new DaemonRouter(this.daemonName, [fnv1a(Buffer.from(this.daemonName, 'latin1')) | 0, seconds], this.counters);
     this.faults = opts.faults;
+    // Reads the files: a bad one throws SP_ERR_TLS_FILE before anything listens.
+    this.tlsFront =
+      opts.tls &&
+      new TlsFront(opts.tls, opts.maxTlsHandshakes, this.handshakeTimeout, {
+        secure: (t, names, settle) => this.accepted(t, settle, names),
+        refused: (remote, reason, cause) => this.report({ type: 'reject', remote, code: 0, reason, cause }),
+      });
     this.acceptor = new Acceptor(
       { allow: opts.allow, maxSessions: opts.maxSessions, lingerMs: this.handshakeTimeout, maxPending: opts.maxPending, maxPendingPerAddress: opts.maxPendingPerAddress },
       {
         connections: () => this.all.size,
         faultRefusal: () => this.faults?.refuseHandshake ?? false,
         accepted: (sock, _local, settle) => this.accepted(sock, settle),
+        acceptedTls: (sock, settle) => this.tlsFront!.take(sock, settle),
         event: (e) => this.report(e),
       },
     );
@@ -155,6 +178,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
       }) ?? (() => {});
   }
 
+  /** Throws SP_ERR_TLS_FILE for TLS files that cannot be used, SP_ERR_LISTEN for an address that cannot be bound. */
   static async start(options: DaemonOptions = {}): Promise<SpreadDaemon> {
     const opts = resolveDaemonOptions(options);
     const d = new SpreadDaemon(opts);
@@ -192,8 +216,33 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     return this.acceptor.listen(spec);
   }
 
-  private accepted(sock: net.Socket, settle: Settle): void {
-    const s = new DaemonSession(sock, this, this.router, this.sessionBuffer, this.handshakeTimeout);
+  /** Bound TCP addresses that speak TLS. */
+  get tlsAddresses(): ReadonlyArray<{ host: string; port: number }> {
+    return this.acceptor.tcp.filter((a) => this.acceptor.tlsPorts.has(a.port));
+  }
+
+  /**
+   * Read the TLS files again (SIGHUP: renewed certificates, no restart);
+   * new connections use them. False when they cannot be used: the old ones
+   * stay. Reported as a 'tls-reload' event either way.
+   */
+  reloadTls(): boolean {
+    const front = this.tlsFront;
+    if (!front) return false;
+    const files = [front.files.cert, front.files.key, front.files.clientCa].filter(Boolean).join(', ');
+    try {
+      front.reload();
+      this.report({ type: 'tls-reload', files });
+      return true;
+    } catch (e) {
+      this.report({ type: 'tls-reload', files, error: errorMessage(e) });
+      return false;
+    }
+  }
+
+  /** `names`: mutual TLS, the client certificate's (its only host tags). */
+  private accepted(sock: net.Socket | tls.TLSSocket, settle: Settle, names?: string[]): void {
+    const s = new DaemonSession(sock, this, this.router, this.sessionBuffer, this.handshakeTimeout, names);
     this.all.add(s);
     this.unsettled.set(s, settle);
     if (this.hanging) s.pause();
@@ -208,6 +257,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     }
     else if (e.type === 'slow-session') this.counters.slowKilled++;
     else if (e.type === 'protocol-error') this.counters.protocolErrors++;
+    else if (e.type === 'forged-tag') this.counters.forgedTags++;
     this.emit('event', e);
   }
 
@@ -220,6 +270,8 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     if (e.type === 'open') {
       const v = s.libraryVersion;
       this.report({ type: 'connect', session: s.privateGroup, remote: s.remote, library: `${v[0]}.${v[1]}.${v[2]}`, membership: s.membership });
+    } else if (e.type === 'forged') {
+      this.report({ type: 'forged-tag', session: s.privateGroup, tag: e.tag, names: s.identity ?? [] });
     } else if (e.type === 'overflow') {
       this.report({ type: 'slow-session', session: s.privateGroup, queued: e.queued });
       // Closed once the flush in progress is done: the others' output of this turn goes first.
@@ -275,7 +327,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
   }
 
   getStats(): DaemonStats {
-    return { sessions: this.router.size, connections: this.all.size, pending: this.acceptor.pending, groups: this.router.groups(), ...this.counters };
+    return { sessions: this.router.size, connections: this.all.size, pending: this.acceptor.pending, groups: this.router.groups(), tlsHandshaking: this.tlsFront?.handshaking ?? 0, ...this.counters };
   }
 
   /** Session names with their queued bytes, for SIGUSR1. */
@@ -288,6 +340,7 @@ export class SpreadDaemon extends EventEmitter implements SessionHost {
     this.detachFaults();
     await this.acceptor.close(() => {
       for (const s of [...this.all]) s.close('daemon shutting down');
+      this.tlsFront?.closeAll();
     });
   }
 }

@@ -70,4 +70,22 @@ describe('DaemonReport', () => {
     r.flush();
     expect(out).toHaveLength(2);
   });
+
+  it('#15: forged host tags and TLS refusals: the first of each cause in full, the rest counted; a SIGHUP reload is one line', () => {
+    const out: string[] = [];
+    const r = new DaemonReport((l) => out.push(l), 10_000);
+    for (let i = 0; i < 30; i++) r.event({ type: 'forged-tag', session: `#p${i}#d`, tag: 'web2', names: ['web1'] });
+    for (let i = 0; i < 5; i++) r.event(reject('plaintext-on-tls', i));
+    for (let i = 0; i < 5; i++) r.event(reject('tls-busy', i));
+    expect(out).toEqual([
+      'refused a message of #p0#d: host tag "web2" is not named by its client certificate (web1)',
+      'refused 127.0.0.1:40000: why 0',
+      'refused 127.0.0.1:40000: why 0',
+    ]);
+    vi.advanceTimersByTime(10_000);
+    expect(out.slice(3)).toEqual(['refused connections in the last 10 s: forged-tag=29 plaintext-on-tls=4 tls-busy=4 (last: refused 127.0.0.1:40004: why 4)']);
+    r.event({ type: 'tls-reload', files: 'a.pem, a.key' });
+    r.event({ type: 'tls-reload', files: 'a.pem, a.key', error: 'TLS key a.key: not a PEM file (no -----BEGIN line)' });
+    expect(out.slice(4)).toEqual(['SIGHUP: reloaded TLS files a.pem, a.key', 'SIGHUP: cannot reload TLS files, keeping the old ones: TLS key a.key: not a PEM file (no -----BEGIN line)']);
+  });
 });
