@@ -12,7 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { CLI, expectCountersAddUp, httpRequests, runApache, startApache, startCli, startDaemon, waitFor } from '../helpers.js';
+import { CLI, expectCountersAddUp, httpRequests, runApache, startApache, startCli, tempDir, waitFor } from '../helpers.js';
+import { makeTestPki } from '../helpers/tls.js';
 
 const root = process.getuid?.() === 0;
 
@@ -22,7 +23,7 @@ function loggerPid(tag: string): number | undefined {
     if (!/^\d+$/.test(d)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0');
-      if (argv[0] === process.execPath && argv.includes(CLI) && argv.includes(tag)) return Number(d);
+      if (argv[0] === process.execPath && argv.includes(CLI) && argv.includes(tag) && argv.includes('--user')) return Number(d);
     } catch {
       // Gone meanwhile.
     }
@@ -34,12 +35,22 @@ const idLine = (pid: number, name: string): string => new RegExp(`^${name}:\\s*(
 
 (root ? runApache : runApache.skip)('#15: Apache with CustomLog "|spread-pipe --user www-data ..."', () => {
   it('#15: the piped logger runs as www-data (/proc/PID/status) and loses no line', { timeout: 90_000 }, async () => {
-    const { spec } = await startDaemon();
+    const pkiDir = tempDir();
+    const pki = makeTestPki(pkiDir);
+    const daemon = startCli(
+      ['--daemon', '--name', 'localhost', '--no-unix', '--listen', 'tls://127.0.0.1:0', '--listen', '127.0.0.1:0', '--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--tls-client-ca', pki.ca],
+      { stdin: 'ignore' },
+    );
+    const ready = await daemon.waitStderr((s) => /ready/.test(s), 15_000);
+    const tlsPort = Number(/listening on tls:\/\/127\.0\.0\.1:(\d+)/.exec(ready)![1]);
+    const plainPort = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(ready)![1]);
     const N = 400;
-    const tail = startCli(['tail', '-g', 'web', '-s', spec, '--count', String(N), '--membership']);
+    const tail = startCli(['tail', '-g', 'web', '-s', `${plainPort}@127.0.0.1`, '--count', String(N), '--membership']);
     await tail.waitStdout((s) => s.includes('# membership web: join'));
-    const tag = 'web-user1';
-    const apache = await startApache(['--user', 'www-data', '-g', 'web', '-s', spec, '-h', tag]);
+    // The client certificate's DNS SAN is the one host tag this logger may publish under.
+    const tag = 'web1.example';
+    const tls = ['--tls-ca', pki.ca, '--tls-cert', pki.web1.cert, '--tls-key', pki.web1.key];
+    const apache = await startApache(['--user', 'www-data', '-g', 'web', '-s', `tls://127.0.0.1:${tlsPort}`, ...tls, '-h', tag]);
     const errorLog = (): string => fs.readFileSync(path.join(apache.dir, 'error.log'), 'utf8');
     await waitFor(() => /spread-pipe: running as www-data:www-data/.test(errorLog()), 15_000, 'the logger dropping root');
     const pid = await waitFor(() => loggerPid(tag), 5000, 'the logger process');
@@ -67,5 +78,9 @@ const idLine = (pid: number, name: string): string => new RegExp(`^${name}:\\s*(
     const c = expectCountersAddUp(errorLog());
     expect(c.read).toBe(N);
     expect(errorLog()).not.toMatch(/running as root/);
+    // Every line came in over TLS under the logger's own tag: none refused as forged.
+    daemon.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(daemon.stderr()).toMatch(/ forged_tags=0 /);
   });
 });
