@@ -152,7 +152,8 @@ export class Publisher extends EventEmitter {
     this.servers = new DaemonList(opts.daemons);
     this.delay = opts.reconnectDelay ?? exponentialBackoff();
     this.queue = opts.spool
-      ? new SpoolQueue(opts.spool, (lines) => this.drop('spool-error', lines))
+      ? // The copy kept in memory is bounded like the queue it stands in for: no more memory than without --spool.
+        new SpoolQueue(opts.spool, (lines) => this.drop('spool-error', lines), opts.queueBytes)
       : new LineQueue<PreparedSend>(opts.queueLines, opts.queueBytes, opts.onFull, (lines) =>
           this.drop('queue-full', lines),
         );

@@ -100,8 +100,23 @@ export function parseRecord(buf: Buffer, off: number, limit: number): { data: Bu
     const rl = buf.readUInt16LE(q);
     q += 2;
     if (q + rl > end) return 'bad';
-    route = buf.toString('latin1', q, q + rl);
+    route = routeAt(buf, q, rl);
     q += rl;
   }
   return { data: buf.subarray(q, end), route, end };
+}
+
+/** The route last read, and its bytes: records in a row mostly share one, read back without a new string each. */
+let readRoute = '';
+let readRouteBytes = Buffer.alloc(0);
+
+function routeAt(buf: Buffer, q: number, rl: number): string {
+  if (rl === readRouteBytes.length) {
+    let i = 0;
+    while (i < rl && buf[q + i] === readRouteBytes[i]) i++;
+    if (i === rl) return readRoute;
+  }
+  readRoute = buf.toString('latin1', q, q + rl);
+  readRouteBytes = Buffer.from(buf.subarray(q, q + rl));
+  return readRoute;
 }
