@@ -53,6 +53,8 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
   private inSync: boolean;
   private readonly texts = new WeakMap<PreparedSend, string>();
   private readonly routes = new Map<string, PreparedSend>();
+  private lastRoute: PreparedSend | undefined;
+  private lastText = '';
 
   constructor(
     readonly spool: Spool,
@@ -265,12 +267,16 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
   }
 
   private textOf(route: PreparedSend): string {
+    // Lines in a row mostly share one route: no WeakMap lookup for each.
+    if (route === this.lastRoute) return this.lastText;
     let text = this.texts.get(route);
     if (text === undefined) {
       text = routeText(route);
       this.texts.set(route, text);
       if (this.routes.size < MAX_ROUTES) this.routes.set(text, route);
     }
+    this.lastRoute = route;
+    this.lastText = text;
     return text;
   }
 
