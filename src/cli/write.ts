@@ -341,19 +341,25 @@ export async function run(args: string[]): Promise<number> {
   const allRoutes: Route[] = built.flatMap((b) => b.routes);
 
   const sessions = built.map((b) => {
+    // Per message: plain loops over what was looked up once, nothing allocated.
+    const byGroup = b.byGroup;
+    const bufferSize = cfg.bufferSize;
     const onData = (f: Frame, now: number): void => {
-      if (f.data.length > cfg.bufferSize) {
+      const data = f.data;
+      if (data.length > bufferSize) {
         drops.oversize++;
         throttle.report('oversize', () => `dropped a message of ${f.data.length} bytes from ${f.sender} to ${f.groups.join(',')}: larger than the buffer (${cfg.bufferSize} bytes; --buffer-size or BufferSize)`);
         return;
       }
-      for (let i = 0; i < f.groups.length; i++) {
-        const g = f.groups[i]!;
-        const list = b.byGroup.get(g);
-        if (!list || (i > 0 && f.groups.indexOf(g) < i)) continue;
-        for (const r of list) {
+      const groups = f.groups;
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i]!;
+        const list = byGroup.get(g);
+        if (!list || (i > 0 && groups.indexOf(g) < i)) continue;
+        for (let k = 0; k < list.length; k++) {
+          const r = list[k]!;
           const noWord = r.stats.noWord;
-          r.handle(f.sender, f.messType, f.data, now);
+          r.handle(f.sender, f.messType, data, now);
           if (r.stats.noWord !== noWord) {
             drops['no-first-word'] += r.stats.noWord - noWord;
             throttle.report(`no-word ${r.spec.source}`, () => `${r.spec.source}: dropped a line without a space (no first word to name its file)`);

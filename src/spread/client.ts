@@ -125,6 +125,8 @@ export class SpreadClient extends EventEmitter {
   /** A read shorter than this starts a read delay. */
   private readonly shortRead: number;
   private delayTimer: NodeJS.Timeout | undefined;
+  /** A read delay is running (the socket paused until delayTimer fires). */
+  private delaying = false;
   /** pause() was called: a read delay ending does not resume. */
   private userPaused = false;
 
@@ -313,7 +315,7 @@ export class SpreadClient extends EventEmitter {
 
   resume(): void {
     this.userPaused = false;
-    if (!this.delayTimer) this.socket.resume();
+    if (!this.delaying) this.socket.resume();
   }
 
   /** Close at once, dropping unsent bytes. */
@@ -373,13 +375,18 @@ export class SpreadClient extends EventEmitter {
       this.destroy(e as SpreadPipeError);
       return;
     }
-    if (this.readDelay && chunk.length < this.shortRead && !this.delayTimer && !this.userPaused && !this.closed) {
+    if (this.readDelay && chunk.length < this.shortRead && !this.delaying && !this.userPaused && !this.closed) {
       this.socket.pause();
-      this.delayTimer = setTimeout(() => {
-        this.delayTimer = undefined;
-        if (!this.userPaused && !this.closed) this.socket.resume();
-      }, this.readDelay);
+      this.delaying = true;
+      // One Timeout for the session, rescheduled: not a timer and a closure made per short read.
+      if (this.delayTimer) this.delayTimer.refresh();
+      else this.delayTimer = setTimeout(() => this.endDelay(), this.readDelay);
     }
+  }
+
+  private endDelay(): void {
+    this.delaying = false;
+    if (!this.userPaused && !this.closed) this.socket.resume();
   }
 
   private dispatch(frame: Frame): void {

@@ -65,6 +65,7 @@ export class Route {
     this.isPipe = spec.kind === 'file' && spec.target.startsWith('|');
     this.template = spec.kind === 'file' && !this.isPipe ? new PathTemplate(spec.target, opts.utc) : undefined;
     this.rewriter = spec.rewrite ? new TimestampRewriter(spec.rewrite, opts.utc, opts.maxLength) : undefined;
+    this.fileRoot = this.template?.timed ? this.template.fixedDir : undefined;
     this.dedup = opts.dedup;
   }
 
@@ -73,10 +74,9 @@ export class Route {
   /**
    * The directory a file route may make levels below: the fixed part of a
    * path with strftime fields; none for a plain FILE (its directory must exist).
+   * Worked out once: fixedDir slices the template, which per message is garbage.
    */
-  private get fileRoot(): string | undefined {
-    return this.template!.timed ? this.template!.fixedDir : undefined;
-  }
+  private readonly fileRoot: string | undefined;
 
   /** The file a message received at `now` goes to, and the directory it may make (file routes, not pipes). */
   fileAt(now: number): [string, string | undefined] | undefined {
