@@ -21,7 +21,7 @@
  * storage, rings and the three overflow policies).
  */
 import { choiceOption, intOption } from './options.js';
-import { type MessageRange, type OutboundQueue, type QueuedMessage } from './outbound.js';
+import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
 
 export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'block';
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest', 'block'];
@@ -263,14 +263,8 @@ export class LineQueue<R> implements OutboundQueue<R> {
   /** The first message, into `out`, left in the queue. */
   private peekInto(out: MessageRange<R>): boolean {
     if (this.front.length) {
-      const m = this.front[this.front.length - 1]!;
-      out.route = m.route;
-      out.buf = m.body;
-      out.start = 0;
-      out.end = m.size;
-      out.lines = m.lines;
       // A message put back keeps its line id, as peek() gives it.
-      out.id = m.id;
+      wholeRange(out, this.front[this.front.length - 1]!);
     } else if (this.n > 0) {
       const h = this.head;
       out.route = this.routes[h]!;
