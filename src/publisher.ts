@@ -295,9 +295,7 @@ export class Publisher extends EventEmitter {
       await c.disconnect(Math.max(100, deadline - Date.now()));
       // What the session still held when it was cut off never left: counted in lines (a batch is
       // many), once, and no longer as sent. With --ack the window already accounts for it.
-      const unsent = this.reliable ? 0 : this.linesPerMessage.lastLines(c.unsentMessages);
-      this.counters.linesSent -= unsent;
-      if (unsent) this.drop('unsent-at-exit', unsent);
+      if (!this.reliable) this.unsend(c.unsentMessages, 'unsent-at-exit');
     }
     return this.counters;
   }
@@ -310,6 +308,17 @@ export class Publisher extends EventEmitter {
   private wantsSession(): boolean {
     if (this.session.state !== 'none' || this.phase === 'stopped') return false;
     return this.phase === 'running' || this.queue.length > 0 || (this.reliable?.window.size ?? 0) > 0;
+  }
+
+  /**
+   * The last `messages` messages of the session never left: their lines are
+   * no longer sent but dropped for `reason`. Returns those lines.
+   */
+  private unsend(messages: number, reason: DropReason): number {
+    const lines = this.linesPerMessage.lastLines(messages);
+    this.counters.linesSent -= lines;
+    if (lines) this.drop(reason, lines);
+    return lines;
   }
 
   private drop(reason: DropReason, lines: number): void {
@@ -437,9 +446,7 @@ export class Publisher extends EventEmitter {
     const lostMessages = this.reliable ? 0 : c.unsentMessages;
     // Without it, what the session held is out of the process or counted lost: the spool may forget it.
     this.commits?.lost();
-    const lost = this.linesPerMessage.lastLines(lostMessages);
-    this.counters.linesSent -= lost;
-    if (lost) this.drop('lost-in-flight', lost);
+    const lost = this.unsend(lostMessages, 'lost-in-flight');
     this.emit('event', { type: 'disconnected', daemon: c.address.label, error: err ? errorMessage(err) : 'closed', lost } satisfies PublisherEvent);
     // A daemon declared down (it stopped reading, or acknowledging) would most likely take our
     // connect and never answer it: dial the next one now rather than after a connect timeout.
