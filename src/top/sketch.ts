@@ -318,7 +318,11 @@ export function murmur3(s: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** MurmurHash3 (x86, 32-bit) of b[s, e): murmur3() of the same bytes as a latin1 string. */
+/**
+ * MurmurHash3 (x86, 32-bit) of b[s, e): murmur3() of the same bytes as a latin1 string.
+ * Written out like murmur3() rather than sharing its steps as functions: that
+ * measured 8-15% slower per key, and this runs for every field of every line.
+ */
 export function murmur3Bytes(b: Uint8Array, s: number, e: number, seed = 0): number {
   let h = seed >>> 0;
   const len = e - s;
