@@ -56,6 +56,7 @@
  * Peak RSS is VmHWM, read while the process lives.
  */
 import { spawn, execFileSync } from 'node:child_process';
+import { cpu, procRead, sleep, startNode, track, waitUntil } from './proc.mjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,7 +68,6 @@ const N = Number(process.env.N ?? 200_000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const EXT_PUB = process.env.EXT_PUB;
 const CASES = (process.env.CASES ?? `line,batch,ack,ack-spool${EXT_PUB ? ',ext' : ''},hung,slow`).split(',');
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const GROUP = 'bench';
 const HOST = 'web1';
 const TAG = `${HOST} `;
@@ -122,56 +122,11 @@ if (process.env.DAEMON_CMD && !process.env.DAEMON) {
 }
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGCONT');
-      c.kill('SIGKILL');
-    } catch {}
-  }
-  fs.rmSync(work, { recursive: true, force: true });
-});
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 process.on('SIGINT', () => process.exit(130));
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function track(c) {
-  children.add(c);
-  c.exited = new Promise((r) => c.on('exit', (code, sig) => (children.delete(c), r(code ?? sig))));
-  c.err = '';
-  c.stderr?.on('data', (b) => (c.err += b));
-  return c;
-}
-
 function start(args, stdio, nodeFlags = [], cli = CLI) {
-  return track(spawn(process.execPath, [...nodeFlags, cli, ...args], { stdio }));
-}
-
-async function waitUntil(check, ms, what, proc) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${proc ? `; its stderr: ${proc.err.slice(-500)}` : ''}`);
-    await sleep(2);
-  }
-}
-
-/** /proc reads give NaN once the process is gone (or a zombie without memory), never throw. */
-function procRead(pid, file) {
-  try {
-    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function cpu(pid) {
-  const f = procRead(pid, 'stat');
-  if (!f) return NaN;
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / TICK; // utime + stime
+  return startNode(cli, args, stdio, nodeFlags);
 }
 
 function status(pid, key) {

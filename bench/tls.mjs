@@ -23,13 +23,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpu, startNode, track, waitUntil } from './proc.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist', 'main.js');
 const N = Number(process.env.N ?? 200_000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const CASES = (process.env.CASES ?? 'plain,tls,plain-batch,tls-batch').split(',');
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const GROUP = 'bench';
 /** DAEMON_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to look inside the daemon. */
 const DAEMON_FLAGS = process.env.DAEMON_NODE_FLAGS ? process.env.DAEMON_NODE_FLAGS.split(' ') : [];
@@ -44,42 +44,11 @@ for (const c of CASES) if (!KINDS[c]) (console.error(`unknown case ${c}`), proce
 if (!fs.existsSync(CLI)) (console.error('build first: npm run build'), process.exit(2));
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-tls-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-  fs.rmSync(work, { recursive: true, force: true });
-});
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 process.on('SIGINT', () => process.exit(130));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function start(args, stdio, flags = []) {
-  const c = spawn(process.execPath, [...flags, CLI, ...args], { stdio });
-  children.add(c);
-  c.exited = new Promise((r) => c.on('exit', (code, sig) => (children.delete(c), r(code ?? sig))));
-  c.err = '';
-  c.stderr?.on('data', (b) => (c.err += b));
-  return c;
-}
-
-async function waitUntil(check, ms, what, proc) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${proc ? `; its stderr: ${proc.err.slice(-500)}` : ''}`);
-    await sleep(2);
-  }
-}
-
-function cpu(pid) {
-  let f = '';
-  try {
-    f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return NaN;
-  }
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / TICK;
+  return startNode(CLI, args, stdio, flags);
 }
 
 function pki() {
@@ -131,8 +100,7 @@ async function one(kind, files, input, bytes) {
   const c0 = { p: cpu(p.pid), d: cpu(d.pid) };
   let last = c0.p;
   const t0 = process.hrtime.bigint();
-  const cat = spawn('cat', [input], { stdio: ['ignore', wfd, 'inherit'] });
-  children.add(cat);
+  track(spawn('cat', [input], { stdio: ['ignore', wfd, 'inherit'] }));
   fs.closeSync(wfd);
   const want = TAG.length + 8 + bytes;
   await waitUntil(
