@@ -110,6 +110,8 @@ export class DuplicateFilter {
   private readonly streams = new Map<string, SeqWindow>();
   /** The stream heard last: most messages come from the same one, so skip the LRU bookkeeping. */
   private lastName = '';
+  private lastSender = '';
+  private lastStream: string | undefined;
   private lastWindow: SeqWindow | undefined;
   private changes: SeenRange[] | undefined;
 
@@ -139,7 +141,15 @@ export class DuplicateFilter {
    * stream), a copy without the lines already seen, or null (all seen).
    */
   filter(sender: string, messType: number, data: Buffer): Buffer | null {
-    const stream = streamOf(sender);
+    // A receiver hears mostly one sender in a row, its name the same string each time (the decoder's name
+    // cache): its stream is not parsed again per message.
+    let stream: string | undefined;
+    if (sender === this.lastSender) stream = this.lastStream;
+    else {
+      stream = streamOf(sender);
+      this.lastSender = sender;
+      this.lastStream = stream;
+    }
     if (stream === undefined) return data;
     if (isMarker(data)) {
       this.stats.markers++;
