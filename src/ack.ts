@@ -295,8 +295,12 @@ export class AckWindow<R> {
   /** Forget everything (at exit, or when a stream is abandoned); returns the lines that were unacknowledged. */
   clear(): number {
     const n = this.linesHeld;
+    // Back to no ring at all: empty arrays written at the old ring's indices would turn into dictionaries.
     this.bufs = [];
     this.routes = [];
+    this.starts = this.ends = this.counts = new Uint32Array(0);
+    this.firsts = new Float64Array(0);
+    this.mask = -1;
     this.head = this.n = 0;
     this.linesHeld = this.bytesHeld = 0;
     this.endId = undefined;

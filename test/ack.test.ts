@@ -175,6 +175,18 @@ describe('AckWindow', () => {
     expect(w.size).toBe(0);
     add(w, 0, 1, 1, 0); // ids may start over after clear (a new stream)
   });
+
+  it('#16: after clear() the ring grows again from nothing and keeps send order', () => {
+    const w = new AckWindow<number>(8192);
+    for (let i = 0; i < 3000; i++) add(w, i, 1, 1, 0);
+    w.clear();
+    for (let i = 0; i < 3000; i++) add(w, i, 1, 1, 0);
+    const firsts: number[] = [];
+    w.forEachPending((_r, _b, _s, _e, first) => firsts.push(first));
+    expect(firsts).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(w.ackBelow(2000)).toBe(2000);
+    expect(w.lowest).toBe(2000);
+  });
 });
 
 describe('#16: markers', () => {
