@@ -8,7 +8,7 @@
  * pass as a shorter record. A reader trusts nothing past the first frame
  * that is incomplete or does not check: that is where a torn write ends.
  */
-import { crc32 } from './crc32.js';
+import { type CrcArena, crc32 } from './crc32.js';
 
 /** Length and CRC before each payload. */
 export const FRAME_HEADER = 8;
@@ -26,6 +26,11 @@ export function frameCrc(buf: Uint8Array, start: number, len: number): number {
 export function sealFrame(buf: Buffer, start: number, len: number): void {
   buf.writeUInt32LE(len, start);
   buf.writeUInt32LE(frameCrc(buf, start, len), start + 4);
+}
+
+/** sealFrame() in an arena's buffer, in one call there (the spool's write buffer). */
+export function sealFrameIn(a: CrcArena, start: number, len: number): void {
+  a.seal(start, len);
 }
 
 /**

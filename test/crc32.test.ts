@@ -2,7 +2,10 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../src/crc32.js';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { crc32, crcArena } from '../src/crc32.js';
+import { FRAME_HEADER, checkFrame, sealFrame, sealFrameIn } from '../src/record-frame.js';
 
 describe('crc32', () => {
   it('known value', () => {
@@ -18,5 +21,39 @@ describe('crc32', () => {
     expect(crc32(b, 0, 4000)).toBe(zlib.crc32(b.subarray(0, 4000)));
     expect(crc32(b, 10, 20, crc32(b, 0, 10))).toBe(zlib.crc32(b.subarray(0, 20)));
     expect(crc32(b, 100, 3000, crc32(b, 0, 100))).toBe(zlib.crc32(b.subarray(0, 3000)));
+  });
+
+  it.each(['wasm', 'js'] as const)('#16: an arena (%s) gives zlib\'s value on every length, offset and chain, up to its last byte', (engine) => {
+    const a = crcArena(5000, engine);
+    const b = crypto.randomBytes(5000);
+    b.copy(a.buf);
+    for (let len = 0; len < 1100; len += len < 40 ? 1 : 37) {
+      for (const off of [0, 1, 3, 7]) expect(a.crc(off, off + len)).toBe(zlib.crc32(b.subarray(off, off + len)));
+    }
+    expect(a.crc(0, 5000)).toBe(zlib.crc32(b));
+    expect(a.crc(4993, 5000)).toBe(zlib.crc32(b.subarray(4993)));
+    expect(a.crc(10, 20, a.crc(0, 10))).toBe(zlib.crc32(b.subarray(0, 20)));
+    // Two arenas are two memories: one's tables and data do not reach the other.
+    const other = crcArena(64, engine);
+    other.buf.fill(0x5a);
+    expect(a.crc(0, 64)).toBe(zlib.crc32(b.subarray(0, 64)));
+    expect(other.crc(0, 64)).toBe(zlib.crc32(Buffer.alloc(64, 0x5a)));
+  });
+
+  it.each(['wasm', 'js'] as const)('#16: a frame sealed in an arena (%s) is the frame sealFrame() makes, and checks', (engine) => {
+    const a = crcArena(4096, engine);
+    const plain = Buffer.alloc(4096);
+    const payload = crypto.randomBytes(300);
+    payload.copy(a.buf, 11 + FRAME_HEADER);
+    payload.copy(plain, 11 + FRAME_HEADER);
+    sealFrameIn(a, 11, 300);
+    sealFrame(plain, 11, 300);
+    expect(Buffer.from(a.buf.subarray(11, 11 + FRAME_HEADER + 300))).toEqual(plain.subarray(11, 11 + FRAME_HEADER + 300));
+    expect(checkFrame(Buffer.from(a.buf), 11, 4096)).toBe(11 + FRAME_HEADER + 300);
+  });
+
+  it('#16: src/crc32-wasm.ts holds exactly what src/crc32.wat compiles to', () => {
+    const script = path.resolve(__dirname, '..', 'scripts', 'crc32-wasm.mjs');
+    expect(() => execFileSync(process.execPath, [script, '--check'])).not.toThrow();
   });
 });

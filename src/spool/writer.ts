@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
-import { FRAME_HEADER, sealFrame } from '../record-frame.js';
+import { type CrcArena, crcArena } from '../crc32.js';
+import { FRAME_HEADER, sealFrame, sealFrameIn } from '../record-frame.js';
 import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
 import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
@@ -21,7 +22,10 @@ export const WRITE_CHUNK = 256 * 1024;
 export class SegmentWriter {
   private fd = -1;
   private id = 0;
-  private wbuf = Buffer.allocUnsafe(WRITE_CHUNK * 2);
+  /** The write buffer, where records are framed and their CRCs computed (in WebAssembly: the spool's largest cost per line). */
+  private readonly arena: CrcArena = crcArena(WRITE_CHUNK * 2);
+  /** The arena's buffer, or for a record too big for it a buffer of its own until the next flush. */
+  private wbuf: Buffer = this.arena.buf;
   private wlen = 0;
   private flushScheduled = false;
   private needRoll = false;
@@ -84,7 +88,7 @@ export class SegmentWriter {
   write(data: Uint8Array, route: string | undefined): number {
     const start = this.room(FRAME_HEADER + payloadLength(data.length, route));
     this.wlen = writePayload(this.wbuf, start + FRAME_HEADER, data, route);
-    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
+    this.seal(start);
     return this.id++;
   }
 
@@ -92,8 +96,15 @@ export class SegmentWriter {
   writeLine(prefix: Uint8Array, line: Uint8Array, route: string | undefined): number {
     const start = this.room(FRAME_HEADER + payloadLength(prefix.length + line.length + 1, route));
     this.wlen = writeLinePayload(this.wbuf, start + FRAME_HEADER, prefix, line, route);
-    sealFrame(this.wbuf, start, this.wlen - start - FRAME_HEADER);
+    this.seal(start);
     return this.id++;
+  }
+
+  /** Length and CRC of the record framed from `start` to the end of the buffer. */
+  private seal(start: number): void {
+    const len = this.wlen - start - FRAME_HEADER;
+    if (this.wbuf === this.arena.buf) sealFrameIn(this.arena, start, len);
+    else sealFrame(this.wbuf, start, len);
   }
 
   /** Where a frame of `frameLen` bytes goes in the buffer (written out first if it would not fit). */
@@ -136,7 +147,7 @@ export class SegmentWriter {
       this.resyncSize(seg);
       this.sink.fail(`cannot write spool ${seg.file}: ${errorMessage(e)}`);
     }
-    if (this.wbuf.length > WRITE_CHUNK * 2) this.wbuf = Buffer.allocUnsafe(WRITE_CHUNK * 2);
+    this.wbuf = this.arena.buf;
   }
 
   /** Close the current segment (synced in the background) and start the next. */
