@@ -78,7 +78,7 @@ export interface PublisherOptions {
   batch?: boolean;
   /** @default 8192 */
   batchBytes?: number;
-  /** --ack: resend until the daemon's copy comes back; sequence numbers for receivers (reliable.ts). */
+  /** --ack: keep lines until a marker back confirms them, resend after a failover; sequence numbers for receivers (reliable.ts). */
   ack?: boolean | ReliableOptions;
   /** --spool: an open spool replaces the memory queue (spool-queue.ts); the caller closes it after close(). */
   spool?: Spool;

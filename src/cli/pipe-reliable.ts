@@ -20,7 +20,7 @@ export const GAP_NOTICE_INTERVAL = 1000;
 export const SPOOL_LOCK_GRACE = 3000;
 
 export const RELIABLE_OPTIONS = {
-  ack: { type: 'boolean', default: false, describe: "resend until the daemon's copy comes back; receivers (--write, tail) drop repeats" },
+  ack: { type: 'boolean', default: false, describe: 'keep every line until the daemon confirms it (a marker back every 1024 lines or 10 ms), resend it after a failover; receivers (write, tail, --write, top) drop repeats' },
   spool: { type: 'string', describe: 'directory for an on-disk spool: lines outlive daemon outages and restarts or crashes of spread-pipe (it must be writable: exit 1 if not)' },
   'spool-max': { type: 'string', default: DEFAULT_SPOOL_MAX, field: 'maxBytes', describe: 'bytes the spool may hold; past it the oldest lines are dropped (counted)' },
   'gap-notice': { type: 'boolean', default: false, describe: 'after lines were lost, send one line saying how many, why and when' },
