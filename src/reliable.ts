@@ -25,7 +25,7 @@ import {
 } from './ack.js';
 import { type PreparedSend, type SpreadClient, type SpreadEvent } from './spread/client.js';
 import { FIFO_MESS, SAFE_MESS } from './spread/constants.js';
-import { encodeHint, nameField } from './spread/encode.js';
+import { nameField, wireHint } from './spread/encode.js';
 import { ErrorCodes, SpreadPipeError, isSpreadPipeError } from './errors.js';
 
 /** REJECT_NOT_UNIQUE refusals in a row before the stream takes a new name. @default 3 */
@@ -171,7 +171,7 @@ export class Reliable extends EventEmitter {
     let ok = true;
     this.window.forEachPending((route, buf, start, end, first, lines) => {
       this.counters.resent += lines;
-      ok = c.sendRange(route, buf, start, end, encodeHint(seqMessType(first)));
+      ok = c.sendRange(route, buf, start, end, wireHint(seqMessType(first)));
       this.unmarkedLines(route, lines);
     });
     this.flush();
@@ -185,7 +185,7 @@ export class Reliable extends EventEmitter {
    */
   send(c: SpreadClient, route: PreparedSend, buf: Buffer, start: number, end: number, first: number, lines: number): boolean {
     if (this.window.size === 0) this.progressAt = Date.now();
-    const ok = c.sendRange(route, buf, start, end, encodeHint(seqMessType(first)));
+    const ok = c.sendRange(route, buf, start, end, wireHint(seqMessType(first)));
     this.window.add(first, lines, buf, start, end, route);
     this.end = first + lines;
     this.unmarkedLines(route, lines);
@@ -201,7 +201,7 @@ export class Reliable extends EventEmitter {
     this.unmarked = 0;
     this.unmarkedSafe = false;
     try {
-      this.client.sendRange(r, encodeMarker(this.end), 0, MARKER_BYTES, encodeHint(seqMessType(this.end)));
+      this.client.sendRange(r, encodeMarker(this.end), 0, MARKER_BYTES, wireHint(seqMessType(this.end)));
       this.counters.markers++;
     } catch {
       // The session closed under us: the next one sends the window again, and a marker.

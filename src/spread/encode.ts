@@ -51,6 +51,17 @@ export function encodeHint(messType: number, bigEndian = false): number {
   return (bigEndian ? v : (v | ENDIAN_MARKER)) >>> 0;
 }
 
+/**
+ * encodeHint() (little-endian) as a signed 32-bit value, the same four bytes:
+ * what the send path carries per message. V8 keeps it a small integer; the
+ * unsigned value, with the endian bit (bit 31) set, is a heap number, and one
+ * was allocated for every message it was passed on with (#16: --ack passes
+ * one per message, plain mode its route's).
+ */
+export function wireHint(messType: number): number {
+  return ((messType << 8) & HINT_MESS_TYPE_MASK) | ENDIAN_MARKER;
+}
+
 /** Total bytes of a framed message on the wire. */
 export function messageSize(numGroups: number, dataLen: number, reject = false): number {
   return HEADER_SIZE + (reject ? REJECT_EXTRA : 0) + numGroups * MAX_GROUP_NAME + dataLen;
@@ -117,7 +128,7 @@ export function writeMessage(
   buf.writeUInt32LE((type | ENDIAN_MARKER) >>> 0, off + HDR_TYPE);
   sender.copy(buf, off + HDR_SENDER, 0, MAX_GROUP_NAME);
   buf.writeInt32LE(numGroups, off + HDR_NUM_GROUPS);
-  buf.writeUInt32LE(hint, off + HDR_HINT);
+  buf.writeUInt32LE(hint >>> 0, off + HDR_HINT);
   buf.writeInt32LE(data.length, off + HDR_DATA_LEN);
   off += HEADER_SIZE;
   off += groups.copy(buf, off);
@@ -149,7 +160,7 @@ export function encodeMessage(
   if (opts.bigEndian) {
     buf.writeUInt32BE((type & ~ENDIAN_MARKER) >>> 0, HDR_TYPE);
     buf.writeInt32BE(groups.length, HDR_NUM_GROUPS);
-    buf.writeUInt32BE(hint, HDR_HINT);
+    buf.writeUInt32BE(hint >>> 0, HDR_HINT);
     buf.writeInt32BE(data.length, HDR_DATA_LEN);
   }
   return buf;

@@ -5,7 +5,7 @@
  * two fields that change (hint, data_len). No sockets here.
  */
 import { AGREED_MESS, HEADER_SIZE, ILLEGAL_SERVICE, REGULAR_MESS, SELF_DISCARD } from './constants.js';
-import { encodeHint, groupsField, writeMessage } from './encode.js';
+import { groupsField, wireHint, writeMessage } from './encode.js';
 import { writeHintAndDataLen } from './layout.js';
 import { validateDestination } from './address.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
@@ -22,6 +22,7 @@ export interface SendOptions {
 /** Destinations and service encoded once, for the publisher's hot path. */
 export interface PreparedSend {
   readonly type: number;
+  /** The hint field as wireHint() gives it (signed; the same bytes as encodeHint()). */
   readonly hint: number;
   readonly groups: Buffer;
   readonly numGroups: number;
@@ -39,7 +40,7 @@ export function prepareSend(groups: string | readonly string[], opts: SendOption
   if (!Number.isInteger(messType) || messType < -32768 || messType > 32767) {
     throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `message type ${messType} is not a signed 16-bit integer`);
   }
-  return { type: service | (opts.selfDiscard ? SELF_DISCARD : 0), hint: encodeHint(messType), groups: groupsField(list), numGroups: list.length };
+  return { type: service | (opts.selfDiscard ? SELF_DISCARD : 0), hint: wireHint(messType), groups: groupsField(list), numGroups: list.length };
 }
 
 const EMPTY = Buffer.alloc(0);
