@@ -5,6 +5,7 @@
  *   npm run bench:pipe                        # builds, then runs every case
  *   N=200000 RUNS=5 CASES=line,ack node bench/pipe.mjs
  *   LINES_FILE=lines.txt node bench/pipe.mjs  # e.g. ../shared/baseline/gen-lines.py 200000 > lines.txt
+ *   RATE=100000 CASES=line,ack node bench/pipe.mjs  # fed at a steady rate (bench/pace.mjs), not poured
  *
  * Every process is the product: `spread-pipe` (pipe mode, the publisher),
  * `spread-pipe --daemon` (the built-in daemon, fresh per run), and
@@ -67,6 +68,8 @@ const CLI = path.join(ROOT, 'dist', 'main.js');
 const N = Number(process.env.N ?? 200_000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const EXT_PUB = process.env.EXT_PUB;
+/** RATE=lines/s: the throughput rows are fed at this steady rate (bench/pace.mjs) instead of poured by `cat`. */
+const RATE = Number(process.env.RATE ?? 0);
 const CASES = (process.env.CASES ?? `line,batch,ack,ack-spool${EXT_PUB ? ',ext' : ''},hung,slow`).split(',');
 const GROUP = 'bench';
 const HOST = 'web1';
@@ -238,8 +241,10 @@ async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
   return {
     p,
     startupCpu,
-    pour(files) {
-      const c = track(spawn('cat', files, { stdio: ['ignore', wfd, 'inherit'] }));
+    pour(files, paced = true) {
+      const c = RATE && paced
+        ? track(spawn(process.execPath, [path.join(ROOT, 'bench', 'pace.mjs'), String(RATE), ...files], { stdio: ['ignore', wfd, 'inherit'] }))
+        : track(spawn('cat', files, { stdio: ['ignore', wfd, 'inherit'] }));
       fs.closeSync(wfd); // cat is the only writer now: its exit is the publisher's EOF
       return c;
     },
@@ -391,7 +396,7 @@ async function overload(kind, inputFile, n) {
   const cpu0 = cpu(p.pid);
   const t0 = Date.now();
   const reps = Math.ceil((OVERLOAD_FACTOR * QUEUE_LINES) / n);
-  const cat = pour(Array(reps).fill(inputFile));
+  const cat = pour(Array(reps).fill(inputFile), false);
   const total = reps * n + 1;
   const samples = [];
   let read = 0;
@@ -446,6 +451,7 @@ const inputFile = path.join(work, 'lines.txt');
 fs.writeFileSync(inputFile, data);
 const expected = tagged(data);
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
+if (RATE) console.log(`input fed at ${RATE} lines/s (bench/pace.mjs), not poured: CPU per line while keeping up`);
 console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> ${process.env.SINK ? 'SINK' : 'spread-pipe tail > file'}; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
 if (process.env.BASE) console.log(`base: = the tree in ${process.env.BASE}`);
 if (process.env.SINK) console.log(`subscriber: ${process.env.SINK} (the "tail CPU" column is its CPU)`);
