@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Spool, type SpoolEvent, type SpoolOptions } from '../src/spool.js';
 import { ErrorCodes } from '../src/errors.js';
 import { ROOT, defer, startProcess, tempDir } from './helpers.js';
@@ -53,6 +53,42 @@ describe('Spool', () => {
     expect(got).toEqual([...Array(next).keys()]);
     expect(s.stats.readFromDisk).toBeGreaterThan(1000);
     expect(segments(s.dir).length).toBeGreaterThan(1);
+  });
+
+  it('#16: a backlog read 512 records at a time goes on in the 1 MiB chunk read last: each record once, in order, across chunk ends, appends and a rewind', () => {
+    const s = open(tempDir(), { memoryBytes: 0 });
+    s.keepInMemory(false);
+    // Log-line sizes, and every 97th up to ~20 KiB, so that records straddle the chunk ends at many offsets.
+    const big = (i: number): Buffer => Buffer.from(`big ${i} ${'y'.repeat(i % 97 === 0 ? (i * 7919) % 20_000 : 150 + (i % 120))}\n`);
+    let next = 0;
+    for (; next < 8000; next++) s.append(big(next));
+    s.flush();
+    const reads = vi.spyOn(fs, 'readSync');
+    const got: number[] = [];
+    let bytes = 0;
+    try {
+      for (let r = s.read(512); r.length; r = s.read(512)) {
+        for (const x of r) {
+          expect(x.data.equals(big(x.id))).toBe(true);
+          got.push(x.id);
+          bytes += x.data.length;
+        }
+        if (next < 9000) {
+          for (let k = 0; k < 100; k++, next++) s.append(big(next));
+          s.flush();
+        }
+      }
+      // One read per chunk (and per segment and record longer than the rest of one), not one per 512 records.
+      expect(reads.mock.calls.length).toBeLessThan(Math.ceil(bytes / (1024 * 1024)) + 2 * s.segmentCount + 3);
+    } finally {
+      reads.mockRestore();
+    }
+    expect(got).toEqual([...Array(next).keys()]);
+    s.commit(1500);
+    s.rewind();
+    const again = readAll(s, 512);
+    expect(again.map((r) => r.id)).toEqual([...Array(next - 1500).keys()].map((i) => i + 1500));
+    expect(again.every((r) => r.data === big(r.id).toString())).toBe(true);
   });
 
   it('replays what was not acknowledged after close and reopen; ids continue', () => {

@@ -81,6 +81,14 @@ export class SegmentReader {
   private buf = Buffer.alloc(0);
   /** Records handed out point into buf: the next read needs a new one. */
   private bufUsed = false;
+  /**
+   * What buf holds: bytes [bufStart, bufStart + bufLen) of segment file
+   * bufFile. A read asks for 512 records (~128 KiB) and a chunk is 1 MiB:
+   * the next read parses on in it rather than reading it again (#16).
+   */
+  private bufFile = '';
+  private bufStart = 0;
+  private bufLen = 0;
   private readonly cache: RecordCache;
 
   constructor(
@@ -236,14 +244,26 @@ export class SegmentReader {
         this.fd = fs.openSync(this.segments.pathOf(seg), 'r');
         this.fdFile = seg.file;
       }
-      const want = Math.min(seg.size - this.off, Math.max(READ_CHUNK, whole));
-      // A fresh buffer per read: the records handed out are views into it.
-      if (this.buf.length < FRAME_HEADER + MAX_RECORD || this.bufUsed) {
-        this.buf = Buffer.allocUnsafe(Math.max(want, discard ? 0 : READ_CHUNK));
-        this.bufUsed = false;
+      // The rest of the chunk read last, when the reader is inside it: parsed on, no system call.
+      const inChunk = whole === 0 && this.bufFile === seg.file && this.off >= this.bufStart && this.off < this.bufStart + this.bufLen;
+      let base = 0;
+      let got: number;
+      if (inChunk) {
+        base = this.off - this.bufStart;
+        got = this.bufLen;
+      } else {
+        const want = Math.min(seg.size - this.off, Math.max(READ_CHUNK, whole));
+        // A fresh buffer per read: the records handed out are views into it.
+        if (this.buf.length < FRAME_HEADER + MAX_RECORD || this.bufUsed) {
+          this.buf = Buffer.allocUnsafe(Math.max(want, discard ? 0 : READ_CHUNK));
+          this.bufUsed = false;
+        }
+        got = fs.readSync(this.fd, this.buf, 0, Math.min(want, this.buf.length), this.off);
+        this.bufFile = seg.file;
+        this.bufStart = this.off;
+        this.bufLen = got;
       }
-      const got = fs.readSync(this.fd, this.buf, 0, Math.min(want, this.buf.length), this.off);
-      let off = 0;
+      let off = base;
       let progressed = false;
       while (out.length < maxRecords && bytes < maxBytes && this.id < until) {
         const r = parseRecord(this.buf, off, got);
@@ -263,6 +283,11 @@ export class SegmentReader {
         off = r.end;
         progressed = true;
       }
+      if (inChunk && off !== -1 && !progressed) {
+        // The next record runs past the chunk: read from it on.
+        this.bufLen = 0;
+        continue;
+      }
       if (off === -1 || (!progressed && (got < FRAME_HEADER || this.off + got >= seg.size || whole > 0))) {
         // A bad record, or one running past the end of the segment (or of the file): skip the rest of it.
         const next = this.segments.after(seg);
@@ -276,7 +301,7 @@ export class SegmentReader {
         continue;
       }
       whole = 0;
-      this.off += off;
+      this.off += off - base;
     }
     return out;
   }
