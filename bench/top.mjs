@@ -137,7 +137,8 @@ try {
     const t0 = Date.now();
     const pub = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1)], { stdio: [fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
     await pub.exited;
-    const code = await Promise.race([top.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000))]);
+    // unref: the guard must not keep the bench alive for two minutes after the last run.
+    const code = await Promise.race([top.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref())]);
     const wall = (Date.now() - t0) / 1000;
     const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(top.err());
     if (code !== 0 || !m) {
