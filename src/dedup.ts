@@ -136,6 +136,11 @@ export class DuplicateFilter {
     return c;
   }
 
+  /** Messages from `sender` are looked at by filter(); every other sender's pass it untouched. */
+  sequenced(sender: string): boolean {
+    return streamOf(sender) !== undefined;
+  }
+
   /**
    * What of a message to keep: `data` itself (all new, or not a sequenced
    * stream), a copy without the lines already seen, or null (all seen).

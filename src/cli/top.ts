@@ -30,8 +30,8 @@ export const DEFAULT_INTERVAL = 1000;
 export const MIN_INTERVAL = 100;
 /**
  * Bytes of the session's one reused read buffer (SpreadClientOptions.readBuffer):
- * no allocation per read. Safe because every message is counted before its
- * 'message' event returns; what is kept (keys, host tags) is copied. @default 256 KiB
+ * no allocation per read. Safe because every message is counted before the
+ * dataSink call handing it over returns; what is kept (keys, host tags) is copied. @default 256 KiB
  */
 export const READ_BUFFER = 256 * 1024;
 /** The daemon when no -s is given, as for tail. */
@@ -225,9 +225,9 @@ export async function run(args: string[]): Promise<number> {
       void done();
     };
 
-    const take = (data: Buffer, sender: string): void => {
+    const take = (data: Buffer, sender: string, start = 0, end = data.length): void => {
       if (finished) return;
-      remaining -= agg.addMessage(data, sender, remaining);
+      remaining -= agg.addRange(data, start, end, sender, remaining);
       if (remaining <= 0) finish(EXIT_OK, true);
     };
 
@@ -272,6 +272,16 @@ export async function run(args: string[]): Promise<number> {
     }
 
     const dedup = cfg.dedup ? new DuplicateFilter() : undefined;
+    // Data messages come here as byte ranges of the read buffer (no event, Frame or view per message).
+    const onData = (b: Buffer, start: number, end: number, sender: string, messType: number): void => {
+      if (dedup === undefined || !dedup.sequenced(sender)) {
+        take(b, sender, start, end);
+        return;
+      }
+      const data = dedup.filter(sender, messType, b.subarray(start, end));
+      if (data) take(data, sender);
+      else duplicates++;
+    };
     const backoff = exponentialBackoff();
     let next = 0;
     const connectAny = async (): Promise<SpreadClient> => {
@@ -279,7 +289,7 @@ export async function run(args: string[]): Promise<number> {
       for (let k = 0; k < cfg.daemons.length; k++) {
         const d = cfg.daemons[(next + k) % cfg.daemons.length]!;
         try {
-          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout, signal: quit.signal, readBuffer: READ_BUFFER });
+          const c = await SpreadClient.connect({ daemon: d, name: cfg.name, membership: true, connectTimeout: cfg.connectTimeout, signal: quit.signal, readBuffer: READ_BUFFER, dataSink: onData });
           next = (next + k) % cfg.daemons.length;
           return c;
         } catch (e) {
@@ -300,14 +310,6 @@ export async function run(args: string[]): Promise<number> {
           if (waiting.size === 0) say(`top: joined ${cfg.groups.join(', ')} at ${cfg.daemons[next]!.label}`);
           return;
         }
-        if (ev.kind !== 'data') return;
-        const f = ev.frame;
-        const data = dedup ? dedup.filter(f.sender, f.messType, f.data) : f.data;
-        if (!data) {
-          duplicates++;
-          return;
-        }
-        take(data, f.sender);
       });
       c.on('close', (err?: Error) => {
         if (finished) return;

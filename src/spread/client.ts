@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { CONNECTION_CLOSED, HEADER_SIZE, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, MESSAGE_TOO_LONG, SAFE_MESSAGE_BODY_LEN } from './constants.js';
-import { CLIENT_LIMITS, MessageDecoder, type Frame } from './decoder.js';
+import { CLIENT_LIMITS, type DataSink, MessageDecoder, type Frame } from './decoder.js';
 import { encodeJoin, encodeKill, encodeLeave, nameField } from './encode.js';
 import { type SpreadEvent, frameEvent } from './messages.js';
 import { MessageEncoder, type PreparedSend, type SendOptions, prepareSend } from './send.js';
@@ -22,7 +22,7 @@ import { type DaemonAddress, parseDaemonAddress, validateGroupName, validatePriv
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 import { checked, intOption } from '../options.js';
 
-export { type PreparedSend, type SendOptions, type SpreadEvent, prepareSend };
+export { type DataSink, type PreparedSend, type SendOptions, type SpreadEvent, prepareSend };
 
 /** ms for TCP connect plus handshake; the one default of every mode (pipe, tail). @default 3000 */
 export const DEFAULT_CONNECT_TIMEOUT = 3000;
@@ -71,6 +71,14 @@ export interface SpreadClientOptions {
    * message waits at most this long. 0: read as soon as bytes arrive. @default 0
    */
   readDelay?: number;
+  /**
+   * Data messages go to this function as the byte range of their body
+   * (valid only during the call) instead of as 'message' events: no Frame,
+   * event object or Buffer view per message (`top`'s receive path).
+   * Membership and every other message are still 'message' events.
+   * @default undefined: every message is a 'message' event
+   */
+  dataSink?: DataSink;
 }
 
 /** Defaults filled and checked (OptionError, code INVALID_ARGUMENT); the daemon name parsed. */
@@ -155,7 +163,7 @@ export class SpreadClient extends EventEmitter {
     this.maxSpare = Math.ceil(this.highWaterMark / this.writeBufferSize) + 1;
     this.maxLen = opts.maxMessageLength ?? SAFE_MESSAGE_BODY_LEN;
     this.wbuf = Buffer.allocUnsafeSlow(this.writeBufferSize);
-    this.decoder = new MessageDecoder((f) => this.dispatch(f), CLIENT_LIMITS);
+    this.decoder = new MessageDecoder((f) => this.dispatch(f), CLIENT_LIMITS, opts.dataSink);
     this.readDelay = opts.readDelay ?? 0;
     // Well below full: a read that brought more means a backlog, taken at once (real Spread drops a session 1000 messages behind).
     this.shortRead = (opts.readBuffer || DEFAULT_WRITE_BUFFER) / 8;

@@ -6,7 +6,7 @@
  * header before anything is buffered, so memory per decoder is bounded by
  * one frame of at most the declared limits.
  */
-import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS } from './constants.js';
+import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_MESS } from './constants.js';
 import { Framer } from './framer.js';
 import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, NameFieldCache, swap32, wordValue } from './layout.js';
 
@@ -32,6 +32,14 @@ export interface Frame {
   /** The whole frame as received, for forwarding without re-encoding. */
   raw: Buffer;
 }
+
+/**
+ * A data message (a frame frameKind() calls 'data') handed over as the byte
+ * range of its body, `buf[start, end)`, with its sender and mess_type: no
+ * Frame, no event and no Buffer view made per message. The bytes are valid
+ * only during the call (the chunk may be a reused read buffer).
+ */
+export type DataSink = (buf: Buffer, start: number, end: number, sender: string, messType: number) => void;
 
 export interface DecoderLimits {
   /** Largest num_groups accepted. Membership messages list every member, so clients need more than 100. @default 100 */
@@ -77,6 +85,8 @@ export class MessageDecoder {
   constructor(
     private readonly onFrame: (f: Frame) => void,
     limits: RequestLimits = {},
+    /** Where data messages go instead of onFrame (a subscriber's hot path); every other frame still goes to onFrame. */
+    private readonly dataSink?: DataSink,
   ) {
     this.framer = new Framer((b, off, end) => this.emit(b, off, end), {
       maxGroups: limits.maxGroups ?? DAEMON_LIMITS.maxGroups,
@@ -111,6 +121,12 @@ export class MessageDecoder {
     const littleEndian = isLittleEndian(t);
     const type = wordValue(t);
     const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, littleEndian);
+    // frameKind()'s 'data': regular bits and not a reject.
+    if (this.dataSink !== undefined && (type & REGULAR_MESS) !== 0 && (type & REJECT_MESS) === 0) {
+      this.frames++;
+      this.dataSink(b, off + HEADER_SIZE + numGroups * MAX_GROUP_NAME, end, this.senders.read(b, off + HDR_SENDER), hintMessType(wordValue(b.readUInt32LE(off + HDR_HINT))));
+      return;
+    }
     let oldType: number | undefined;
     let g = off + HEADER_SIZE;
     if (type & REJECT_MESS) {

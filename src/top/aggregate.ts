@@ -224,10 +224,14 @@ export class Aggregator {
    * lines are taken; returns how many were.
    */
   addMessage(b: Buffer, sender = '-', limit = Infinity): number {
+    return this.addRange(b, 0, b.length, sender, limit);
+  }
+
+  /** addMessage() of the message `b[start, end)`, e.g. a body inside the read buffer (SpreadClientOptions.dataSink). */
+  addRange(b: Buffer, start: number, end: number, sender = '-', limit = Infinity): number {
     const sec = Math.floor(this.now() / 1000);
-    const end = b.length;
     let n = 0;
-    let s = 0;
+    let s = start;
     while (s < end && n < limit) {
       let e = b.indexOf(0x0a, s);
       if (e < 0) e = end;

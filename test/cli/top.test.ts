@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/top/aggregate.js';
+import { SpreadClient } from '../../src/spread/client.js';
 import { feedStdin, startCli, startDaemon, withTimeout } from '../helpers.js';
 
 const LINE = (ip: string, url: string, status = 200, bytes = 100) =>
@@ -115,6 +116,36 @@ describe('spread-pipe top (#14)', () => {
     await feedStdin(pub, [LINE('1.1.1.1', '/'), LINE('1.1.1.2', '/'), LINE('1.1.1.3', '/')].join('\n') + '\n');
     expect(await withTimeout(top.exited, 15_000, 'top exit')).toBe(0);
     expect(JSON.parse(top.stdout().toString().trim().split('\n').pop()!).requests).toBe(3);
+  });
+
+  it('#14: over Spread, a sequenced stream\'s resent line is counted once and --no-tag names the web server by its sender', async () => {
+    const { spec } = await startDaemon();
+    const top = startCli(['top', '-g', 'g', '-s', spec, '--no-tag', '--exit-after', '4', '--interval', '100'], { stdin: 'ignore' });
+    await top.waitStderr((s) => s.includes('joined g'));
+    const stream = await SpreadClient.connect({ daemon: spec, name: '=abcdefghi', membership: false });
+    const plain = await SpreadClient.connect({ daemon: spec, name: 'plain', membership: false });
+    try {
+      const line = (i: number) => Buffer.from(`${LINE(`3.3.3.${i}`, `/s${i}`)}\n`);
+      stream.multicast('g', line(1), { messType: 1 });
+      stream.multicast('g', line(2), { messType: 2 });
+      // A resend of id 1 (after a lost ack): a duplicate, not a fifth line.
+      stream.multicast('g', line(1), { messType: 1 });
+      stream.multicast('g', line(3), { messType: 3 });
+      stream.flush();
+      plain.multicast('g', line(4));
+      plain.flush();
+      expect(await withTimeout(top.exited, 15_000, 'top exit')).toBe(0);
+      const s = JSON.parse(top.stdout().toString().trim().split('\n').pop()!);
+      expect(s.lines).toBe(4);
+      expect(s.top_urls).toEqual(expect.arrayContaining([{ url: '/s1', hits: 1 }]));
+      expect(Object.entries(s.by_host).map(([h, v]) => [h.split('#')[1], (v as { lines: number }).lines]).sort()).toEqual([
+        ['=abcdefghi', 3],
+        ['plain', 1],
+      ]);
+    } finally {
+      stream.destroy();
+      plain.destroy();
+    }
   });
 
   it('#14: no daemon reachable at start: exit 1 with one line', async () => {

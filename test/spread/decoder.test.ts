@@ -7,8 +7,8 @@
  * and the same result for any chunking.
  */
 import { describe, expect, it } from 'vitest';
-import { ENDIAN_MARKER, REJECT_MESS, SELF_DISCARD } from '../../src/spread/constants.js';
-import { CLIENT_LIMITS, DAEMON_LIMITS, type DecoderLimits, type Frame, MessageDecoder } from '../../src/spread/decoder.js';
+import { AGREED_MESS, ENDIAN_MARKER, REJECT_MESS, SELF_DISCARD } from '../../src/spread/constants.js';
+import { CLIENT_LIMITS, DAEMON_LIMITS, type DataSink, type DecoderLimits, type Frame, MessageDecoder } from '../../src/spread/decoder.js';
 import { encodeMessage, encodeRejectMess } from '../../src/spread/encode.js';
 import { type MembershipInfo, frameKind, parseMembership, parseTransitional } from '../../src/spread/messages.js';
 import { ErrorCodes, SpreadPipeError } from '../../src/errors.js';
@@ -332,6 +332,44 @@ describe('client-to-daemon streams (the daemon-side view), including big-endian 
       });
     }
   }
+});
+
+describe('#14: a dataSink takes data frames as byte ranges, every other frame stays a Frame', () => {
+  /** Each frame as [kind, sender, messType, body hex] (sink) or [kind, ...] of the Frame; bodies copied during the call. */
+  const decodeWith = (chunks: Buffer[]): string[][] => {
+    const out: string[][] = [];
+    const sink: DataSink = (b, start, end, sender, messType) => out.push(['data', sender, String(messType), b.subarray(start, end).toString('hex')]);
+    const d = new MessageDecoder((f) => out.push([frameKind(f.type), f.sender, String(f.messType), f.data.toString('hex')]), CLIENT_LIMITS, sink);
+    for (const c of chunks) d.write(c);
+    return out;
+  };
+  it('every captured daemon-to-client stream: the same senders, mess_types and bodies as the Frames, whole, byte by byte and in random pieces', () => {
+    let data = 0;
+    let other = 0;
+    for (const s of d2cStreams) {
+      const frames = decodeAll(s.bytes);
+      const want = frames.map((f) => [frameKind(f.type), f.sender, String(f.messType), f.data.toString('hex')]);
+      const label = `${s.cap.file} ${s.conn}`;
+      expect(decodeWith([s.bytes]), label).toEqual(want);
+      expect(decodeWith(bytewise(s.bytes)), label).toEqual(want);
+      expect(decodeWith(randomChunks(s.bytes, prng(s.bytes.length), 49)), label).toEqual(want);
+      for (const w of want) w[0] === 'data' ? data++ : other++;
+    }
+    // Both paths were exercised: data to the sink, membership and the rest as Frames.
+    expect(data).toBeGreaterThan(100);
+    expect(other).toBeGreaterThan(100);
+  });
+  it('a reject of a data message (regular bits set) is a Frame, not data', () => {
+    const reject = encodeRejectMess({ oldType: AGREED_MESS, sender: '#a#h', groups: ['g'], hint: 0, data: Buffer.from('x'), extraBits: AGREED_MESS });
+    expect(frameKind(decodeAll(reject)[0]!.type)).toBe('reject');
+    const sunk: string[] = [];
+    const framed: Frame[] = [];
+    const d = new MessageDecoder((f) => framed.push(f), CLIENT_LIMITS, (b, s, e) => sunk.push(b.toString('latin1', s, e)));
+    d.write(Buffer.concat([reject, encodeMessage(AGREED_MESS, '#a#h', ['g'], Buffer.from('line\n'))]));
+    expect(framed.map((f) => frameKind(f.type))).toEqual(['reject']);
+    expect(sunk).toEqual(['line\n']);
+    expect(d.frames).toBe(2);
+  });
 });
 
 describe('membership layouts follow the daemon version', () => {
