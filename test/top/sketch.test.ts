@@ -39,6 +39,34 @@ describe('SpaceSaving (#14)', () => {
     ]);
   });
 
+  it('#14: keys with one hash, of every length to 40 and differing in one byte anywhere, unaligned in their buffers, are told apart by their bytes; so are hashes 0 and 1', () => {
+    const s = new SpaceSaving(100_000);
+    const want = new Map<string, number>();
+    const r = prng(7);
+    const count = (key: string, h?: number): void => {
+      // The key at a random offset in a buffer of its own: the 8-byte compare steps start anywhere.
+      const pad = Math.floor(r() * 13);
+      const b = Buffer.alloc(pad + key.length + 5, 0x7c);
+      b.write(key, pad, 'latin1');
+      if (h === undefined) s.addBytes(b, pad, pad + key.length);
+      else s.addBytes(b, pad, pad + key.length, h);
+      want.set(key, (want.get(key) ?? 0) + 1);
+    };
+    for (let len = 0; len <= 40; len++) {
+      const base = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH'.slice(0, len);
+      // One hash for every key of a length: each lookup compares the bytes of all of them.
+      for (let k = 0; k < 1 + (len % 3); k++) count(base, 5000 + len);
+      for (let pos = 0; pos < len; pos++) for (let k = 0; k < 1 + ((len + pos) % 3); k++) count(`${base.slice(0, pos)}\xff${base.slice(pos + 1)}`, 5000 + len);
+    }
+    // Hashes given by the caller (each key keeps its own): 0 (how an empty slot is marked) and 1 are held
+    // alike in the table, 1024 starts at slot 0 as 0 does; the keys share one run of slots.
+    const given: [string, number][] = [['/same/a', 0], ['/same/b', 0], ['/same/ab', 1], ['/same/\xe9', 1], ['/same/c', 1024]];
+    for (let k = 0; k < 3; k++) for (const [key, h] of given) count(key, h);
+    expect(s.evictions).toBe(0);
+    const got = new Map(s.top(want.size + 1).map((t) => [t.key, t.count]));
+    expect(got).toEqual(want);
+  });
+
   it('#14: counts stay exact through the table growing, and evictions keep every other key findable', () => {
     const s = new SpaceSaving(3000);
     for (let r = 0; r < 3; r++) for (let i = 0; i < 3000; i++) s.add(`/k/${i}`);
