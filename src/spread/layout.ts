@@ -159,18 +159,20 @@ export class NameFieldCache {
   private name = '';
 
   read(b: Buffer, at: number): string {
-    let end = at;
-    const stop = at + MAX_GROUP_NAME;
-    while (end < stop && b[end] !== 0) end++;
-    const n = end - at;
-    if (n === this.len) {
+    // The field holds the last name when it starts with its bytes and ends there (NUL or the field's end):
+    // one pass over the bytes, not a search for the NUL and then a compare.
+    const n = this.len;
+    if (n >= 0 && (n === MAX_GROUP_NAME || b[at + n] === 0)) {
       const c = this.bytes;
       let i = 0;
       while (i < n && c[i] === b[at + i]) i++;
       if (i === n) return this.name;
     }
+    let end = at;
+    const stop = at + MAX_GROUP_NAME;
+    while (end < stop && b[end] !== 0) end++;
     b.copy(this.bytes, 0, at, end);
-    this.len = n;
+    this.len = end - at;
     this.name = b.toString('latin1', at, end);
     return this.name;
   }

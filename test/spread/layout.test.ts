@@ -7,6 +7,7 @@ import {
   HDR_NUM_GROUPS,
   HDR_SENDER,
   HDR_TYPE,
+  NameFieldCache,
   REJECT_EXTRA,
   REJECT_OLD_TYPE,
   groupsField,
@@ -112,6 +113,22 @@ describe('wire layout (#12: one owner)', () => {
     const hi = nameField('caf\u00e9');
     expect(readNameField(hi, 0)).toBe('caf\u00e9');
     expect(nameFieldEquals(hi, 0, latin1('caf\u00e9'))).toBe(true);
+  });
+
+  it('#14: NameFieldCache reads what readNameField reads, whatever the last name was (prefixes, 32-byte names, empty, bytes after the NUL)', () => {
+    // X32: a 32-byte name with no NUL (the field's end ends it).
+    const names = ['#pub#bench', '#pub#bench', '#pub#benc', '#pub#bench', '#pub#benchx', 'X32', 'X32', 'x'.repeat(31), 'X32', '', '', 'a', 'caf\u00e9'];
+    const fields = names.map((n) => (n === 'X32' ? Buffer.alloc(MAX_GROUP_NAME, 0x78) : nameField(n)));
+    // Junk after the NUL must not count: the field ends at its first NUL.
+    const junk = Buffer.from(nameField('#pub#bench'));
+    junk[12] = 0x41;
+    fields.splice(2, 0, junk);
+    const padded = Buffer.concat([Buffer.from([1, 2, 3]), ...fields]);
+    const c = new NameFieldCache();
+    for (let i = 0; i < fields.length; i++) {
+      const at = 3 + i * MAX_GROUP_NAME;
+      expect(c.read(padded, at), `field ${i}`).toBe(readNameField(padded, at));
+    }
   });
 
   it('#12: readNameFields reads what groupsField writes', () => {
