@@ -83,6 +83,8 @@ export class Reliable extends EventEmitter {
   private unmarked = 0;
   private unmarkedSafe = false;
   private markerTimer: NodeJS.Timeout | undefined;
+  /** When the first line not yet marked was sent. */
+  private unmarkedSince = 0;
 
   constructor(opts: ReliableOptions = {}) {
     super();
@@ -195,8 +197,8 @@ export class Reliable extends EventEmitter {
   /** Send a marker now for whatever was sent since the last one (the publisher drains, the window is full). */
   flush(): void {
     if (this.unmarked === 0 || !this.client || this.end === undefined) return;
-    // The timer, if armed, is left to run out (it finds nothing to mark): at full speed a marker goes every
-    // markerLines lines, and clearing and arming a timer for each cost more than the marker itself.
+    // The timer, if armed, is left to run (armMarkerTimer): at full speed a marker goes every markerLines
+    // lines, and clearing and arming a timer for each cost more than the marker itself.
     const r = this.unmarkedSafe ? this.markerRoutes!.safe : this.markerRoutes!.fifo;
     this.unmarked = 0;
     this.unmarkedSafe = false;
@@ -211,15 +213,27 @@ export class Reliable extends EventEmitter {
   /** `lines` more were sent (the window and `end` already have them): a marker now, or a timer for one. */
   private unmarkedLines(route: PreparedSend, lines: number): void {
     if (route.type & SAFE_MESS) this.unmarkedSafe = true;
+    if (this.unmarked === 0) this.unmarkedSince = Date.now();
     if ((this.unmarked += lines) >= this.markerLines) this.flush();
-    else if (this.markerTimer === undefined) {
-      // Armed by the first line not yet marked: no line waits longer than markerMs (one may wait less).
-      this.markerTimer = setTimeout(() => {
-        this.markerTimer = undefined;
-        this.flush();
-      }, this.markerMs);
-      this.markerTimer.unref();
-    }
+    else if (this.markerTimer === undefined) this.armMarkerTimer(this.markerMs);
+  }
+
+  /**
+   * The timer that sends a marker once the first line not yet marked has
+   * waited markerMs. A marker sent meanwhile (by count) leaves it running: it
+   * then waits out what is left for the lines sent since, and sends no
+   * marker early (a timer that fired on the old lines' schedule sent half as
+   * many markers again at 100k lines/s).
+   */
+  private armMarkerTimer(ms: number): void {
+    this.markerTimer = setTimeout(() => {
+      this.markerTimer = undefined;
+      if (this.unmarked === 0) return;
+      const left = this.unmarkedSince + this.markerMs - Date.now();
+      if (left > 0) this.armMarkerTimer(left);
+      else this.flush();
+    }, ms);
+    this.markerTimer.unref();
   }
 
   /** Close the session when lines wait for acks longer than ackTimeout; the publisher then fails over. */
