@@ -180,15 +180,17 @@ describe('failover between two daemons mid-stream', () => {
     // Lines keep coming, as from a web server; without --ack long ones, so that the socket
     // buffers toward A fill and the session sees the stall.
     let n = 1000;
-    while (lineNumbers(fileB, 'web1').length === 0) {
-      if (Date.now() - since > 20_000) throw new Error(`no data at B after 20 s; publisher's stderr: ${p.stderr().slice(-600)}`);
-      if (ack) await feedLines(p, n, n + 20, 20);
-      else await feedPaddedLines(p, n, n + 200, 2000, 200);
-      n += ack ? 20 : 200;
+    for (;;) {
+      // Looked for before B's file: both may happen during one feed, and then the declaration came first.
       if (!declared && /lost \S+: daemon \S+ stopped reading/.test(p.stderr())) {
         declared = true;
         since = Date.now();
       }
+      if (lineNumbers(fileB, 'web1').length > 0) break;
+      if (Date.now() - since > 20_000) throw new Error(`no data at B after 20 s; publisher's stderr: ${p.stderr().slice(-600)}`);
+      if (ack) await feedLines(p, n, n + 20, 20);
+      else await feedPaddedLines(p, n, n + 200, 2000, 200);
+      n += ack ? 20 : 200;
       await new Promise((r) => setTimeout(r, 20));
     }
     const took = Date.now() - since;
