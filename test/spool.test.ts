@@ -91,6 +91,32 @@ describe('Spool', () => {
     expect(again.every((r) => r.data === big(r.id).toString())).toBe(true);
   });
 
+  it('#16: close() with everything acknowledged deletes the segments without syncing them first; with lines unacknowledged it syncs and keeps them', () => {
+    const syncs = vi.spyOn(fs, 'fdatasyncSync');
+    try {
+      const dir = tempDir();
+      const a = Spool.open(dir, { syncInterval: 0 });
+      for (let i = 0; i < 100; i++) a.append(rec(i));
+      a.commit(100);
+      syncs.mockClear();
+      a.close();
+      // The cursor alone (it keeps the next id).
+      expect(syncs.mock.calls.length).toBe(1);
+      expect(segments(dir)).toEqual([]);
+      const b = Spool.open(dir, { syncInterval: 0 });
+      for (let i = 0; i < 100; i++) b.append(rec(i));
+      b.commit(199);
+      syncs.mockClear();
+      b.close();
+      expect(syncs.mock.calls.length).toBe(2);
+      expect(segments(dir).length).toBe(1);
+      const c = open(dir);
+      expect(readAll(c).map((r) => r.id)).toEqual([199]);
+    } finally {
+      syncs.mockRestore();
+    }
+  });
+
   it('replays what was not acknowledged after close and reopen; ids continue', () => {
     const dir = tempDir();
     const a = Spool.open(dir, { syncInterval: 0, cursorEvery: 1 });

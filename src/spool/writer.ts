@@ -180,12 +180,12 @@ export class SegmentWriter {
     });
   }
 
-  /** Flush, sync and close the current segment. */
-  close(): void {
+  /** Flush, sync (unless told not to: it is about to be deleted) and close the current segment. */
+  close(sync = true): void {
     this.flush();
     if (this.fd < 0) return;
     try {
-      fs.fdatasyncSync(this.fd);
+      if (sync) fs.fdatasyncSync(this.fd);
     } catch {
       // Reported by the writes themselves.
     }
