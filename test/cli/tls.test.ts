@@ -5,20 +5,13 @@
  * counted, SIGHUP re-reading the certificate files, failover across a mixed
  * tls:// and plain -s list with --ack, and usage errors for bad TLS files.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { type Proc, counter, feedStdin, freePort, lineNumbers, numberedLines, sendUdp, startCli, tempDir, waitFor, withTimeout } from '../helpers.js';
-import { type TestPki, makeTestPki } from '../helpers/tls.js';
+import { testPkiForFile } from '../helpers/tls.js';
 
-let pki: TestPki;
-let pkiDir: string;
-beforeAll(() => {
-  pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-tls-cli-'));
-  pki = makeTestPki(pkiDir);
-});
-afterAll(() => fs.rmSync(pkiDir, { recursive: true, force: true }));
+const pki = testPkiForFile('spread-pipe-tls-cli-');
 
 interface TlsDaemon {
   proc: Proc;

@@ -10,24 +10,17 @@
  *      --tls-client-ca. In CI the plaintext clients are our own `tail` and pipe
  *      mode; README shows spuser and spreadlogd, checked by hand.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { type Proc, ROOT, feedStdin, freePort, startCli, startDaemon, startProcess, tempDir, waitFor, waitForTcp } from '../helpers.js';
-import { type TestPki, makeTestPki } from '../helpers/tls.js';
+import { testPkiForFile } from '../helpers/tls.js';
 
 const STUNNEL = '/usr/bin/stunnel4';
 // In CI stunnel4 is installed by .ci/run: a missing binary there is a failure, not a skip.
 const run = fs.existsSync(STUNNEL) || process.env.CI ? describe : describe.skip;
 
-let pki: TestPki;
-let pkiDir: string;
-beforeAll(() => {
-  pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-stunnel-'));
-  pki = makeTestPki(pkiDir);
-});
-afterAll(() => fs.rmSync(pkiDir, { recursive: true, force: true }));
+const pki = testPkiForFile('spread-pipe-stunnel-');
 
 /**
  * An examples/ stunnel config with `set` values put in place of its own

@@ -6,7 +6,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestPki {
   dir: string;
@@ -102,4 +104,20 @@ export function makeTestPki(dir: string): TestPki {
     web2: leaf(dir, 'ca', 'web2', 'web2', 'DNS:web2', 'clientAuth'),
     rogue: leaf(dir, 'other-ca', 'rogue', 'web1', 'DNS:web1', 'clientAuth'),
   };
+}
+
+/**
+ * The PKI of one test file: made before its tests (beforeAll) in a temporary
+ * directory of its own (`prefix` names it), removed after them. The object
+ * returned is filled in by then.
+ */
+export function testPkiForFile(prefix: string): TestPki {
+  const pki = {} as TestPki;
+  beforeAll(() => {
+    Object.assign(pki, makeTestPki(fs.mkdtempSync(path.join(os.tmpdir(), prefix))));
+  });
+  afterAll(() => {
+    if (pki.dir) fs.rmSync(pki.dir, { recursive: true, force: true });
+  });
+  return pki;
 }

@@ -4,10 +4,9 @@
  * and its cause counted at the daemon, and the daemon keeps serving good
  * clients in the same test.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { SpreadClient, type SpreadEvent } from '../../src/spread/client.js';
 import { type DaemonEvent, SpreadDaemon } from '../../src/spread/daemon.js';
@@ -15,15 +14,9 @@ import { type DaemonAddress, parseDaemonAddress, parseListenAddress } from '../.
 import { resolveTlsClientOptions } from '../../src/spread/tls.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { defer, waitFor } from '../helpers.js';
-import { type TestPki, makeTestPki } from '../helpers/tls.js';
+import { testPkiForFile } from '../helpers/tls.js';
 
-let pki: TestPki;
-let dir: string;
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-tls-'));
-  pki = makeTestPki(dir);
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const pki = testPkiForFile('spread-pipe-tls-');
 
 async function tlsDaemon(opts: { clientCa?: string; cert?: string; key?: string; maxTlsHandshakes?: number; handshakeTimeout?: number; maxPendingPerAddress?: number } = {}) {
   const daemon = await SpreadDaemon.start({
@@ -215,8 +208,8 @@ describe('#15: TLS listener and client', () => {
   });
 
   it('#15: reloadTls() takes renewed files for new connections; a bad file keeps the old ones', async () => {
-    const certFile = path.join(dir, 'live.pem');
-    const keyFile = path.join(dir, 'live.key');
+    const certFile = path.join(pki.dir, 'live.pem');
+    const keyFile = path.join(pki.dir, 'live.key');
     fs.copyFileSync(pki.untrusted.cert, certFile);
     fs.copyFileSync(pki.untrusted.key, keyFile);
     const d = await tlsDaemon({ cert: certFile, key: keyFile });
@@ -233,8 +226,8 @@ describe('#15: TLS listener and client', () => {
 
   it('#15: a client re-reads its TLS files at the next connect when they changed (renewal without restart)', async () => {
     const d = await tlsDaemon({ clientCa: pki.ca });
-    const cert = path.join(dir, 'client-live.pem');
-    const key = path.join(dir, 'client-live.key');
+    const cert = path.join(pki.dir, 'client-live.pem');
+    const key = path.join(pki.dir, 'client-live.key');
     fs.copyFileSync(pki.rogue.cert, cert);
     fs.copyFileSync(pki.rogue.key, key);
     const address = tlsAt(d.tlsPort, { cert, key });
@@ -249,7 +242,7 @@ describe('#15: TLS listener and client', () => {
   });
 
   it('#15: unusable TLS files stop the start with SP_ERR_TLS_FILE naming the file', async () => {
-    await expect(SpreadDaemon.start({ listen: [{ host: '127.0.0.1', port: 0, tls: true }], tls: { cert: path.join(dir, 'none.pem'), key: pki.server.key } })).rejects.toMatchObject({
+    await expect(SpreadDaemon.start({ listen: [{ host: '127.0.0.1', port: 0, tls: true }], tls: { cert: path.join(pki.dir, 'none.pem'), key: pki.server.key } })).rejects.toMatchObject({
       code: ErrorCodes.TLS_FILE,
       message: expect.stringContaining('none.pem'),
     });
@@ -257,7 +250,7 @@ describe('#15: TLS listener and client', () => {
       code: ErrorCodes.TLS_FILE,
       message: expect.stringContaining('does not match'),
     });
-    expect(() => resolveTlsClientOptions({ ca: path.join(dir, 'none.pem') })).toThrow(expect.objectContaining({ code: ErrorCodes.TLS_FILE }));
+    expect(() => resolveTlsClientOptions({ ca: path.join(pki.dir, 'none.pem') })).toThrow(expect.objectContaining({ code: ErrorCodes.TLS_FILE }));
     expect(() => resolveTlsClientOptions({ cert: pki.web1.cert })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARGUMENT }));
   });
 });
