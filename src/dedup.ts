@@ -138,7 +138,7 @@ export class DuplicateFilter {
 
   /** Messages from `sender` are looked at by filter(); every other sender's pass it untouched. */
   sequenced(sender: string): boolean {
-    return streamOf(sender) !== undefined;
+    return this.streamFor(sender) !== undefined;
   }
 
   /**
@@ -146,15 +146,7 @@ export class DuplicateFilter {
    * stream), a copy without the lines already seen, or null (all seen).
    */
   filter(sender: string, messType: number, data: Buffer): Buffer | null {
-    // A receiver hears mostly one sender in a row, its name the same string each time (the decoder's name
-    // cache): its stream is not parsed again per message.
-    let stream: string | undefined;
-    if (sender === this.lastSender) stream = this.lastStream;
-    else {
-      stream = streamOf(sender);
-      this.lastSender = sender;
-      this.lastStream = stream;
-    }
+    const stream = this.streamFor(sender);
     if (stream === undefined) return data;
     if (isMarker(data)) {
       this.stats.markers++;
@@ -227,6 +219,19 @@ export class DuplicateFilter {
     if (bits.length !== w.bits.length) throw new RangeError(`window of ${bits.length * 32} ids, expected ${w.size}`);
     w.top = top;
     w.bits.set(bits);
+  }
+
+  /**
+   * streamOf(sender), kept for the sender heard last: a receiver hears mostly
+   * one sender in a row, its name the same string each time (the decoder's
+   * name cache), so its stream is not parsed again per message.
+   */
+  private streamFor(sender: string): string | undefined {
+    if (sender !== this.lastSender) {
+      this.lastStream = streamOf(sender);
+      this.lastSender = sender;
+    }
+    return this.lastStream;
   }
 
   private window(stream: string): SeqWindow {
