@@ -110,7 +110,6 @@ export class SpreadClient extends EventEmitter {
   private readonly highWaterMark: number;
   private readonly maxLen: number;
   private wbuf: Buffer;
-  /** Write buffers the socket is done with, taken again instead of allocating one per flush. */
   /**
    * Write buffers handed to the kernel and back, for reuse. Up to a high-water
    * mark's worth can be in flight at once (a burst fills one after another in

@@ -114,6 +114,11 @@ export function serviceBitsName(type: number): string {
   return names.length ? names.join('|') : `0x${(type >>> 0).toString(16)}`;
 }
 
+/** A data message: one of the delivery bits, and not a reject (frameKind()'s 'data'). */
+export function isDataType(type: number): boolean {
+  return (type & REGULAR_MESS) !== 0 && (type & REJECT_MESS) === 0;
+}
+
 const REJECT_NAMES: Readonly<Record<number, string>> = {
   [REJECT_QUOTA]: 'REJECT_QUOTA',
   [REJECT_NO_NAME]: 'REJECT_NO_NAME',

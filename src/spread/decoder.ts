@@ -6,7 +6,7 @@
  * header before anything is buffered, so memory per decoder is bounded by
  * one frame of at most the declared limits.
  */
-import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REGULAR_MESS, REJECT_MESS } from './constants.js';
+import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS, isDataType } from './constants.js';
 import { Framer } from './framer.js';
 import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, NameFieldCache, swap32, wordValue } from './layout.js';
 
@@ -121,8 +121,7 @@ export class MessageDecoder {
     const littleEndian = isLittleEndian(t);
     const type = wordValue(t);
     const numGroups = readHeaderInt(b, off + HDR_NUM_GROUPS, littleEndian);
-    // frameKind()'s 'data': regular bits and not a reject.
-    if (this.dataSink !== undefined && (type & REGULAR_MESS) !== 0 && (type & REJECT_MESS) === 0) {
+    if (this.dataSink !== undefined && isDataType(type)) {
       this.frames++;
       this.dataSink(b, off + HEADER_SIZE + numGroups * MAX_GROUP_NAME, end, this.senders.read(b, off + HDR_SENDER), hintMessType(wordValue(b.readUInt32LE(off + HDR_HINT))));
       return;

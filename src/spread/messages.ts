@@ -10,7 +10,7 @@ import {
   MAX_GROUP_NAME,
   MEMBERSHIP_MESS,
   REG_MEMB_MESS,
-  REGULAR_MESS,
+  isDataType,
   REJECT_MESS,
   TRANSITION_MESS,
 } from './constants.js';
@@ -23,7 +23,7 @@ export type FrameKind = 'data' | 'membership' | 'transitional' | 'self-leave' | 
 /** Classify as the 5.0.1 library does: regular first, since senders may set membership bits too. */
 export function frameKind(type: number): FrameKind {
   if (type & REJECT_MESS) return 'reject';
-  if (type & REGULAR_MESS) return 'data';
+  if (isDataType(type)) return 'data';
   if (type & MEMBERSHIP_MESS) {
     if (type & REG_MEMB_MESS) return 'membership';
     if (type & TRANSITION_MESS) return 'transitional';
