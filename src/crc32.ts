@@ -74,8 +74,12 @@ export interface CrcArena {
   readonly buf: Buffer;
   /** crc32(buf, start, end, crc), the same value. */
   crc(start: number, end: number, crc?: number): number;
-  /** sealFrame(buf, start, len) of record-frame.ts: the frame's length and CRC written, in one call. */
-  seal(start: number, len: number): void;
+  /**
+   * sealFrame(buf, start, len) of record-frame.ts, the frame's length and CRC
+   * written in one call into the module (the WebAssembly arena only; see
+   * sealFrameIn).
+   */
+  readonly seal?: (start: number, len: number) => void;
 }
 
 /**
@@ -87,15 +91,7 @@ export function crcArena(bytes: number, engine: 'wasm' | 'js' = 'wasm'): CrcAren
   const wasm = engine === 'js' || typeof WebAssembly === 'undefined' ? undefined : WebAssembly;
   if (!wasm) {
     const buf = Buffer.allocUnsafeSlow(bytes);
-    const crc = (start: number, end: number, c = 0): number => crc32(buf, start, end, c);
-    return {
-      buf,
-      crc,
-      seal(start, len) {
-        buf.writeUInt32LE(len, start);
-        buf.writeUInt32LE(crc(start + 8, start + 8 + len, crc(start, start + 4)), start + 4);
-      },
-    };
+    return { buf, crc: (start, end, c = 0) => crc32(buf, start, end, c) };
   }
   wasmModule ??= new wasm.Module(CRC32_WASM);
   const pages = Math.ceil((TABLE_BYTES + bytes) / PAGE);

@@ -28,9 +28,10 @@ export function sealFrame(buf: Buffer, start: number, len: number): void {
   buf.writeUInt32LE(frameCrc(buf, start, len), start + 4);
 }
 
-/** sealFrame() in an arena's buffer, in one call there (the spool's write buffer). */
+/** sealFrame() in an arena's buffer (the spool's write buffer): in one call into its module where it has one. */
 export function sealFrameIn(a: CrcArena, start: number, len: number): void {
-  a.seal(start, len);
+  if (a.seal) a.seal(start, len);
+  else sealFrame(a.buf, start, len);
 }
 
 /**
