@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpu as procCpu, waitUntil } from './proc.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist', 'main.js');
@@ -117,15 +118,8 @@ function start(cmd, args, opts = {}) {
   const exited = new Promise((r) => p.on('exit', (c) => r(c)));
   return { p, err: () => err, out: () => out, exited };
 }
-async function until(pred, ms, what) {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const daemon = start(process.execPath, [CLI, '--daemon', '--name', 'bench', '--no-unix', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-await until(() => /listening on 127\.0\.0\.1:\d+/.test(daemon.err()), 10_000, 'daemon');
+await waitUntil(() => /listening on 127\.0\.0\.1:\d+/.test(daemon.err()), 10_000, 'daemon');
 const port = /listening on 127\.0\.0\.1:(\d+)/.exec(daemon.err())[1];
 const spec = `${port}@127.0.0.1`;
 const e2e = new Map(BUILDS.map((r) => [r, []]));
@@ -135,17 +129,16 @@ try {
     const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, path.join(root, 'dist', 'main.js'), 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length + WARM)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    await until(() => top.err().includes('joined bench'), 10_000, 'top joined');
+    await waitUntil(() => top.err().includes('joined bench'), 10_000, 'top joined');
     // CPU spent starting up (node, the module graph, the session), left out of the per-line figure.
     const nodePid = execFileSync('pgrep', ['-P', String(top.p.pid)], { encoding: 'utf8' }).trim();
     if (WARM) {
       const warm = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1'], { stdio: [fs.openSync(path.join(tmp, 'warm.log'), 'r'), 'pipe', 'pipe'] });
       await warm.exited;
       // The interval's JSON object says when top has counted them.
-      await until(() => top.out().trim().split('\n').some((l) => l && JSON.parse(l).lines >= WARM), 30_000, 'warm-up counted');
+      await waitUntil(() => top.out().trim().split('\n').some((l) => l && JSON.parse(l).lines >= WARM), 30_000, 'warm-up counted');
     }
-    const st = fs.readFileSync(`/proc/${nodePid}/stat`, 'utf8').split(') ')[1].split(' ');
-    const startCpu = (Number(st[11]) + Number(st[12])) / 100;
+    const startCpu = procCpu(Number(nodePid));
     const t0 = Date.now();
     const pub = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1)], { stdio: [fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
     await pub.exited;
