@@ -14,6 +14,7 @@
  *                            rounds alternated, with the ratio: a noisy
  *                            machine slows both alike
  *   PARTS=12 ...             only the parts named (default 1234)
+ *   TOP_FLAGS='--cpu-prof --cpu-prof-dir=DIR' ...  node flags for top (part 2)
  *   WARM=50000 ...           part 2: top first counts this many lines (a
  *                            publisher of its own), left out of the figure
  *                            with start-up: a long-running top's steady
@@ -35,6 +36,8 @@ const GEN = process.env.GEN_LINES ?? '/work/shared/baseline/gen-lines.py';
 const BASE = process.env.BASE ? path.resolve(process.env.BASE) : undefined;
 const BUILDS = BASE ? [ROOT, BASE] : [ROOT];
 const PARTS = process.env.PARTS ?? '1234';
+// Node flags for top's process in part 2, e.g. TOP_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+const TOP_FLAGS = (process.env.TOP_FLAGS ?? '').split(' ').filter(Boolean);
 const label = (root) => (BASE ? (root === BASE ? ' [base]' : ' [this]') : '');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spread-pipe-bench-top-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -126,7 +129,7 @@ const e2e = new Map(BUILDS.map((r) => [r, []]));
 try {
   for (let r = 0; r < (PARTS.includes('2') ? ROUNDS * BUILDS.length : 0); r++) {
     const root = BUILDS[r % BUILDS.length];
-    const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, path.join(root, 'dist', 'main.js'), 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length + WARM)], {
+    const top = start('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, ...TOP_FLAGS, path.join(root, 'dist', 'main.js'), 'top', '-g', 'bench', '-s', spec, '--json', '--interval', '1000', '--exit-after', String(text.length + WARM)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await waitUntil(() => top.err().includes('joined bench'), 10_000, 'top joined');

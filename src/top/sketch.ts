@@ -7,25 +7,21 @@
  *   RecentSet       distinct keys seen in a sliding window, exact up to a cap
  */
 
-interface Bucket {
-  count: number;
-  head: Counter | undefined;
-  prev: Bucket | undefined;
-  next: Bucket | undefined;
-}
-
-interface Counter {
-  /** Where the key's bytes are in the arena. */
-  off: number;
-  len: number;
-  /** murmur3 of the key's bytes: its slot in the table and its doorkeeper bit. */
-  hash: number;
-  /** Overestimation bound: the count the evicted key had when this one took its place. */
-  err: number;
-  bucket: Bucket;
-  prev: Counter | undefined;
-  next: Counter | undefined;
-}
+/** No counter or bucket (the lists' end). */
+const NONE = -1;
+/** A counter's fields in `SpaceSaving.ctr`, CS int32s a counter. */
+const C_OFF = 0;
+const C_LEN = 1;
+const C_HASH = 2;
+const C_BUCKET = 3;
+const C_PREV = 4;
+const C_NEXT = 5;
+const CS = 6;
+/** A bucket's links in `SpaceSaving.bl`, BS int32s a bucket (its count is in `bCount`). */
+const B_HEAD = 0;
+const B_PREV = 1;
+const B_NEXT = 2;
+const BS = 3;
 
 /**
  * Space-saving top-K: `capacity` counters. A new key past capacity takes
@@ -39,20 +35,30 @@ interface Counter {
  * (linear probing on murmur3, the key compared byte by byte) and kept as
  * bytes in one arena: a line's fields are counted without making a string
  * or an object, and a key becomes a string only when top() shows it.
+ *
+ * Counters, buckets and the table are typed arrays indexed by number, not
+ * objects linked by reference: tens of thousands of long-lived objects made
+ * every young-generation collection copy and promote them (most of top's
+ * GC time), and a lookup read scattered objects where it now reads a few
+ * adjacent words; the table keeps each slot's hash beside its counter's
+ * index, one cache line for both.
  */
 export class SpaceSaving {
-  /** Open addressing, linear probing; at most half full. */
-  private slots: (Counter | undefined)[];
-  /**
-   * Each slot's counter's hash (tagged(): never 0), 0 for an empty slot: a
-   * probe reads no counter but the one it finds, and a miss ends on this
-   * array alone, without reading `slots`.
-   */
-  private hashes: Int32Array;
+  /** Open addressing, linear probing: [tagged hash (0: empty), counter index] per slot; at most 5/8 full. */
+  private tab: Int32Array;
   private mask: number;
   private count = 0;
+  /** Counters: CS int32s each, indices 0..count-1 (a counter is never freed, only taken over). */
+  private ctr: Int32Array;
+  /** Overestimation bound per counter: the count the evicted key had when this one took its place. */
+  private err: Float64Array;
+  /** Buckets: their count, and BS int32s of links each; free ones chained through B_NEXT from `freeBucket`. */
+  private bCount: Float64Array;
+  private bl: Int32Array;
+  private buckets = 0;
+  private freeBucket = NONE;
   /** The bucket with the smallest count. */
-  private low: Bucket | undefined;
+  private low = NONE;
   /** Keys pushed out of the structure so far (0: every count is exact). */
   evictions = 0;
   /**
@@ -75,9 +81,14 @@ export class SpaceSaving {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity}`);
-    this.slots = new Array<Counter | undefined>(MIN_SLOTS).fill(undefined);
-    this.hashes = new Int32Array(MIN_SLOTS);
+    this.tab = new Int32Array(2 * MIN_SLOTS);
     this.mask = MIN_SLOTS - 1;
+    const n = Math.min(capacity, MIN_COUNTERS);
+    this.ctr = new Int32Array(n * CS);
+    this.err = new Float64Array(n);
+    // One bucket more than counters: bump() makes the new one before it frees the old.
+    this.bCount = new Float64Array(n + 1);
+    this.bl = new Int32Array((n + 1) * BS);
   }
 
   get size(): number {
@@ -97,34 +108,37 @@ export class SpaceSaving {
 
   /** Count one hit of the key b[s, e) (made a string, when it is, as latin1). `h`: murmur3Bytes(b, s, e). */
   addBytes(b: Uint8Array, s: number, e: number, h = murmur3Bytes(b, s, e)): void {
-    const slots = this.slots;
-    const hashes = this.hashes;
+    const tab = this.tab;
+    const ctr = this.ctr;
     const mask = this.mask;
     const n = e - s;
     const hi = tagged(h);
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const t = hashes[i]!;
+    for (let i = hi & mask; ; i = (i + 1) & mask) {
+      const t = tab[2 * i]!;
       if (t !== hi) {
         if (t === 0) break;
         continue;
       }
-      const c = slots[i]!;
-      if (c.len === n && sameBytes(this.arena, this.arenaView, c.off, b, s, n)) {
+      const c = tab[2 * i + 1]!;
+      const k = c * CS;
+      if (ctr[k + C_LEN] === n && sameBytes(this.arena, this.arenaView, ctr[k + C_OFF]!, b, s, n)) {
         this.bump(c);
         return;
       }
     }
     if (this.count < this.capacity) {
+      const c = this.count;
+      if (c * CS >= this.ctr.length) this.growCounters();
       let bk = this.low;
-      if (bk === undefined || bk.count !== 1) {
-        bk = { count: 1, head: undefined, prev: undefined, next: bk };
-        if (this.low !== undefined) this.low.prev = bk;
-        this.low = bk;
-      }
-      const c: Counter = { off: this.store(b, s, n), len: n, hash: h, err: 0, bucket: bk, prev: undefined, next: bk.head };
-      if (bk.head !== undefined) bk.head.prev = c;
-      bk.head = c;
-      this.insert(c);
+      if (bk === NONE || this.bCount[bk] !== 1) bk = this.newBucket(1, NONE, bk);
+      const k = c * CS;
+      const ct = this.ctr;
+      ct[k + C_OFF] = this.store(b, s, n);
+      ct[k + C_LEN] = n;
+      ct[k + C_HASH] = hi;
+      this.err[c] = 0;
+      this.pushFront(c, bk);
+      this.insert(c, hi);
       return;
     }
     const dh = h & 0xfffff;
@@ -139,15 +153,18 @@ export class SpaceSaving {
       }
       return;
     }
-    const min = this.low!.head!;
-    this.remove(min);
+    const min = this.bl[this.low * BS + B_HEAD]!;
+    const k = min * CS;
+    this.remove(min, ctr[k + C_HASH]!);
     this.evictions++;
-    min.err = min.bucket.count;
-    this.garbage += min.len;
-    min.off = this.store(b, s, n);
-    min.len = n;
-    min.hash = h;
-    this.insert(min);
+    this.err[min] = this.bCount[ctr[k + C_BUCKET]!]!;
+    this.garbage += ctr[k + C_LEN]!;
+    const off = this.store(b, s, n);
+    const ct = this.ctr;
+    ct[k + C_OFF] = off;
+    ct[k + C_LEN] = n;
+    ct[k + C_HASH] = hi;
+    this.insert(min, hi);
     this.bump(min);
   }
 
@@ -169,12 +186,15 @@ export class SpaceSaving {
     while (live + n > size / 2) size *= 2;
     const old = this.arena;
     const a = Buffer.allocUnsafeSlow(size);
+    const ctr = this.ctr;
     let off = 0;
-    for (const c of this.slots) {
-      if (c === undefined) continue;
-      old.copy(a, off, c.off, c.off + c.len);
-      c.off = off;
-      off += c.len;
+    for (let c = 0; c < this.count; c++) {
+      const k = c * CS;
+      const o = ctr[k + C_OFF]!;
+      const len = ctr[k + C_LEN]!;
+      old.copy(a, off, o, o + len);
+      ctr[k + C_OFF] = off;
+      off += len;
     }
     this.arena = a;
     this.arenaView = new DataView(a.buffer, a.byteOffset, a.length);
@@ -183,100 +203,148 @@ export class SpaceSaving {
   }
 
   /** A counter's key as a string (latin1: one char per byte). */
-  private keyOf(c: Counter): string {
-    return latin1(this.arena, c.off, c.off + c.len);
+  private keyOf(c: number): string {
+    const o = this.ctr[c * CS + C_OFF]!;
+    return latin1(this.arena, o, o + this.ctr[c * CS + C_LEN]!);
   }
 
-  private insert(c: Counter): void {
-    if (++this.count * 2 > this.slots.length) this.grow();
-    const slots = this.slots;
-    const mask = this.mask;
-    let i = c.hash & mask;
-    while (slots[i] !== undefined) i = (i + 1) & mask;
-    slots[i] = c;
-    this.hashes[i] = tagged(c.hash);
+  /** Double the counter arrays (and the buckets with them), up to capacity. */
+  private growCounters(): void {
+    const n = Math.min(this.capacity, (this.ctr.length / CS) * 2);
+    const ctr = new Int32Array(n * CS);
+    ctr.set(this.ctr);
+    this.ctr = ctr;
+    const err = new Float64Array(n);
+    err.set(this.err);
+    this.err = err;
+    const bCount = new Float64Array(n + 1);
+    bCount.set(this.bCount);
+    this.bCount = bCount;
+    const bl = new Int32Array((n + 1) * BS);
+    bl.set(this.bl);
+    this.bl = bl;
   }
 
-  /** Take `c` out of the table, moving back the entries behind it (no tombstones). */
-  private remove(c: Counter): void {
-    const slots = this.slots;
+  /** A bucket of `count` between `prev` and `next` (either NONE), linked in. */
+  private newBucket(count: number, prev: number, next: number): number {
+    let b = this.freeBucket;
+    if (b !== NONE) this.freeBucket = this.bl[b * BS + B_NEXT]!;
+    else b = this.buckets++;
+    const bl = this.bl;
+    this.bCount[b] = count;
+    bl[b * BS + B_HEAD] = NONE;
+    bl[b * BS + B_PREV] = prev;
+    bl[b * BS + B_NEXT] = next;
+    if (prev !== NONE) bl[prev * BS + B_NEXT] = b;
+    else this.low = b;
+    if (next !== NONE) bl[next * BS + B_PREV] = b;
+    return b;
+  }
+
+  /** Counter `c` first in bucket `bk`. */
+  private pushFront(c: number, bk: number): void {
+    const ctr = this.ctr;
+    const bl = this.bl;
+    const head = bl[bk * BS + B_HEAD]!;
+    const k = c * CS;
+    ctr[k + C_BUCKET] = bk;
+    ctr[k + C_PREV] = NONE;
+    ctr[k + C_NEXT] = head;
+    if (head !== NONE) ctr[head * CS + C_PREV] = c;
+    bl[bk * BS + B_HEAD] = c;
+  }
+
+  private insert(c: number, hi: number): void {
+    if (++this.count * 8 > (this.mask + 1) * 5) this.grow();
+    const tab = this.tab;
     const mask = this.mask;
-    let i = c.hash & mask;
-    while (slots[i] !== c) i = (i + 1) & mask;
+    let i = hi & mask;
+    while (tab[2 * i] !== 0) i = (i + 1) & mask;
+    tab[2 * i] = hi;
+    tab[2 * i + 1] = c;
+  }
+
+  /** Take counter `c` (tagged hash `hi`) out of the table, moving back the entries behind it (no tombstones). */
+  private remove(c: number, hi: number): void {
+    const tab = this.tab;
+    const mask = this.mask;
+    let i = hi & mask;
+    while (tab[2 * i + 1] !== c || tab[2 * i] === 0) i = (i + 1) & mask;
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const x = slots[j];
-      if (x === undefined) break;
-      const home = x.hash & mask;
-      // x stays where it is when its home slot lies cyclically in (i, j].
+      const t = tab[2 * j]!;
+      if (t === 0) break;
+      const home = t & mask;
+      // The entry at j stays where it is when its home slot lies cyclically in (i, j].
       if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
-      slots[i] = x;
-      this.hashes[i] = tagged(x.hash);
+      tab[2 * i] = t;
+      tab[2 * i + 1] = tab[2 * j + 1]!;
       i = j;
     }
-    slots[i] = undefined;
-    this.hashes[i] = 0;
+    tab[2 * i] = 0;
     this.count--;
   }
 
   private grow(): void {
-    const old = this.slots;
-    const slots = new Array<Counter | undefined>(old.length * 2).fill(undefined);
-    const hashes = new Int32Array(slots.length);
-    const mask = slots.length - 1;
-    for (const c of old) {
-      if (c === undefined) continue;
-      let i = c.hash & mask;
-      while (slots[i] !== undefined) i = (i + 1) & mask;
-      slots[i] = c;
-      hashes[i] = tagged(c.hash);
+    const old = this.tab;
+    const slots = old.length; // twice the old slot count: the new one
+    const tab = new Int32Array(slots * 2);
+    const mask = slots - 1;
+    for (let j = 0; j < old.length; j += 2) {
+      const t = old[j]!;
+      if (t === 0) continue;
+      let i = t & mask;
+      while (tab[2 * i] !== 0) i = (i + 1) & mask;
+      tab[2 * i] = t;
+      tab[2 * i + 1] = old[j + 1]!;
     }
-    this.slots = slots;
-    this.hashes = hashes;
+    this.tab = tab;
     this.mask = mask;
   }
 
-  /** Move `c` from its bucket to the bucket of count + 1. */
-  private bump(c: Counter): void {
-    const b = c.bucket;
-    const want = b.count + 1;
-    let nb = b.next;
+  /** Move counter `c` from its bucket to the bucket of count + 1. */
+  private bump(c: number): void {
+    const ctr = this.ctr;
+    const bl = this.bl;
+    const k = c * CS;
+    const b = ctr[k + C_BUCKET]!;
+    const want = this.bCount[b]! + 1;
+    let nb = bl[b * BS + B_NEXT]!;
     // Alone in its bucket with no bucket of count + 1 next: the bucket itself moves up
-    // (the usual case for the heaviest keys; no allocation, no relinking).
-    if (b.head === c && c.next === undefined && (nb === undefined || nb.count !== want)) {
-      b.count = want;
+    // (the usual case for the heaviest keys; no relinking).
+    const prev = ctr[k + C_PREV]!;
+    const next = ctr[k + C_NEXT]!;
+    if (prev === NONE && next === NONE && (nb === NONE || this.bCount[nb] !== want)) {
+      this.bCount[b] = want;
       return;
     }
-    if (nb === undefined || nb.count !== want) {
-      nb = { count: want, head: undefined, prev: b, next: b.next };
-      if (b.next !== undefined) b.next.prev = nb;
-      b.next = nb;
-    }
+    if (nb === NONE || this.bCount[nb] !== want) nb = this.newBucket(want, b, nb);
     // unlink from b
-    if (c.prev !== undefined) c.prev.next = c.next;
-    else b.head = c.next;
-    if (c.next !== undefined) c.next.prev = c.prev;
-    if (b.head === undefined) {
-      if (b.prev !== undefined) b.prev.next = b.next;
-      else this.low = b.next;
-      nb.prev = b.prev;
+    if (prev !== NONE) ctr[prev * CS + C_NEXT] = next;
+    else bl[b * BS + B_HEAD] = next;
+    if (next !== NONE) ctr[next * CS + C_PREV] = prev;
+    if (bl[b * BS + B_HEAD] === NONE) {
+      // b is empty: out of the list (nb follows it), and free.
+      const bp = bl[b * BS + B_PREV]!;
+      if (bp !== NONE) bl[bp * BS + B_NEXT] = nb;
+      else this.low = nb;
+      bl[nb * BS + B_PREV] = bp;
+      bl[b * BS + B_NEXT] = this.freeBucket;
+      this.freeBucket = b;
     }
-    c.bucket = nb;
-    c.prev = undefined;
-    c.next = nb.head;
-    if (nb.head !== undefined) nb.head.prev = c;
-    nb.head = c;
+    this.pushFront(c, nb);
   }
 
   /** The `n` largest counts, largest first; ties by key, so output is stable. */
   top(n: number): { key: string; count: number; err: number }[] {
+    const bl = this.bl;
     let last = this.low;
-    while (last?.next !== undefined) last = last.next;
+    while (last !== NONE && bl[last * BS + B_NEXT] !== NONE) last = bl[last * BS + B_NEXT]!;
     const out: { key: string; count: number; err: number }[] = [];
-    for (let b = last; b !== undefined && out.length < n; b = b.prev) {
+    for (let b = last; b !== NONE && out.length < n; b = bl[b * BS + B_PREV]!) {
       const want = n - out.length;
       // The `want` smallest keys of the bucket, in order (a bucket may hold thousands).
       const same: { key: string; err: number }[] = [];
-      for (let c = b.head; c !== undefined; c = c.next) {
+      for (let c = bl[b * BS + B_HEAD]!; c !== NONE; c = this.ctr[c * CS + C_NEXT]!) {
         const key = this.keyOf(c);
         if (same.length === want && !(key < same[want - 1]!.key)) continue;
         let i = same.length === want ? want - 1 : same.length;
@@ -284,9 +352,9 @@ export class SpaceSaving {
           same[i] = same[i - 1]!;
           i--;
         }
-        same[i] = { key, err: c.err };
+        same[i] = { key, err: this.err[c]! };
       }
-      for (const c of same) out.push({ key: c.key, count: b.count, err: c.err });
+      for (const c of same) out.push({ key: c.key, count: this.bCount[b]!, err: c.err });
     }
     return out;
   }
@@ -410,8 +478,10 @@ function latin1(b: Uint8Array, s: number, e: number): string {
   return f !== undefined ? f.call(b, s, e) : Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('latin1');
 }
 
-/** Smallest table and arena of a SpaceSaving. */
+/** Smallest table, counter arrays and arena of a SpaceSaving. */
 const MIN_SLOTS = 1024;
+/** Counters allocated at first (doubled up to the capacity). */
+const MIN_COUNTERS = 1024;
 const MIN_ARENA = 16 * 1024;
 
 /** HyperLogLog with 2^p one-byte registers (p = 14: 16 KiB, about 0.8% standard error). */
