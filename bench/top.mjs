@@ -15,6 +15,9 @@
  *                            machine slows both alike
  *   PARTS=12 ...             only the parts named (default 1234)
  *   TOP_FLAGS='--cpu-prof --cpu-prof-dir=DIR' ...  node flags for top (part 2)
+ *   RATE=200000 ...          part 2 fed at that rate (bench/pace.mjs): whether
+ *                            top keeps up (its share of a core, how soon
+ *                            after the last line it has counted it)
  *   WARM=50000 ...           part 2: top first counts this many lines (a
  *                            publisher of its own), left out of the figure
  *                            with start-up: a long-running top's steady
@@ -36,6 +39,8 @@ const GEN = process.env.GEN_LINES ?? '/work/shared/baseline/gen-lines.py';
 const BASE = process.env.BASE ? path.resolve(process.env.BASE) : undefined;
 const BUILDS = BASE ? [ROOT, BASE] : [ROOT];
 const PARTS = process.env.PARTS ?? '1234';
+/** RATE=lines/s: part 2's input fed at this steady rate (bench/pace.mjs) instead of poured. */
+const RATE = Number(process.env.RATE ?? 0);
 // Node flags for top's process in part 2, e.g. TOP_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
 const TOP_FLAGS = (process.env.TOP_FLAGS ?? '').split(' ').filter(Boolean);
 const label = (root) => (BASE ? (root === BASE ? ' [base]' : ' [this]') : '');
@@ -143,11 +148,15 @@ try {
     }
     const startCpu = procCpu(Number(nodePid));
     const t0 = Date.now();
-    const pub = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1)], { stdio: [fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
+    // RATE=: the lines arrive at that steady rate (a farm logging), not poured.
+    const pacer = RATE ? spawn(process.execPath, [path.join(ROOT, 'bench', 'pace.mjs'), String(RATE), path.join(tmp, 'access.log')], { stdio: ['ignore', 'pipe', 'inherit'] }) : undefined;
+    const pub = start(process.execPath, [CLI, '-g', 'bench', '-s', spec, '-h', 'web1', '--queue-lines', String(text.length + 1)], { stdio: [pacer ? pacer.stdout : fs.openSync(path.join(tmp, 'access.log'), 'r'), 'pipe', 'pipe'] });
     await pub.exited;
+    const tPub = Date.now();
     // unref: the guard must not keep the bench alive for two minutes after the last run.
     const code = await Promise.race([top.exited, new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref())]);
-    const wall = (Date.now() - t0) / 1000;
+    const tTop = Date.now();
+    const wall = (tTop - t0) / 1000;
     const m = /TIME ([\d.]+) ([\d.]+) (\d+)/.exec(top.err());
     if (code !== 0 || !m) {
       console.log(`2. end to end: top exited ${code}: ${top.err().slice(-300)}`);
@@ -165,6 +174,8 @@ try {
     const last = JSON.parse(top.out().trim().split('\n').pop());
     const counted = last.lines - WARM;
     e2e.get(root).push(counted / s);
+    // Paced: top keeps up when it needs less than a core for the rate and has counted the last line soon after it was sent.
+    if (RATE) console.log(`2. paced at ${k(RATE)} lines/s${label(root)} (publisher start-up included: ${k(counted / ((tPub - t0) / 1000))} lines/s arrived): top used ${(s / wall).toFixed(2)} of a core over ${wall.toFixed(2)} s; done ${((tTop - tPub) / 1000).toFixed(2)} s after the publisher exited`);
     console.log(
       `2. end to end${label(root)} (pipe -> daemon -> top --interval 1000): ${counted} lines, top CPU ${s.toFixed(2)} s after start-up${WARM ? ` and ${WARM} warm-up lines` : ''} (${startCpu.toFixed(2)} s before) = ${k(counted / s)} lines/CPU-s (${((s / counted) * 1e6).toFixed(2)} µs/line), wall ${wall.toFixed(2)} s, peak RSS ${Math.round(Number(m[3]) / 1024)} MB`,
     );
