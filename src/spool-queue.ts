@@ -236,6 +236,11 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
 
   /** `n` records were taken from memory: the spool's reader goes past them. Returns the first one's id. */
   private took(n: number): number {
+    // They are about to be sent, with their ids as --ack line ids: their records go to the file first
+    // (one write(2) for all that are pending, not one per record). Written at the end of the turn
+    // instead, a SIGKILL in between left the file without ids that had been on the wire, and the next
+    // run gave them to new lines, which receivers then dropped as repeats (#16).
+    this.spool.flush();
     const id = this.memFirst;
     this.memFirst += n;
     this.spool.advanceRead(this.memFirst);
