@@ -446,7 +446,7 @@ function sameBytes(a: Uint8Array, av: DataView, ao: number, b: Uint8Array, bo: n
   let i = 0;
   if (n >= 8) {
     const bv = viewOf(b);
-    const ob = b.byteOffset + bo;
+    const ob = viewArrayOffset + bo;
     for (; i + 8 <= n; i += 8) {
       if (av.getInt32(ao + i, true) !== bv.getInt32(ob + i, true) || av.getInt32(ao + i + 4, true) !== bv.getInt32(ob + i + 4, true)) return false;
     }
@@ -459,13 +459,24 @@ function sameBytes(a: Uint8Array, av: DataView, ao: number, b: Uint8Array, bo: n
   return true;
 }
 
-/** A DataView of the last ArrayBuffer a key came in (the read buffer, usually): one view per buffer, not per key. */
+/**
+ * A DataView of the last ArrayBuffer a key came in (the read buffer, usually):
+ * one view per buffer, not per key; and the last array itself with its
+ * offset there, so that keys from one buffer (top's read buffer, every
+ * message) cost no `buffer` or `byteOffset` getter each.
+ */
+let viewArray: Uint8Array | undefined;
+let viewArrayOffset = 0;
 let viewBuffer: ArrayBufferLike | undefined;
 let view: DataView | undefined;
 function viewOf(b: Uint8Array): DataView {
-  if (b.buffer !== viewBuffer) {
-    viewBuffer = b.buffer;
-    view = new DataView(b.buffer);
+  if (b !== viewArray) {
+    viewArray = b;
+    viewArrayOffset = b.byteOffset;
+    if (b.buffer !== viewBuffer) {
+      viewBuffer = b.buffer;
+      view = new DataView(b.buffer);
+    }
   }
   return view!;
 }
