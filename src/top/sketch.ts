@@ -707,57 +707,60 @@ function ipv4Text(ip: number): string {
   return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }
 
-/** IPv4 address -> second last seen, open addressing on 12 bytes a slot (a Map of strings takes ~60). */
+/**
+ * IPv4 address -> second last seen, open addressing on 8 bytes a slot (a Map
+ * of strings takes ~60): the address and its second + 1 (0: an empty slot)
+ * side by side in one Uint32Array, so a probe reads one cache line, not one
+ * in each of two arrays (most of what a client's lookup cost). Seconds are
+ * whole Unix seconds, below 2^32 - 1 until 2106.
+ */
 class V4Table {
-  private keys = new Uint32Array(1024);
-  /** NaN: an empty slot. */
-  private secs = new Float64Array(1024).fill(NaN);
+  private t = new Uint32Array(2 * 1024);
   private mask = 1023;
   size = 0;
 
   /** The slot holding `ip`, or the empty one it would take. */
   slot(ip: number): number {
-    const keys = this.keys;
-    const secs = this.secs;
+    const t = this.t;
     const mask = this.mask;
     let i = Math.imul(ip, 0x9e3779b1) >>> 0;
     i = (i ^ (i >>> 16)) & mask;
-    while (secs[i] === secs[i] && keys[i] !== ip) i = (i + 1) & mask;
+    while (t[2 * i + 1] !== 0 && t[2 * i] !== ip) i = (i + 1) & mask;
     return i;
   }
 
   /** The second in slot `i`; NaN when empty. */
   secAt(i: number): number {
-    return this.secs[i]!;
+    const v = this.t[2 * i + 1]!;
+    return v === 0 ? NaN : v - 1;
   }
 
   /** Set slot `i` (from slot()) to `ip` seen at `sec`. */
   put(i: number, ip: number, sec: number): void {
-    if (this.secs[i] !== this.secs[i]) {
-      this.keys[i] = ip;
-      this.size++;
-      this.secs[i] = sec;
-      if (this.size * 2 > this.keys.length) this.grow();
+    const t = this.t;
+    if (t[2 * i + 1] === 0) {
+      t[2 * i] = ip;
+      t[2 * i + 1] = sec + 1;
+      if (++this.size * 2 > this.mask + 1) this.grow();
       return;
     }
-    this.secs[i] = sec;
+    t[2 * i + 1] = sec + 1;
   }
 
   *entries(): IterableIterator<[number, number]> {
-    for (let i = 0; i < this.keys.length; i++) if (this.secs[i] === this.secs[i]) yield [this.keys[i]!, this.secs[i]!];
+    const t = this.t;
+    for (let i = 0; i < t.length; i += 2) if (t[i + 1] !== 0) yield [t[i]!, t[i + 1]! - 1];
   }
 
   private grow(): void {
-    const keys = this.keys;
-    const secs = this.secs;
-    this.keys = new Uint32Array(keys.length * 2);
-    this.secs = new Float64Array(keys.length * 2).fill(NaN);
-    this.mask = keys.length * 2 - 1;
-    for (let j = 0; j < keys.length; j++) {
-      if (secs[j] !== secs[j]) continue;
-      const i = this.slot(keys[j]!);
-      this.keys[i] = keys[j]!;
-      this.secs[i] = secs[j]!;
+    const old = this.t;
+    this.t = new Uint32Array(old.length * 2);
+    this.mask = old.length - 1;
+    for (let j = 0; j < old.length; j += 2) {
+      if (old[j + 1] === 0) continue;
+      const i = this.slot(old[j]!);
+      this.t[2 * i] = old[j]!;
+      this.t[2 * i + 1] = old[j + 1]!;
     }
   }
 }
