@@ -375,7 +375,12 @@ export class Publisher extends EventEmitter {
 
   private startReliable(o: ReliableOptions): Reliable {
     const spool = this.commits;
-    const r = new Reliable({ ...o, name: o.name ?? spool?.stream });
+    // After a crash the spool's stream goes on only for what it holds (sent again, repeats dropped by
+    // receivers); the lines after those go under a new name (Reliable.rotateFrom).
+    const crashed = this.opts.spool?.crashed ? this.opts.spool : undefined;
+    const resume = crashed ? crashed.unacked > 0 : true;
+    const r = new Reliable({ ...o, name: o.name ?? (resume ? spool?.stream : undefined) });
+    if (crashed && resume) r.rotateFrom(crashed.nextRecordId);
     if (spool) spool.stream = r.name;
     r.on('event', (e: ReliableEvent) => {
       if (e.type === 'acked') {

@@ -68,6 +68,8 @@ export class Reliable extends EventEmitter {
   private counter = 0;
   /** Id just past the last message sent (ids only grow). */
   private end: number | undefined;
+  /** rotateFrom(): the first id to go under a new stream. */
+  private rotateAt: number | undefined;
   private refusals = 0;
   private readonly ackTimeout: number;
   private readonly markerLines: number;
@@ -125,6 +127,11 @@ export class Reliable extends EventEmitter {
    * flight: take a new stream, then send.
    */
   admit(first: number, lines: number, bytes: number): 'send' | 'wait' | 'rotate' {
+    if (this.rotateAt !== undefined && first >= this.rotateAt) {
+      if (this.window.size === 0) return 'rotate';
+      this.flush();
+      return 'wait';
+    }
     if (this.end !== undefined && first - this.end >= MAX_ID_JUMP) {
       if (this.window.size === 0) return 'rotate';
       this.flush();
@@ -135,8 +142,21 @@ export class Reliable extends EventEmitter {
     return 'wait';
   }
 
+  /**
+   * Lines from id `id` on go under a new stream, once every line before them
+   * is acknowledged: a spool left by a crash (Spool.crashed) is sent again
+   * under its old name, whose receivers drop what they have, but the ids
+   * after it may have been on the wire already, given to lines that never
+   * reached the file; under the old name receivers would drop new lines
+   * given those ids as repeats.
+   */
+  rotateFrom(id: number): void {
+    this.rotateAt = id;
+  }
+
   /** A new stream: new name, ids judged afresh by receivers. Returns the name. */
   rotate(): string {
+    this.rotateAt = undefined;
     const abandoned = this.window.lines;
     this.counters.possibleDuplicates += abandoned;
     this.stream = newStreamName();

@@ -101,6 +101,13 @@ export class Spool extends EventEmitter {
   readonly stats: SpoolStats = newStats();
   /** What meta.json held at open; change with setMeta(). */
   meta: Record<string, unknown>;
+  /**
+   * The last user did not close the spool (a crash, SIGKILL, a power loss):
+   * it may have sent records with ids from `nextRecordId` on that never
+   * reached the file (appended in its last turn, or lost with the page cache),
+   * so those ids may be known to receivers already (see Reliable.rotateFrom).
+   */
+  readonly crashed: boolean;
   private readonly maxBytes: number;
   private readonly segments: SegmentList;
   private readonly writer: SegmentWriter;
@@ -120,8 +127,10 @@ export class Spool extends EventEmitter {
   private constructor(
     readonly dir: string,
     opts: Required<SpoolOptions>,
+    crashed: boolean,
   ) {
     super();
+    this.crashed = crashed;
     this.maxBytes = opts.maxBytes;
     const segmentBytes = opts.segmentBytes;
     this.meta = readMeta(dir);
@@ -154,9 +163,9 @@ export class Spool extends EventEmitter {
       }
       if (!fs.statSync(dir).isDirectory()) throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot use ${dir} as the spool directory: it exists and is not a directory`);
     }
-    lockSpool(dir);
+    const crashed = lockSpool(dir);
     try {
-      return new Spool(dir, opts);
+      return new Spool(dir, opts, crashed);
     } catch (e) {
       unlockSpool(dir);
       if (e instanceof SpreadPipeError) throw e;

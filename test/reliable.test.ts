@@ -172,6 +172,28 @@ describe('Reliable', () => {
     expect(r.admit(1 + MAX_ID_JUMP, 1, 10)).toBe('send');
   });
 
+  it('#16: after a crash (rotateFrom): lines before the id go under the old stream; from it on, once those are acknowledged, a new stream', async () => {
+    const { spec } = await startDaemon();
+    const r = new Reliable({ name: '=oldstream' });
+    const ev = events(r);
+    const c = await session(spec, r);
+    r.attach(c);
+    r.rotateFrom(5);
+    // The spool's lines from before (ids 0..4) go as they are.
+    expect(r.admit(0, 5, 50)).toBe('send');
+    r.send(c, route, Buffer.from('a\nb\nc\nd\ne\n'), 0, 10, 0, 5);
+    // The first new line waits for them...
+    expect(r.admit(5, 1, 10)).toBe('wait');
+    await waitFor(() => r.window.size === 0);
+    // ...then goes under a new name, and so do the lines after it.
+    expect(r.admit(5, 1, 10)).toBe('rotate');
+    expect(r.name).toBe('=oldstream');
+    expect(r.rotate()).not.toBe('=oldstream');
+    expect(ev.at(-1)).toEqual({ type: 'new-stream', name: r.name, abandoned: 0 });
+    expect(r.admit(5, 1, 10)).toBe('send');
+    expect(r.admit(6, 1, 10)).toBe('send');
+  });
+
   it('#12: three REJECT_NOT_UNIQUE in a row take a new name; another error in between starts the count again', () => {
     const r = new Reliable();
     const ev = events(r);

@@ -255,11 +255,17 @@ describe('Spool', () => {
     const dir = tempDir();
     const a = open(dir);
     expect(() => Spool.open(dir)).toThrow(expect.objectContaining({ code: ErrorCodes.SPOOL_LOCKED }));
+    expect(a.crashed).toBe(false);
     a.close();
-    // A lock left by a process that no longer exists.
+    const again = open(dir);
+    // Closed before: not a crash.
+    expect(again.crashed).toBe(false);
+    again.close();
+    // A lock left by a process that no longer exists: the spool was not closed (#16: Spool.crashed).
     fs.writeFileSync(path.join(dir, 'lock'), `999999999 ${fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()}\n`);
     const b = open(dir);
     expect(b.unread).toBe(0);
+    expect(b.crashed).toBe(true);
   });
 
   it('survives SIGKILL while appending: every record reported written is there, in order, no garbage', async () => {
@@ -270,6 +276,7 @@ describe('Spool', () => {
     await child.exited;
     const reported = Number(/written (\d+)\n$/.exec(out)![1]);
     const s = open(dir);
+    expect(s.crashed).toBe(true);
     // The cursor was persisted at most cursorEvery records behind the last commit.
     const cursor = s.cursor;
     expect(cursor).toBeGreaterThan(0);

@@ -10,14 +10,19 @@ import { alive, bootId } from '../lock-holder.js';
 
 
 
-/** Take the lock of `dir`; throws SPOOL_LOCKED while a live process holds it. */
-export function lockSpool(dir: string): void {
+/**
+ * Take the lock of `dir`; throws SPOOL_LOCKED while a live process holds it.
+ * Returns true when it took over a stale lock: the last user did not close
+ * the spool (a crash, SIGKILL, a power loss).
+ */
+export function lockSpool(dir: string): boolean {
+  let stale = false;
   const file = path.join(dir, 'lock');
   const me = `${process.pid} ${bootId()}\n`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, me, { flag: 'wx', mode: 0o644 });
-      return;
+      return stale;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new SpreadPipeError(ErrorCodes.SPOOL, `cannot lock spool ${dir}: ${errorMessage(e)}`, { cause: e });
@@ -36,6 +41,7 @@ export function lockSpool(dir: string): void {
       throw new SpreadPipeError(ErrorCodes.SPOOL_LOCKED, `spool ${dir} is in use by process ${pid}`);
     }
     fs.rmSync(file, { force: true });
+    stale = true;
   }
   throw new SpreadPipeError(ErrorCodes.SPOOL_LOCKED, `spool ${dir} is being locked by another process`);
 }
