@@ -32,7 +32,10 @@
  * crash a restart reads again from the cursor, so what may repeat is at most
  * the records acknowledged since the last cursor write (< cursorEvery) plus
  * those read but not acknowledged; with --ack these keep their ids and
- * receivers drop them.
+ * receivers drop them. A record reaches the file before it is handed out
+ * (SpoolQueue), but after a power loss the file may lack ids that were sent:
+ * `crashed` says the last user never closed the spool, and the publisher
+ * sends what comes after the spool's records under a new stream.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
