@@ -110,7 +110,9 @@ export class Reliable extends EventEmitter {
   /** Lines a message starting at `first` may carry and stay inside the window. */
   room(first: number): number {
     const low = this.window.lowest;
-    return low === undefined ? this.window.maxLines : this.window.maxLines - (first - low);
+    const room = low === undefined ? this.window.maxLines : this.window.maxLines - (first - low);
+    // A batch stops before rotateFrom()'s id: the lines after it go under the new stream only.
+    return this.rotateAt !== undefined && first < this.rotateAt ? Math.min(room, this.rotateAt - first) : room;
   }
 
   /** The id the next line gets when the queue gives none. */
