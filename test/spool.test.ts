@@ -117,6 +117,90 @@ describe('Spool', () => {
     }
   });
 
+  describe('held (#16: holdWhile): records handed over wait for their acknowledgement unwritten', () => {
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const fileBytes = (dir: string): number => segments(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    const held = (dir: string, holdMs: number, handedOver: () => boolean, opts: SpoolOptions = {}): Spool => {
+      const s = open(dir, opts);
+      s.keepInMemory(false);
+      s.holdWhile(holdMs, handedOver);
+      return s;
+    };
+
+    it('acknowledged within the hold: never written; the spool file stays a header', async () => {
+      const dir = tempDir();
+      const s = held(dir, 10_000, () => true);
+      const empty = fileBytes(dir);
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 1000; i++) s.append(rec(i));
+        s.advanceRead(s.nextRecordId);
+        await turn();
+        await turn();
+        s.commit(s.nextRecordId);
+      }
+      await turn();
+      expect(fileBytes(dir)).toBe(empty);
+      expect(s.nextRecordId).toBe(5000);
+      s.close();
+      expect(segments(dir)).toEqual([]);
+      const again = open(dir);
+      expect(again.nextRecordId).toBe(5000);
+      expect(again.unread).toBe(0);
+    });
+
+    it('not acknowledged within holdMs: written then, and read back after a reopen with its ids', async () => {
+      const dir = tempDir();
+      const s = held(dir, 50, () => true);
+      const empty = fileBytes(dir);
+      for (let i = 0; i < 10; i++) s.append(rec(i));
+      s.advanceRead(10);
+      await turn();
+      expect(fileBytes(dir)).toBe(empty);
+      await new Promise((r) => setTimeout(r, 120));
+      expect(fileBytes(dir)).toBeGreaterThan(empty);
+      s.commit(4);
+      s.close();
+      const again = open(dir);
+      expect(readAll(again).map((r) => [r.id, r.data])).toEqual([4, 5, 6, 7, 8, 9].map((i) => [i, rec(i).toString()]));
+    });
+
+    it('not handed over (the queue holds lines, the session is gone or full): written at the end of the turn', async () => {
+      const dir = tempDir();
+      let over = false;
+      const s = held(dir, 10_000, () => over);
+      const empty = fileBytes(dir);
+      for (let i = 0; i < 10; i++) s.append(rec(i));
+      await turn();
+      expect(fileBytes(dir)).toBeGreaterThan(empty);
+      over = true;
+      const before = fileBytes(dir);
+      s.append(rec(10));
+      await turn();
+      expect(fileBytes(dir)).toBe(before);
+    });
+
+    it('records written after acknowledged ones dropped unwritten start a segment of their own, after the cursor; nothing is counted lost', async () => {
+      const dir = tempDir();
+      let over = true;
+      const s = held(dir, 10_000, () => over);
+      for (let i = 0; i < 100; i++) s.append(rec(i));
+      s.advanceRead(100);
+      await turn();
+      s.commit(100);
+      for (let i = 100; i < 110; i++) s.append(rec(i));
+      over = false;
+      await turn();
+      // The segment the dropped records would have gone to held none of them: gone, the new one named 100.
+      expect(segments(dir)).toEqual(['0000000000000100.spool']);
+      expect(readAll(s).map((r) => r.id)).toEqual([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]);
+      s.close();
+      const again = open(dir);
+      expect(again.cursor).toBe(100);
+      expect(readAll(again).map((r) => [r.id, r.data])).toEqual(Array.from({ length: 10 }, (_, k) => [100 + k, rec(100 + k).toString()]));
+      expect(again.stats.corrupt).toBe(0);
+    });
+  });
+
   it('replays what was not acknowledged after close and reopen; ids continue', () => {
     const dir = tempDir();
     const a = Spool.open(dir, { syncInterval: 0, cursorEvery: 1 });
