@@ -36,7 +36,7 @@ import { type ReconnectDelay, exponentialBackoff } from './backoff.js';
 import { ErrorCodes, errorMessage, isSpreadPipeError } from './errors.js';
 import { type Counters, type DropReason, type PublisherEvent, isTransientSendError, newCounters } from './publisher-events.js';
 import { Reliable, type ReliableEvent, type ReliableOptions } from './reliable.js';
-import { DEFAULT_SPOOL_HOLD, type Spool, type SpoolEvent } from './spool.js';
+import { type Spool, type SpoolEvent } from './spool.js';
 import { SpoolQueue } from './spool-queue.js';
 import { SpoolCommits } from './spool-commits.js';
 import { ROTATE, type SendStrategy, sendStrategy } from './strategy.js';
@@ -82,8 +82,6 @@ export interface PublisherOptions {
   ack?: boolean | ReliableOptions;
   /** --spool: an open spool replaces the memory queue (spool-queue.ts); the caller closes it after close(). */
   spool?: Spool;
-  /** --spool: ms a line handed to the kernel may stay unwritten, waiting for its acknowledgement (Spool.holdWhile). @default 250 */
-  spoolHoldMs?: number;
 }
 
 export type ResolvedPublisherOptions = PublisherOptions &
@@ -162,7 +160,6 @@ export class Publisher extends EventEmitter {
     if (opts.spool) {
       this.commits = new SpoolCommits(opts.spool, !!opts.ack);
       this.watchSpool(opts.spool);
-      opts.spool.holdWhile(opts.spoolHoldMs ?? DEFAULT_SPOOL_HOLD, () => this.handedOver());
     }
     // A daemon that takes our bytes but orders none of them is as down as one that takes none.
     if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout, ...(opts.ack === true ? {} : opts.ack) });
@@ -360,30 +357,6 @@ export class Publisher extends EventEmitter {
         return;
       }
     }
-  }
-
-  /**
-   * --spool, at the end of a turn: is every line sent (none waits in the
-   * queue, none was put back) and has the kernel taken everything handed to
-   * the session? Then the spool may keep those lines back unwritten for a
-   * while (a SIGKILL of this process leaves them to the kernel, which still
-   * sends them), and drop those acknowledged meanwhile; without --ack a line
-   * in the kernel is done with (committed here).
-   */
-  private handedOver(): boolean {
-    // The pump and the session's flush wait for this turn's end too (setImmediate, scheduled after the spool's):
-    // done now, so that lines just read count as sent.
-    if (this.pumpTask !== undefined) {
-      clearImmediate(this.pumpTask);
-      this.pumpTask = undefined;
-      this.pump();
-    }
-    if (this.session.state !== 'open' || this.queue.length !== 0) return false;
-    const c = this.session.client;
-    c.flush();
-    if (c.writableLength !== 0) return false;
-    this.commits?.flushedBy(c);
-    return true;
   }
 
   /** A message no session would take: drop it, counted, with why. */

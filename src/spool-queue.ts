@@ -1,10 +1,9 @@
 /**
  * --spool in the publisher: the spool stands in for the in-memory queue.
- * Every line is appended to the spool as it is read (the spool frames it
- * straight into its write buffer and writes once per event-loop turn, no
- * system call per line; what the kernel has taken on a live session may wait
- * there for its acknowledgement and is then never written, Spool.holdWhile),
- * and the publisher takes its messages back
+ * Every line is appended to the spool as it is read (a write-ahead log: the
+ * spool frames it straight into its write buffer and writes once per
+ * event-loop turn, so a SIGKILL loses nothing that was read before the last
+ * turn; no system call per line), and the publisher takes its messages back
  * from memory while the spool is not needed: the lines just appended are
  * also kept in a LineQueue (blocks, no object per line) and handed out from
  * there, so the disk is only read back after a restart or once the backlog
@@ -237,6 +236,11 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
 
   /** `n` records were taken from memory: the spool's reader goes past them. Returns the first one's id. */
   private took(n: number): number {
+    // They are about to be sent, with their ids as --ack line ids: their records go to the file first
+    // (one write(2) for all that are pending, not one per record). Written at the end of the turn
+    // instead, a SIGKILL in between left the file without ids that had been on the wire, and the next
+    // run gave them to new lines, which receivers then dropped as repeats (#16).
+    this.spool.flush();
     const id = this.memFirst;
     this.memFirst += n;
     this.spool.advanceRead(this.memFirst);

@@ -16,10 +16,7 @@
  *
  * Durability: appends are framed into a buffer and written with one write(2)
  * per event-loop turn (or per 256 KiB), so a crash of the process (SIGKILL)
- * loses at most the records appended in the turn it died in; held
- * (holdWhile()), records the kernel has taken wait up to holdMs and are
- * dropped unwritten once acknowledged, so a SIGKILL leaves those to the
- * kernel and the daemon; fdatasync runs
+ * loses at most the records appended in the turn it died in; fdatasync runs
  * when a segment is full (before the next one is used) and every
  * `syncInterval` ms while there are new writes, so a crash of the machine
  * loses at most that interval. A torn or corrupt record (its CRC does not
@@ -65,11 +62,6 @@ export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_SPOOL_MEMORY = 8 * 1024 * 1024;
 /** ms between fdatasync calls while records are being written. @default 1000 */
 export const DEFAULT_SYNC_INTERVAL = 1000;
-/**
- * ms a record the publisher has handed to the kernel may stay unwritten,
- * waiting for its acknowledgement (holdWhile()). @default 250
- */
-export const DEFAULT_SPOOL_HOLD = 250;
 /** Acknowledged records between cursor writes. Must stay well under dedup's RECEIVER_WINDOW minus the ack window. @default 1024 */
 export const DEFAULT_CURSOR_EVERY = 1024;
 
@@ -252,20 +244,6 @@ export class Spool extends EventEmitter {
     if (!on) this.reader.noCache();
   }
 
-  /**
-   * Keep back, up to `holdMs`, records the user has handed to the kernel on
-   * a live session (`handedOver()`, asked at the end of a turn, says whether
-   * every record appended is), and
-   * never write those acknowledged meanwhile (spool/writer.ts): while the
-   * daemon keeps up, the spool writes nothing. For a user that keeps its own
-   * copies (keepInMemory(false)): the spool's cache assumes every record is
-   * written at the end of its turn. 0: every turn's records written at its end.
-   */
-  holdWhile(holdMs: number, handedOver: () => boolean): void {
-    if (this.reader.caching) throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, 'holdWhile() needs keepInMemory(false)');
-    this.writer.hold(holdMs > 0 ? { holdMs, handedOver, beforeGap: () => this.cursorFile.write(), afterGap: () => this.removeCommitted() } : undefined);
-  }
-
   /** The user took records below `to` from its own copies: read() goes on from `to`. */
   advanceRead(to: number): void {
     this.reader.advance(Math.min(to, this.writer.nextId));
@@ -297,14 +275,8 @@ export class Spool extends EventEmitter {
     const c = this.cursorFile;
     if (id <= c.committed) return;
     c.committed = Math.min(id, this.writer.nextId);
-    this.writer.committed(c.committed);
-    this.removeCommitted();
+    while (this.segments.length > 1 && this.segments.at(1)!.first <= c.committed) this.removeOldest();
     c.writeIfDue();
-  }
-
-  /** Delete the segments whose every record is acknowledged (the newest is kept: it is appended to). */
-  private removeCommitted(): void {
-    while (this.segments.length > 1 && this.segments.at(1)!.first <= this.cursorFile.committed) this.removeOldest();
   }
 
   /**

@@ -4,6 +4,8 @@
  * order, across the read-ahead and after a reopen; batches pack contiguous
  * ids only; put-back messages come first; clear() loses nothing.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Spool, type SpoolOptions } from '../src/spool.js';
 import { FlushTracker, SpoolQueue, routeText } from '../src/spool-queue.js';
@@ -100,6 +102,27 @@ describe('SpoolQueue', () => {
     expect(q.shiftInto(r)).toBe(true);
     expect([r.buf.toString('latin1', r.start, r.end), r.lines, r.id, r.route]).toEqual([line(7).toString(), 1, 0, a]);
     expect(q.shiftInto(r)).toBe(false);
+  });
+
+  it('#16: a line taken to be sent is in the spool file already, before the end of the turn (its id may be on the wire next)', () => {
+    const dir = tempDir();
+    const s = open(dir);
+    const q = new SpoolQueue(s, () => {});
+    const file = (): number => fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    const empty = file();
+    const tag = Buffer.from('web1 ');
+    for (let i = 0; i < 3; i++) q.pushLine(tag, Buffer.from(`line ${i}`), a);
+    // Appended and not taken: framed in the write buffer, written at the end of the turn.
+    expect(file()).toBe(empty);
+    const r = range();
+    expect(q.shiftInto(r)).toBe(true);
+    expect(r.id).toBe(0);
+    // Taken: every pending record reached the file, in this same turn.
+    expect(file()).toBeGreaterThan(empty);
+    const after = file();
+    q.pushLine(tag, Buffer.from('line 3'), a);
+    expect(q.take(1 << 20, 100)!.id).toBe(1);
+    expect(file()).toBeGreaterThan(after);
   });
 
   it('#12: clear() loses nothing: the lines stay in the spool for the next run', () => {

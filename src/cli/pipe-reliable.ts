@@ -1,5 +1,5 @@
 /**
- * Pipe mode's --ack, --spool, --spool-max, --spool-hold and --gap-notice: the options, the
+ * Pipe mode's --ack, --spool, --spool-max and --gap-notice: the options, the
  * spool opening (which may have to wait for a previous spread-pipe to let
  * go of it: Apache starts the new piped logger while the old one drains),
  * the lines read meanwhile, and the gap notices.
@@ -7,7 +7,7 @@
 import { log, UsageError } from './common.js';
 import { type Given, type OptTable } from './args.js';
 import { type Publisher, type PublisherEvent } from '../publisher.js';
-import { DEFAULT_SPOOL_HOLD, DEFAULT_SPOOL_MAX, MIN_SPOOL_MAX, Spool } from '../spool.js';
+import { DEFAULT_SPOOL_MAX, MIN_SPOOL_MAX, Spool } from '../spool.js';
 import { GapTally } from '../gap.js';
 import { type PreparedSend } from '../spread/client.js';
 import { ErrorCodes, SpreadPipeError, errorMessage, isSpreadPipeError } from '../errors.js';
@@ -23,11 +23,6 @@ export const RELIABLE_OPTIONS = {
   ack: { type: 'boolean', default: false, describe: 'keep every line until the daemon confirms it (a marker back every 1024 lines or 10 ms), resend it after a failover; receivers (write, tail, --write, top) drop repeats' },
   spool: { type: 'string', describe: 'directory for an on-disk spool: lines outlive daemon outages and restarts or crashes of spread-pipe (it must be writable: exit 1 if not)' },
   'spool-max': { type: 'string', default: DEFAULT_SPOOL_MAX, field: 'maxBytes', describe: 'bytes the spool may hold; past it the oldest lines are dropped (counted)' },
-  'spool-hold': {
-    type: 'string',
-    default: DEFAULT_SPOOL_HOLD,
-    describe: 'ms a line the kernel has taken may wait for its acknowledgement before it is written to the spool (lines acknowledged in time are never written); 0: every line is written at once',
-  },
   'gap-notice': { type: 'boolean', default: false, describe: 'after lines were lost, send one line saying how many, why and when' },
 } as const satisfies OptTable;
 
@@ -35,7 +30,6 @@ export interface ReliableConfig {
   ack: boolean;
   spool?: string;
   spoolMax: number;
-  spoolHoldMs: number;
   gapNotice: boolean;
 }
 
@@ -43,9 +37,7 @@ export function parseReliableArgs(g: Given): ReliableConfig {
   const spoolMax = g.size('spool-max') ?? DEFAULT_SPOOL_MAX;
   if (spoolMax < MIN_SPOOL_MAX) throw new UsageError(`${g.label('spool-max')}: must be at least 256K (four of the smallest segments), got ${g.str('spool-max')}`);
   if (g.has('spool-max') && !g.has('spool')) throw new UsageError('--spool-max needs --spool');
-  const spoolHoldMs = g.int('spool-hold', 'milliseconds') ?? DEFAULT_SPOOL_HOLD;
-  if (g.has('spool-hold') && !g.has('spool')) throw new UsageError('--spool-hold needs --spool');
-  return { ack: g.bool('ack'), spool: g.str('spool'), spoolMax, spoolHoldMs, gapNotice: g.bool('gap-notice') };
+  return { ack: g.bool('ack'), spool: g.str('spool'), spoolMax, gapNotice: g.bool('gap-notice') };
 }
 
 /**

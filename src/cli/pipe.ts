@@ -266,7 +266,7 @@ export async function run(args: string[]): Promise<number> {
   if (firstTry === 'locked') spool = await waitForSpool(rel.spool!, rel.spoolMax, cfg.drainTimeout + SPOOL_LOCK_GRACE);
   const carried = spool?.unread ?? 0;
 
-  publisher = new Publisher({ ...cfg.publisher, onFull, spool, spoolHoldMs: rel.spoolHoldMs });
+  publisher = new Publisher({ ...cfg.publisher, onFull, spool });
   const pub = publisher;
   const report = new Reporter(publisher, splitter, cfg.reportInterval, spool, carried, cfg.publisher.daemons, cfg.defaultDaemon);
   publisher.on('event', (e: PublisherEvent) => {

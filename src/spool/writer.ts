@@ -4,15 +4,6 @@
  * full (the old one synced in the background), fdatasync when asked; and at
  * open, the torn tail of the newest segment cut off.
  *
- * Held (hold()): at the end of a turn, records the user has handed to the
- * kernel on a live session stay in the buffer, up to `holdMs`, and those
- * acknowledged meanwhile (committed()) are dropped from it unwritten: while
- * the daemon keeps up, the spool writes nothing. A record that waited
- * `holdMs`, one not handed over, and everything when the buffer is full, at
- * a roll, a read from disk and at close, is written. Ids dropped unwritten
- * are all acknowledged, so writing after them starts a new segment, named
- * by its first id, after the cursor has been written past them.
- *
  * A failed write leaves records missing from the file; the next append then
  * starts a new segment, named by its first id, so that ids stay right and the
  * reader counts the gap.
@@ -25,50 +16,17 @@ import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, wr
 import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
 
-/** Buffered appends are written once they reach this (unless held). */
+/** Buffered appends are written once they reach this. */
 export const WRITE_CHUNK = 256 * 1024;
-/** The write buffer: what held records may take before they are written anyway. */
-export const WRITE_BUFFER = 4 * 1024 * 1024;
-/** Records in the buffer at most (their offsets are kept). */
-const MAX_HELD = 1 << 18;
-
-/** How a held writer learns what it may keep back (see hold()). */
-export interface HoldPolicy {
-  /** Longest a record stays unwritten, ms. */
-  readonly holdMs: number;
-  /** At the end of a turn: every record appended is in the kernel's hands on a live session (and those done with were committed). */
-  readonly handedOver: () => boolean;
-  /** Before a segment is started after records dropped unwritten: the cursor goes past them first. */
-  readonly beforeGap: () => void;
-  /** After: the segments before it hold acknowledged records only. */
-  readonly afterGap: () => void;
-}
 
 export class SegmentWriter {
   private fd = -1;
   private id = 0;
   /** The write buffer, where records are framed and their CRCs computed (in WebAssembly: the spool's largest cost per line). */
-  private readonly arena: CrcArena = crcArena(WRITE_BUFFER);
+  private readonly arena: CrcArena = crcArena(WRITE_CHUNK * 2);
   /** The arena's buffer, or for a record too big for it a buffer of its own until the next flush. */
   private wbuf: Buffer = this.arena.buf;
-  /** Records not yet written: wbuf[start, wlen), ids pendFirst.. */
-  private start = 0;
   private wlen = 0;
-  private pendFirst = 0;
-  /** Id the newest segment file would give its next record. */
-  private fileNext = 0;
-  /** Records below this are acknowledged: dropped from the buffer unwritten. */
-  private commitBelow = 0;
-  private policy: HoldPolicy | undefined;
-  /** When each turn's first record was framed (ids and ms, oldest first, from markHead on): how long the buffer's oldest has waited. */
-  private markIds: number[] = [];
-  private markTimes: number[] = [];
-  private markHead = 0;
-  private holdTimer: NodeJS.Timeout | undefined;
-  /** Where each record in the buffer starts, by id - baseId, plus `shift` (what moving held records to the start took off). */
-  private readonly offs = new Int32Array(MAX_HELD);
-  private baseId = 0;
-  private shift = 0;
   private flushScheduled = false;
   private needRoll = false;
   private dirty = false;
@@ -95,17 +53,6 @@ export class SegmentWriter {
     this.id = Math.max(this.id, minId);
     if (segments.length === 0 || segments.newest.size >= segmentBytes) this.fd = segments.create(this.id);
     else this.fd = fs.openSync(segments.pathOf(segments.newest), 'a');
-    this.pendFirst = this.fileNext = this.commitBelow = this.baseId = this.id;
-  }
-
-  /** Keep back records handed over, as `policy` says (see the header); without, every turn's records are written at its end. */
-  hold(policy: HoldPolicy | undefined): void {
-    this.policy = policy && policy.holdMs > 0 ? policy : undefined;
-  }
-
-  /** Records below `id` are acknowledged: those still in the buffer need never be written. */
-  committed(id: number): void {
-    if (id > this.commitBelow) this.commitBelow = Math.min(id, this.id);
   }
 
   /** Id the next record gets. */
@@ -115,12 +62,12 @@ export class SegmentWriter {
 
   /** Bytes framed and not yet written. */
   get pending(): number {
-    return this.wlen - this.start;
+    return this.wlen;
   }
 
   /** Where the last record framed ends in the newest segment, once written. */
   get end(): number {
-    return this.segments.newest.size + this.wlen - this.start;
+    return this.segments.newest.size + this.wlen;
   }
 
   /**
@@ -133,20 +80,15 @@ export class SegmentWriter {
     if (payload > MAX_RECORD) throw new SpreadPipeError(ErrorCodes.INVALID_ARGUMENT, `spool record of ${payload} bytes is over ${MAX_RECORD}`);
     const frameLen = FRAME_HEADER + payload;
     const seg = this.segments.newest;
-    const pending = this.wlen - this.start;
-    if (this.needRoll || (seg.size + pending + frameLen > this.segmentBytes && seg.size + pending > SEG_HEADER)) this.roll();
+    if (this.needRoll || (seg.size + this.wlen + frameLen > this.segmentBytes && seg.size + this.wlen > SEG_HEADER)) this.roll();
     return frameLen;
   }
 
-  /**
-   * Frame a record into the buffer; returns its id. Call schedule() once the
-   * record is accounted for. Its frame header (length, CRC) is filled in when
-   * it is written: a record dropped unwritten (hold()) costs no CRC.
-   */
+  /** Frame a record into the buffer; returns its id. Call schedule() once the record is accounted for. */
   write(data: Uint8Array, route: string | undefined): number {
     const start = this.room(FRAME_HEADER + payloadLength(data.length, route));
     this.wlen = writePayload(this.wbuf, start + FRAME_HEADER, data, route);
-    this.offs[this.id - this.baseId] = start + this.shift;
+    this.seal(start);
     return this.id++;
   }
 
@@ -154,138 +96,47 @@ export class SegmentWriter {
   writeLine(prefix: Uint8Array, line: Uint8Array, route: string | undefined): number {
     const start = this.room(FRAME_HEADER + payloadLength(prefix.length + line.length + 1, route));
     this.wlen = writeLinePayload(this.wbuf, start + FRAME_HEADER, prefix, line, route);
-    this.offs[this.id - this.baseId] = start + this.shift;
+    this.seal(start);
     return this.id++;
   }
 
-  /** Where record `id` (in the buffer) starts. */
-  private offsetOf(id: number): number {
-    return this.offs[id - this.baseId]! - this.shift;
+  /** Length and CRC of the record framed from `start` to the end of the buffer. */
+  private seal(start: number): void {
+    const len = this.wlen - start - FRAME_HEADER;
+    if (this.wbuf === this.arena.buf) sealFrameIn(this.arena, start, len);
+    else sealFrame(this.wbuf, start, len);
   }
 
-  /** Length and CRC of every record in the buffer, before it is written. */
-  private sealAll(): void {
-    const inArena = this.wbuf === this.arena.buf;
-    for (let k = this.pendFirst; k < this.id; k++) {
-      const start = this.offsetOf(k);
-      const len = (k + 1 < this.id ? this.offsetOf(k + 1) : this.wlen) - start - FRAME_HEADER;
-      if (inArena) sealFrameIn(this.arena, start, len);
-      else sealFrame(this.wbuf, start, len);
-    }
-  }
-
-  /** The buffer is empty: the next record starts it, and the offsets, afresh. */
-  private emptied(): void {
-    this.start = this.wlen = 0;
-    this.pendFirst = this.baseId = this.id;
-    this.shift = 0;
-    this.wbuf = this.arena.buf;
-    this.clearMarks();
-  }
-
-  /** Where a frame of `frameLen` bytes goes in the buffer (held records moved to its start, or written out, if it would not fit). */
+  /** Where a frame of `frameLen` bytes goes in the buffer (written out first if it would not fit). */
   private room(frameLen: number): number {
-    if (this.wlen + frameLen > this.wbuf.length || this.id - this.baseId >= MAX_HELD) {
-      this.dropCommitted();
-      if (this.start > 0 && this.wlen - this.start + frameLen <= this.wbuf.length / 2 && this.id - this.pendFirst < MAX_HELD / 2) {
-        // Held records, few, behind acknowledged ones: moved to the start, with their offsets.
-        this.wbuf.copyWithin(0, this.start, this.wlen);
-        this.offs.copyWithin(0, this.pendFirst - this.baseId, this.id - this.baseId);
-        this.baseId = this.pendFirst;
-        this.shift += this.start;
-        this.wlen -= this.start;
-        this.start = 0;
-      } else if (this.wlen + frameLen > this.wbuf.length || this.id - this.baseId >= MAX_HELD) this.flush();
+    if (this.wlen + frameLen > this.wbuf.length) {
+      this.flush();
       if (frameLen > this.wbuf.length) this.wbuf = Buffer.allocUnsafe(frameLen);
     }
     return this.wlen;
   }
 
-  /**
-   * After a record is framed: write the buffer now if it holds a chunk
-   * (unless held), else decide at the end of this event-loop turn. Held, the
-   * turn's first record (or the first since the buffer emptied) notes the time.
-   */
+  /** Write the buffer now if it holds a chunk, else at the end of this event-loop turn. */
   schedule(): void {
-    if (this.policy !== undefined && (!this.flushScheduled || this.markHead >= this.markIds.length)) {
-      this.markIds.push(this.id - 1);
-      this.markTimes.push(Date.now());
-    }
-    if (this.policy === undefined && this.wlen - this.start >= WRITE_CHUNK) this.flush();
+    if (this.wlen >= WRITE_CHUNK) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        this.settle();
+        this.flush();
       });
     }
   }
 
-  /** End of a turn: write what must be written, keep back what may wait (hold()). */
-  private settle(): void {
-    const p = this.policy;
-    if (p === undefined) return this.flush();
-    this.dropCommitted();
-    if (this.wlen === this.start) return;
-    // Records not handed over must survive a SIGKILL of this process: written now, with those before them.
-    if (p.handedOver()) {
-      this.dropCommitted();
-      if (this.wlen === this.start) return;
-      const waited = Date.now() - (this.markTimes[this.markHead] ?? Date.now());
-      if (waited < p.holdMs) {
-        if (this.holdTimer === undefined) {
-          this.holdTimer = setTimeout(() => {
-            this.holdTimer = undefined;
-            this.settle();
-          }, p.holdMs - waited);
-          this.holdTimer.unref();
-        }
-        return;
-      }
-    }
-    this.flush();
-  }
-
-  /** Let go of the acknowledged records at the start of the buffer, unwritten. */
-  private dropCommitted(): void {
-    // Not held: every record is written at the end of its turn, as it always was.
-    if (this.policy === undefined) return;
-    const k = Math.min(this.commitBelow, this.id);
-    if (k <= this.pendFirst) return;
-    if (k === this.id) return this.emptied();
-    this.start = this.offsetOf(k);
-    this.pendFirst = k;
-    // The oldest record left is in the turn of the last mark at or before it.
-    while (this.markHead + 1 < this.markIds.length && this.markIds[this.markHead + 1]! <= k) this.markHead++;
-    if (this.markHead >= 64 && this.markHead * 2 >= this.markIds.length) {
-      this.markIds = this.markIds.slice(this.markHead);
-      this.markTimes = this.markTimes.slice(this.markHead);
-      this.markHead = 0;
-    }
-  }
-
-  private clearMarks(): void {
-    this.markIds = [];
-    this.markTimes = [];
-    this.markHead = 0;
-  }
-
-  /** Write the buffered records now (those acknowledged meanwhile are dropped, unwritten). */
+  /** Write the buffered records now. */
   flush(): void {
-    this.dropCommitted();
-    if (this.wlen === this.start || this.fd < 0) return;
-    // Records before these were dropped unwritten: the file cannot hold the gap, a segment named by the id starts here.
-    if (this.pendFirst !== this.fileNext) this.startAt(this.pendFirst);
-    this.sealAll();
+    if (this.wlen === 0 || this.fd < 0) return;
     const seg = this.segments.newest;
-    const from = this.start;
-    const n = this.wlen - from;
-    const buf = this.wbuf;
-    this.fileNext = this.id;
-    this.emptied();
+    const n = this.wlen;
+    this.wlen = 0;
     try {
       let off = 0;
-      while (off < n) off += fs.writeSync(this.fd, buf, from + off, n - off);
+      while (off < n) off += fs.writeSync(this.fd, this.wbuf, off, n - off);
       this.segments.resize(seg, seg.size + n);
       this.dirty = true;
       this.sink.ok();
@@ -296,24 +147,7 @@ export class SegmentWriter {
       this.resyncSize(seg);
       this.sink.fail(`cannot write spool ${seg.file}: ${errorMessage(e)}`);
     }
-  }
-
-  /** A new segment whose first record is `first`, past records dropped unwritten (all acknowledged). */
-  private startAt(first: number): void {
-    this.policy?.beforeGap();
-    const old = this.fd;
-    this.fd = -1;
-    if (old >= 0) fs.fdatasync(old, () => fs.close(old, () => {}));
-    try {
-      this.fd = this.segments.create(first);
-      this.fileNext = first;
-      syncDirLater(this.segments.dir);
-      this.policy?.afterGap();
-    } catch (e) {
-      this.needRoll = true;
-      this.sink.stats.writeErrors++;
-      this.sink.fail(`cannot start a spool segment in ${this.segments.dir}: ${errorMessage(e)}`);
-    }
+    this.wbuf = this.arena.buf;
   }
 
   /** Close the current segment (synced in the background) and start the next. */
@@ -323,12 +157,8 @@ export class SegmentWriter {
     this.fd = -1;
     this.needRoll = false;
     if (old >= 0) fs.fdatasync(old, () => fs.close(old, () => {}));
-    // Records framed and dropped unwritten since the flush are past the file's end: the new segment starts after them.
-    this.dropCommitted();
-    const first = this.wlen > this.start ? this.pendFirst : this.id;
     try {
-      this.fd = this.segments.create(first);
-      this.fileNext = first;
+      this.fd = this.segments.create(this.id);
       this.sink.ok();
       syncDirLater(this.segments.dir);
     } catch (e) {
@@ -352,8 +182,6 @@ export class SegmentWriter {
 
   /** Flush, sync (unless told not to: it is about to be deleted) and close the current segment. */
   close(sync = true): void {
-    clearTimeout(this.holdTimer);
-    this.holdTimer = undefined;
     this.flush();
     if (this.fd < 0) return;
     try {

@@ -64,7 +64,6 @@ const PIPE_BAD: Bad = {
   'report-interval': '0',
   spool: ['/proc/spread-pipe-spool', 1],
   'spool-max': '1k',
-  'spool-hold': 'soon',
   metrics: 'nowhere',
   user: 'no-such-user-here',
   ...TLS_CLIENT_BAD,

@@ -159,43 +159,6 @@ describe('spread-pipe (pipe mode)', () => {
   });
 });
 
-describe('spread-pipe --ack --spool --spool-hold (#16)', () => {
-  const spoolBytes = (dir: string): number => fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
-
-  for (const [hold, written] of [['250', false], ['0', true]] as const) {
-    it(`--spool-hold ${hold}: lines the daemon acknowledges in time are ${written ? 'written to the spool all the same' : 'never written to it'}`, async () => {
-      const { spec } = await startDaemon();
-      const dir = path.join(tempDir(), 'spool');
-      const tail = startCli(['tail', '-g', 'g', '-s', spec, '--membership']);
-      await tail.waitStdout((s) => s.includes('# membership'));
-      const pub = startCli(['-g', 'g', '-s', spec, '-h', 'web1', '--ack', '--spool', dir, '--spool-hold', hold]);
-      const acked = async (n: number): Promise<void> =>
-        waitFor(async () => {
-          pub.kill('SIGUSR1');
-          await new Promise((r) => setTimeout(r, 50));
-          return new RegExp(`counters: read=${n} .*acked=${n} `).test(pub.stderr());
-        });
-      // Lines read before the session is up wait in the queue: those are written, whatever the hold.
-      pub.child.stdin!.write(numberedLines(0, 100));
-      // Delivered: the publisher is up (a SIGUSR1 before it listens for one would end it).
-      await tail.waitStdout((s) => s.includes('web1 99 GET'));
-      await acked(100);
-      const before = spoolBytes(dir);
-      for (let i = 1; i < 20; i++) {
-        pub.child.stdin!.write(numberedLines(i * 100, i * 100 + 100));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await acked(2000);
-      if (written) expect(spoolBytes(dir)).toBeGreaterThan(before + 1900 * 16);
-      else expect(spoolBytes(dir)).toBe(before);
-      pub.child.stdin!.end();
-      expect(await pub.exited).toBe(0);
-      expectCountersAddUp(pub.stderr());
-      tail.kill();
-    });
-  }
-});
-
 describe('spread-pipe tail', () => {
   it('exits 1 with one line when no daemon answers', async () => {
     const t = startCli(['tail', '-g', 'g', '-s', '1@127.0.0.1']);
