@@ -3,6 +3,7 @@
  * dropped for a named reason), its events, and which send errors are the
  * session's fault rather than the message's.
  */
+import type { NewStreamReason } from './reliable.js';
 import { type ErrorCode, ErrorCodes, isSpreadPipeError } from './errors.js';
 
 export type DropReason = 'queue-full' | 'lost-in-flight' | 'unsent-at-exit' | 'no-route' | 'spool-full' | 'spool-error' | 'unacked-at-exit' | 'rejected';
@@ -47,7 +48,7 @@ export type PublisherEvent =
   | { type: 'room' }
   | { type: 'gave-up'; error: string }
   /** --ack took a new stream name (see reliable.ts). */
-  | { type: 'new-stream'; name: string; abandoned: number }
+  | { type: 'new-stream'; name: string; abandoned: number; why: NewStreamReason }
   | { type: 'spool-error'; message: string };
 
 export function newCounters(): Counters {

@@ -388,7 +388,7 @@ export class Publisher extends EventEmitter {
         if (this.session.state === 'open') this.pump();
       } else {
         if (spool) spool.stream = e.name;
-        this.emit('event', { type: 'new-stream', name: e.name, abandoned: e.abandoned } satisfies PublisherEvent);
+        this.emit('event', { type: 'new-stream', name: e.name, abandoned: e.abandoned, why: e.why } satisfies PublisherEvent);
       }
     });
     return r;

@@ -53,11 +53,18 @@ export interface ReliableOptions {
   markerMs?: number;
 }
 
+/**
+ * Why a new stream was taken: ids jumped too far for receivers (lines dropped
+ * unsent), the daemon refused our name again and again (a stale session of
+ * ours), or a crash left ids that may have been sent (rotateFrom()).
+ */
+export type NewStreamReason = 'ids-jumped' | 'name-refused' | 'after-crash';
+
 export type ReliableEvent =
   /** The oldest unacknowledged id moved: ids below `below` are acknowledged. */
   | { type: 'acked'; below: number; lines: number }
-  /** A new stream name (persist it). `abandoned` unacknowledged lines were resent under it and may repeat. */
-  | { type: 'new-stream'; name: string; abandoned: number };
+  /** A new stream name (persist it), and why. `abandoned` unacknowledged lines were resent under it and may repeat. */
+  | { type: 'new-stream'; name: string; abandoned: number; why: NewStreamReason };
 
 export class Reliable extends EventEmitter {
   readonly window: AckWindow<PreparedSend>;
@@ -157,21 +164,21 @@ export class Reliable extends EventEmitter {
   }
 
   /** A new stream: new name, ids judged afresh by receivers. Returns the name. */
-  rotate(): string {
+  rotate(why: NewStreamReason = this.rotateAt !== undefined ? 'after-crash' : 'ids-jumped'): string {
     this.rotateAt = undefined;
     const abandoned = this.window.lines;
     this.counters.possibleDuplicates += abandoned;
     this.stream = newStreamName();
     this.end = undefined;
     this.refusals = 0;
-    this.emit('event', { type: 'new-stream', name: this.stream, abandoned } satisfies ReliableEvent);
+    this.emit('event', { type: 'new-stream', name: this.stream, abandoned, why } satisfies ReliableEvent);
     return this.stream;
   }
 
   /** A connect attempt failed: after repeated REJECT_NOT_UNIQUE (a stale session of ours), take a new name. */
   connectFailed(err: unknown): void {
     if (isSpreadPipeError(err, ErrorCodes.REJECT_NOT_UNIQUE)) {
-      if (++this.refusals >= DEFAULT_NAME_REFUSALS) this.rotate();
+      if (++this.refusals >= DEFAULT_NAME_REFUSALS) this.rotate('name-refused');
     } else this.refusals = 0;
   }
 

@@ -168,7 +168,7 @@ describe('Reliable', () => {
     expect(r.admit(1 + MAX_ID_JUMP, 1, 10)).toBe('rotate');
     const old = r.name;
     expect(r.rotate()).not.toBe(old);
-    expect(ev.at(-1)).toEqual({ type: 'new-stream', name: r.name, abandoned: 0 });
+    expect(ev.at(-1)).toEqual({ type: 'new-stream', name: r.name, abandoned: 0, why: 'ids-jumped' });
     expect(r.admit(1 + MAX_ID_JUMP, 1, 10)).toBe('send');
   });
 
@@ -191,7 +191,7 @@ describe('Reliable', () => {
     expect(r.admit(5, 1, 10)).toBe('rotate');
     expect(r.name).toBe('=oldstream');
     expect(r.rotate()).not.toBe('=oldstream');
-    expect(ev.at(-1)).toEqual({ type: 'new-stream', name: r.name, abandoned: 0 });
+    expect(ev.at(-1)).toEqual({ type: 'new-stream', name: r.name, abandoned: 0, why: 'after-crash' });
     expect(r.admit(5, 1, 10)).toBe('send');
     expect(r.admit(6, 1, 10)).toBe('send');
   });
@@ -209,7 +209,7 @@ describe('Reliable', () => {
     expect(r.name).toBe(first);
     r.connectFailed(refused);
     expect(r.name).not.toBe(first);
-    expect(ev).toEqual([{ type: 'new-stream', name: r.name, abandoned: 0 }]);
+    expect(ev).toEqual([{ type: 'new-stream', name: r.name, abandoned: 0, why: 'name-refused' }]);
   });
 
   it('#12: a daemon that acknowledges nothing for ackTimeout ms has the session closed as STALLED', async () => {

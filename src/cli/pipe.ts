@@ -31,12 +31,20 @@ import { DEFAULT_SPREAD_PORT, MAX_GROUPS_PER_MESSAGE, MAX_GROUP_NAME, SAFE_MESSA
 import { EarlyLines, GapNotices, RELIABLE_OPTIONS, SPOOL_LOCK_GRACE, type ReliableConfig, openSpool, parseReliableArgs, reliableSummary } from './pipe-reliable.js';
 import { type Spool } from '../spool.js';
 import { spoolHandover, waitForSpool } from './pipe-reliable.js';
+import type { NewStreamReason } from '../reliable.js';
 import { SYSLOG_OPTIONS, type SyslogConfig, parseSyslogArgs, startSyslogInput, untilStopped } from './syslog.js';
 import { choiceOption } from '../options.js';
 import { type TargetUser, USER_OPTIONS, becomeUser, parseUser, warnIfRoot } from './user.js';
 import { TLS_CLIENT_OPTIONS, TLS_DAEMON_FORM, clientTls } from './tls-args.js';
 
 const NL = Buffer.from('\n');
+
+/** What the new-stream line says of why. */
+const NEW_STREAM_WHY: Record<NewStreamReason, string> = {
+  'ids-jumped': 'line ids jumped past what receivers take as new: lines were dropped unsent',
+  'name-refused': 'the daemon kept refusing the name: a stale session of ours',
+  'after-crash': 'the lines read since a crash: the crashed process may have sent their ids',
+};
 
 /** @default 2000 — Apache waits a few seconds for a piped logger after SIGTERM. */
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
@@ -413,7 +421,7 @@ class Reporter {
       case 'connecting':
         break;
       case 'new-stream':
-        log(`--ack: new stream name ${e.name}${e.abandoned ? ` (${e.abandoned} unacknowledged lines resent under it may repeat)` : ''}`);
+        log(`--ack: new stream name ${e.name} (${NEW_STREAM_WHY[e.why]})${e.abandoned ? `; ${e.abandoned} unacknowledged lines resent under it may repeat` : ''}`);
         break;
       case 'spool-error':
         log(`spool: ${e.message}`);
