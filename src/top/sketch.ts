@@ -47,8 +47,11 @@ export class SpaceSaving {
   /** Open addressing, linear probing: [tagged hash (0: empty), counter index] per slot; at most 5/8 full. */
   private tab: Int32Array;
   private mask: number;
+  /** Keys in the table. */
   private count = 0;
-  /** Counters: CS int32s each, indices 0..count-1 (a counter is never freed, only taken over). */
+  /** Counters made, indices 0..made-1: one is never freed, only taken over (out of the table meanwhile). */
+  private made = 0;
+  /** Counters: CS int32s each. */
   private ctr: Int32Array;
   /** Overestimation bound per counter: the count the evicted key had when this one took its place. */
   private err: Float64Array;
@@ -127,7 +130,7 @@ export class SpaceSaving {
       }
     }
     if (this.count < this.capacity) {
-      const c = this.count;
+      const c = this.made++;
       if (c * CS >= this.ctr.length) this.growCounters();
       let bk = this.low;
       if (bk === NONE || this.bCount[bk] !== 1) bk = this.newBucket(1, NONE, bk);
@@ -188,7 +191,8 @@ export class SpaceSaving {
     const a = Buffer.allocUnsafeSlow(size);
     const ctr = this.ctr;
     let off = 0;
-    for (let c = 0; c < this.count; c++) {
+    // Every counter made, not only those in the table: an eviction compacts with its counter out of it.
+    for (let c = 0; c < this.made; c++) {
       const k = c * CS;
       const o = ctr[k + C_OFF]!;
       const len = ctr[k + C_LEN]!;
