@@ -295,7 +295,7 @@ export class SpreadClient extends EventEmitter {
       if (err || this.socket.destroyed) return;
       this.writing -= messages;
       // Written to the kernel: the buffer may be filled again.
-      if (whole && !reused && this.spare.length < this.maxSpare) this.spare.push(Buffer.from(buf.buffer, 0, this.writeBufferSize));
+      if (whole && !reused) this.keepSpare(buf);
       // The socket emits 'drain' only after one of its own writes returned false;
       // with a high-water mark below its buffering (or bytes that were still in
       // wbuf) that never happens, so check on every completed write.
@@ -305,10 +305,14 @@ export class SpreadClient extends EventEmitter {
     // comes only on the next tick), so the buffer may be filled again now. A burst flushes many times in
     // one turn; it then goes round one buffer instead of taking a new one for each (#16: half the flushes
     // of 1M lines took one, the collector's work).
-    if (whole && this.socket.writableLength === 0 && this.spare.length < this.maxSpare) {
-      reused = true;
-      this.spare.push(Buffer.from(buf.buffer, 0, this.writeBufferSize));
-    }
+    if (whole && this.socket.writableLength === 0) reused = this.keepSpare(buf);
+  }
+
+  /** Keep the write buffer under `buf` for filling again, while fewer than maxSpare are kept; whether it was. */
+  private keepSpare(buf: Buffer): boolean {
+    if (this.spare.length >= this.maxSpare) return false;
+    this.spare.push(Buffer.from(buf.buffer, 0, this.writeBufferSize));
+    return true;
   }
 
   /** Send the disconnect request, then close; resolves when the socket is closed. */
