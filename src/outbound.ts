@@ -70,6 +70,13 @@ export interface OutboundQueue<R> {
    * with another (with --ack every message's line ids are its LFs).
    */
   take(maxBytes: number, maxLines: number, noticesAlone?: boolean): QueuedMessage<R> | undefined;
+  /**
+   * Fill the memory blocks again once their messages were taken and `holder`
+   * holds none of their bytes (queue.ts, BlockHolder), instead of fresh memory
+   * for each block. The caller must be done with a message's bytes when it
+   * takes the next, or hold them through `holder`.
+   */
+  reuseBlocks(holder?: () => ArrayBufferLike | undefined): void;
   /** At exit: forget what is queued; returns the lines lost by it (none for a spool, which keeps them). */
   clear(): number;
 }

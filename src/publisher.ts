@@ -163,6 +163,9 @@ export class Publisher extends EventEmitter {
     }
     // A daemon that takes our bytes but orders none of them is as down as one that takes none.
     if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout, ...(opts.ack === true ? {} : opts.ack) });
+    // Messages are copied as they are sent; with --ack the window holds them until acknowledged.
+    const window = this.reliable?.window;
+    this.queue.reuseBlocks(window && (() => window.oldestBuffer()));
     this.strategy = sendStrategy(this.queue, { reliable: this.reliable, batchBytes: opts.batch ? opts.batchBytes : undefined });
     this.blocks = opts.onFull === 'block';
   }

@@ -70,6 +70,23 @@ export function resolveQueueOptions(o: LineQueueOptions = {}): Required<LineQueu
 /** Size of the blocks lines are copied into; a longer message gets a block of its own. @default 256 KiB */
 export const QUEUE_BLOCK_BYTES = 256 * 1024;
 
+/**
+ * Blocks shifted out and kept to be filled again, at most (4 MiB). A fresh
+ * block is fresh memory to the kernel: every 4 KiB page of it faults on first
+ * write, which on this VM cost more per line (100-280 ns) than the copy of
+ * the line itself (#16).
+ */
+export const REUSED_BLOCKS = 16;
+
+/**
+ * Who else may still read a block's bytes after its messages left the queue:
+ * the buffer under the OLDEST range it holds, undefined when it holds none.
+ * Ranges are held in the order they were taken (the --ack window keeps sent
+ * messages until acknowledged). Without a holder the session copies what it
+ * sends (SpreadClient.sendRange), so a block is free once shifted out.
+ */
+export type BlockHolder = () => ArrayBufferLike | undefined;
+
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);
 const MIN_RING = 1024;
@@ -91,13 +108,21 @@ export class LineQueue<R> implements OutboundQueue<R> {
   /** Messages put back by unshift(), taken before the ring (last in, first out). */
   private front: QueuedMessage<R>[] = [];
   private peeked: QueuedMessage<R> | undefined;
-  /** The block being filled; blocks are never written twice, so views handed out stay valid. */
+  /** The block being filled. Views handed out stay valid: a block is written again only after reuseBlocks(), once free. */
   private block: Buffer | undefined;
   /** drain()'s message, filled in place. */
   private readonly cursor: MessageRange<R> = { route: undefined as R, buf: EMPTY, start: 0, end: 0, lines: 0, id: undefined };
   private used = 0;
   private bytesHeld = 0;
   private linesHeld = 0;
+  /** reuseBlocks() was called: blocks shifted out are filled again once nothing holds them. */
+  private reusing = false;
+  private holder: BlockHolder | undefined;
+  /** Blocks whose messages all left the ring, oldest first, waiting to be filled again. */
+  private retired: Buffer[] = [];
+  /** Fill order of the blocks in use or retired (a block filled again gets a new one). */
+  private readonly serials = new Map<ArrayBufferLike, number>();
+  private serial = 0;
 
   constructor(
     readonly maxLines: number,
@@ -152,8 +177,22 @@ export class LineQueue<R> implements OutboundQueue<R> {
     return true;
   }
 
+  /**
+   * Fill blocks again once their messages left the queue and `holder` (if
+   * any) holds no range of them, instead of taking fresh memory for each.
+   * Whoever takes a message must then be done with its bytes before the next
+   * push (SpreadClient copies them as it sends), or hold them through
+   * `holder`.
+   */
+  reuseBlocks(holder?: BlockHolder): void {
+    this.reusing = true;
+    this.holder = holder;
+  }
+
   /** Put a message back in front (one that a dying session did not take). Never dropped. */
   unshift(m: QueuedMessage<R>): void {
+    // A view of a block that may be filled again: the message keeps bytes of its own (rare: a failover, a full window).
+    if (this.reusing && this.serials.has(m.body.buffer)) m = { ...m, body: Buffer.from(m.body) };
     this.front.push(m);
     this.bytesHeld += m.size;
     this.linesHeld += m.lines;
@@ -296,6 +335,8 @@ export class LineQueue<R> implements OutboundQueue<R> {
     this.mask = -1;
     this.head = this.n = 0;
     this.block = undefined;
+    this.retired = [];
+    this.serials.clear();
     this.bytesHeld = this.linesHeld = 0;
     return lines;
   }
@@ -324,8 +365,11 @@ export class LineQueue<R> implements OutboundQueue<R> {
 
   private reserve(size: number): number {
     if (!this.block || this.used + size > this.block.length) {
-      this.block = Buffer.allocUnsafeSlow(Math.max(QUEUE_BLOCK_BYTES, size));
+      const old = this.block;
+      this.block = size <= QUEUE_BLOCK_BYTES && this.reusing ? (this.reusable() ?? this.fresh()) : Buffer.allocUnsafeSlow(Math.max(QUEUE_BLOCK_BYTES, size));
       this.used = 0;
+      // The block left behind: retired at once if the ring holds none of its messages (its last went out already).
+      if (old && this.reusing && (this.n === 0 || this.bufs[(this.head + this.n - 1) & this.mask] !== old)) this.retire(old);
     }
     const at = this.used;
     this.used += size;
@@ -345,8 +389,39 @@ export class LineQueue<R> implements OutboundQueue<R> {
     this.linesHeld += lines;
   }
 
+  /** A new block, numbered in fill order. */
+  private fresh(): Buffer {
+    const b = Buffer.allocUnsafeSlow(QUEUE_BLOCK_BYTES);
+    this.serials.set(b.buffer, this.serial++);
+    return b;
+  }
+
+  /**
+   * The oldest retired block, if nothing holds it: the holder holds nothing,
+   * or its oldest range lies in a block filled later (it took ranges in
+   * order, so it holds none of this one). A range in a buffer that is no
+   * block of ours (a copy, a record read from the spool) says nothing: wait.
+   */
+  private reusable(): Buffer | undefined {
+    const b = this.retired[0];
+    if (!b) return undefined;
+    const held = this.holder?.();
+    if (held !== undefined && !((this.serials.get(held) ?? -1) > this.serials.get(b.buffer)!)) return undefined;
+    this.retired.shift();
+    this.serials.set(b.buffer, this.serial++);
+    return b;
+  }
+
+  /** Every message of block `b` left the ring and it is not being filled: keep it for filling again (a few). */
+  private retire(b: Buffer): void {
+    if (b.length !== QUEUE_BLOCK_BYTES || !this.serials.has(b.buffer)) return;
+    if (this.retired.length < REUSED_BLOCKS) this.retired.push(b);
+    else this.serials.delete(b.buffer);
+  }
+
   /** Drop the ring's first message (its block goes once no message refers to it). */
   private release(): void {
+    const b = this.bufs[this.head]!;
     this.bufs[this.head] = undefined;
     this.routes[this.head] = undefined;
     this.head = (this.head + 1) & this.mask;
@@ -358,6 +433,7 @@ export class LineQueue<R> implements OutboundQueue<R> {
       this.mask = -1;
       this.head = 0;
     }
+    if (this.reusing && b !== this.block && (this.n === 0 || this.bufs[this.head] !== b)) this.retire(b);
   }
 
   private grow(): void {

@@ -17,7 +17,7 @@
  * unacknowledged is sent again by the next spread-pipe on the same spool.
  */
 import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
-import { LineQueue } from './queue.js';
+import { type BlockHolder, LineQueue } from './queue.js';
 import { DEFAULT_SPOOL_MEMORY, type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
 import { readNameFields } from './spread/layout.js';
@@ -55,6 +55,7 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
   private readonly routes = new Map<string, PreparedSend>();
   private lastRoute: PreparedSend | undefined;
   private lastText = '';
+  private reusing = false;
 
   constructor(
     readonly spool: Spool,
@@ -124,8 +125,16 @@ export class SpoolQueue implements OutboundQueue<PreparedSend> {
     return true;
   }
 
+  /** The memory copy's blocks are filled again once sent (and, with a holder, let go): LineQueue.reuseBlocks(). */
+  reuseBlocks(holder?: BlockHolder): void {
+    this.reusing = true;
+    this.mem.reuseBlocks(holder);
+  }
+
   /** Put back in front what a dying session did not take (it keeps its ids). */
   unshift(e: Entry): void {
+    // It may be a view of a memory block about to be filled again (LineQueue.unshift does the same).
+    if (this.reusing) e = { ...e, body: Buffer.from(e.body) };
     if (this.head > 0) this.ahead[--this.head] = e;
     else this.ahead.unshift(e);
     this.aheadLines += e.lines;
