@@ -228,7 +228,7 @@ export class Publisher extends EventEmitter {
    * empty) for `route`, without building the body first: the queue copies
    * the pieces into place. Never blocks; `line` may be reused afterwards.
    */
-  pushLine(prefix: Buffer, line: Buffer, route: PreparedSend | undefined): void {
+  pushLine(prefix: Uint8Array, line: Uint8Array, route: PreparedSend | undefined): void {
     this.counters.accepted++;
     if (!route) return this.drop('no-route', 1);
     this.queue.pushLine(prefix, line, route);

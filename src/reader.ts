@@ -21,7 +21,14 @@ export function resolveSplitterOptions(o: SplitterOptions = {}): Required<Splitt
   return { maxLine: intOption('maxLine', o.maxLine, DEFAULT_MAX_LINE, { min: 1, unit: 'bytes' }) };
 }
 
-export type LineHandler = (line: Buffer, truncated: boolean) => void;
+/**
+ * One line, without its terminator: a view of the chunk read (valid during
+ * the call only; copy what is kept). A plain Uint8Array, not a Buffer: a
+ * Buffer view (subarray) is a call to a subclass constructor, measured at
+ * 130-190 ns per line more than a Uint8Array view made in place (#16), about
+ * a tenth of what a line costs the publisher in all.
+ */
+export type LineHandler = (line: Uint8Array, truncated: boolean) => void;
 
 export class LineSplitter {
   /** Bytes of an unfinished line carried between chunks (at most maxLine). */
@@ -39,6 +46,8 @@ export class LineSplitter {
   write(chunk: Buffer): void {
     let start = 0;
     const len = chunk.length;
+    const ab = chunk.buffer;
+    const base = chunk.byteOffset;
     while (start < len) {
       const nl = chunk.indexOf(0x0a, start);
       if (this.skipping) {
@@ -51,7 +60,7 @@ export class LineSplitter {
         this.hold(chunk.subarray(start));
         return;
       }
-      let line = chunk.subarray(start, nl);
+      let line = new Uint8Array(ab, base + start, nl - start);
       if (this.carry) {
         line = Buffer.concat([this.carry, line]);
         this.carry = null;
@@ -85,14 +94,14 @@ export class LineSplitter {
     this.carry = this.carry ? Buffer.concat([this.carry, part]) : Buffer.from(part);
   }
 
-  private emit(line: Buffer): void {
+  private emit(line: Uint8Array): void {
     if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     if (line.length > this.maxLine) return this.emitTruncated(line.subarray(0, this.maxLine));
     this.lines++;
     this.onLine(line, false);
   }
 
-  private emitTruncated(line: Buffer): void {
+  private emitTruncated(line: Uint8Array): void {
     this.lines++;
     this.truncated++;
     this.onLine(line, true);

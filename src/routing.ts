@@ -25,7 +25,7 @@ export interface RouteOptions {
 const MAX_CACHED_ROUTES = 10_000;
 
 /** The n-th (1-based) field separated by spaces or tabs, or undefined. */
-export function field(line: Buffer, n: number): Buffer | undefined {
+export function field(line: Uint8Array, n: number): Uint8Array | undefined {
   let i = 0;
   const len = line.length;
   for (let f = 1; ; f++) {
@@ -52,7 +52,7 @@ export class Router {
   }
 
   /** The destinations of a line; undefined when it has none (routed, no fallback). */
-  route(line: Buffer): PreparedSend | undefined {
+  route(line: Uint8Array): PreparedSend | undefined {
     if (this.opts.field === undefined) return this.fallback;
     const f = field(line, this.opts.field);
     const name = f ? this.groupName(f) : undefined;
@@ -69,11 +69,11 @@ export class Router {
     return p;
   }
 
-  private groupName(f: Buffer): string | undefined {
+  private groupName(f: Uint8Array): string | undefined {
     const prefix = this.opts.prefix ?? '';
     if (this.opts.hashBuckets) return `${prefix}${prefix ? '-' : ''}${fnv1a(f) % this.opts.hashBuckets}`;
     if (f.length === 0 || prefix.length + f.length > 31) return undefined;
     for (const c of f) if (!isNameByte(c)) return undefined;
-    return prefix + f.toString('latin1');
+    return prefix + Buffer.from(f.buffer, f.byteOffset, f.length).toString('latin1');
   }
 }

@@ -5,7 +5,7 @@ function split(chunks: Buffer[], maxLine = 100): { lines: string[]; truncated: b
   const lines: string[] = [];
   const truncated: boolean[] = [];
   const s = new LineSplitter((l, t) => {
-    lines.push(l.toString('latin1'));
+    lines.push(Buffer.from(l.buffer, l.byteOffset, l.length).toString('latin1'));
     truncated.push(t);
   }, maxLine);
   for (const c of chunks) s.write(c);
@@ -16,6 +16,17 @@ function split(chunks: Buffer[], maxLine = 100): { lines: string[]; truncated: b
 const bytewise = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
 
 describe('LineSplitter', () => {
+  it('#16: hands out a line as a plain Uint8Array view of the chunk, not a Buffer (no subclass constructor per line)', () => {
+    const got: Uint8Array[] = [];
+    const chunk = Buffer.from('one\ntwo\n');
+    new LineSplitter((l) => got.push(l)).write(chunk);
+    expect(got.map((l) => Object.getPrototypeOf(l) === Uint8Array.prototype)).toEqual([true, true]);
+    expect(got.map((l) => [l.buffer === chunk.buffer, l.byteOffset - chunk.byteOffset, l.length])).toEqual([
+      [true, 0, 3],
+      [true, 4, 3],
+    ]);
+  });
+
   const input = Buffer.concat([
     Buffer.from('plain\n'),
     Buffer.from([0x61, 0x00, 0x62, 0xff, 0xfe, 0xc3, 0x28, 0x0a]), // NUL and invalid UTF-8
