@@ -6,6 +6,7 @@
  *   N=200000 RUNS=5 CASES=line,ack node bench/pipe.mjs
  *   LINES_FILE=lines.txt node bench/pipe.mjs  # e.g. ../shared/baseline/gen-lines.py 200000 > lines.txt
  *   RATE=100000 CASES=line,ack node bench/pipe.mjs  # fed at a steady rate (bench/pace.mjs), not poured
+ *   WARMUP=60000 node bench/pipe.mjs          # steady state: CPU counted once the hot path is compiled
  *
  * Every process is the product: `spread-pipe` (pipe mode, the publisher),
  * `spread-pipe --daemon` (the built-in daemon, fresh per run), and
@@ -46,7 +47,7 @@
  * of the tree being benchmarked (not BASE's) on the same daemon in the same
  * round, so "base: spread-pipe" x line is base / this tree.
  *
- * Publisher CPU is /proc/PID/stat from after start-up (a warm-up line has
+ * Publisher CPU is /proc/PID/stat from after start-up (a warm-up line, or WARMUP lines, has
  * reached the subscriber) to the last line at the subscriber, so it is the
  * cost per line; start-up CPU is printed on its own. These rows give pipe
  * mode a queue that holds the whole input (cat pours faster than any daemon
@@ -68,6 +69,13 @@ const CLI = path.join(ROOT, 'dist', 'main.js');
 const N = Number(process.env.N ?? 200_000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const EXT_PUB = process.env.EXT_PUB;
+/**
+ * WARMUP=lines: before the measured input, this many lines (the input's first ones) go through the
+ * publisher, and the bench waits for them at the subscriber and half a second more. The optimising
+ * compiler then has the hot path compiled before CPU is counted: otherwise its work, a fixed
+ * 0.2-0.35 CPU-s per process here, is counted as cost per line (about 1 us/line at N=300000).
+ */
+const WARMUP = Number(process.env.WARMUP ?? 0);
 /** RATE=lines/s: the throughput rows are fed at this steady rate (bench/pace.mjs) instead of poured by `cat`. */
 const RATE = Number(process.env.RATE ?? 0);
 const CASES = (process.env.CASES ?? `line,batch,ack,ack-spool${EXT_PUB ? ',ext' : ''},hung,slow`).split(',');
@@ -215,7 +223,7 @@ async function startTail(spec, file) {
  * Start a publisher with stdin from a FIFO that the bench holds open, push
  * a warm-up line through, and return a `pour(files)` that lets `cat` feed it.
  */
-async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
+async function startPublisher(spec, kase, arrived, extra, cli = CLI, warmLines = Buffer.alloc(0)) {
   const fifo = path.join(work, `in-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   execFileSync('mkfifo', [fifo]);
   const wfd = fs.openSync(fifo, fs.constants.O_RDWR); // does not wait for a reader; keeps the FIFO open
@@ -235,8 +243,11 @@ async function startPublisher(spec, kase, arrived, extra, cli = CLI) {
     p = start(['-g', GROUP, '-s', spec, '-h', HOST, ...args], [rfd, 'ignore', 'pipe'], flags, cli);
   }
   fs.closeSync(rfd);
-  fs.writeSync(wfd, 'warm-up\n');
-  await waitUntil(arrived, 10_000, 'the warm-up line', p);
+  const warmIn = Buffer.concat([Buffer.from('warm-up\n'), warmLines]);
+  for (let off = 0; off < warmIn.length; ) off += fs.writeSync(wfd, warmIn, off);
+  await waitUntil(arrived, 60_000, 'the warm-up line(s)', p);
+  // Compiles started by the warm-up run in the background: let them finish outside the measured window.
+  if (warmLines.length) await sleep(500);
   const startupCpu = cpu(p.pid);
   return {
     p,
@@ -267,11 +278,12 @@ async function startSink(spec, lines) {
 async function throughputSink(kase, inputFile, expected, n, target, tree) {
   const { d: fresh, spec, ext } = await startDaemon(target);
   const d = fresh ?? ext;
-  const warm = Buffer.from(`${TAG}warm-up\n`);
-  const sink = await startSink(spec, n + 1);
+  const warm = warmOut();
+  const sink = await startSink(spec, n + 1 + WARMUP);
   const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
   // The warm-up line is counted at the sink's exit only: wait until the publisher is connected and has sent it.
-  const { p, pour } = await startPublisher(spec, kase, async () => (await sleep(1500), true), kase.ext ? [] : roomy, tree.cli);
+  // (At 10k lines/s at least for the warm-up's lines: the sink reports only at its exit.)
+  const { p, pour } = await startPublisher(spec, kase, async () => (await sleep(1500 + WARMUP / 10), true), kase.ext ? [] : roomy, tree.cli, WARM_IN);
   const startupCpu = cpu(p.pid);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(sink.pid) };
   const w0 = syscw(p.pid);
@@ -306,7 +318,7 @@ async function throughputSink(kase, inputFile, expected, n, target, tree) {
     rssMB: last.hwm,
     dmnCpu: ((last.d - cpu0.d) * 1e5) / n,
     tailCpu: ((last.t - cpu0.t) * 1e5) / n,
-    exact: r.status === 'done' && Number(r.lines) === n + 1 && Number(r.bytes) === warm.length + expected.length,
+    exact: r.status === 'done' && Number(r.lines) === n + 1 + WARMUP && Number(r.bytes) === warm.length + expected.length,
     // Why not: the sink's own words (a real daemon cuts off a subscriber that falls behind: status=killed).
     sinkStatus: `${r.status ?? 'no result'} lines=${r.lines ?? '?'}`,
   };
@@ -320,13 +332,13 @@ async function throughput(name, inputFile, expected, n, target = TARGETS[0], tre
   const d = fresh ?? ext;
   const out = path.join(work, `out-${name}`);
   const { t, offset } = await startTail(spec, out);
-  const warm = Buffer.from(`${TAG}warm-up\n`);
+  const warm = warmOut();
   const size = () => fs.statSync(out).size - offset;
   // A queue that holds the whole input: cat pours faster than any daemon takes, and a drop would spoil the
   // comparison (a libspread publisher blocks instead). The overload rows show the default, bounded queue.
   // Likewise a drain timeout long enough for a slow daemon to take the backlog after EOF.
   const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
-  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy, tree.cli);
+  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy, tree.cli, WARM_IN);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
   const w0 = syscw(p.pid);
   // The publisher may exit (at EOF, everything sent) before the subscriber has it all: keep its last figures.
@@ -450,8 +462,22 @@ const { data, n } = loadInput();
 const inputFile = path.join(work, 'lines.txt');
 fs.writeFileSync(inputFile, data);
 const expected = tagged(data);
+/** The warm-up's lines after the one `warm-up` line: the input's first WARMUP lines (more, the input again). */
+const WARM_IN = (() => {
+  if (!WARMUP) return Buffer.alloc(0);
+  const reps = Math.ceil(WARMUP / n);
+  const all = reps > 1 ? Buffer.concat(Array(reps).fill(data)) : data;
+  let end = 0;
+  for (let i = 0; i < WARMUP; i++) end = all.indexOf(0x0a, end) + 1;
+  return all.subarray(0, end);
+})();
+/** What the subscriber gets of the warm-up. */
+function warmOut() {
+  return Buffer.concat([Buffer.from(`${TAG}warm-up\n`), tagged(WARM_IN)]);
+}
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
 if (RATE) console.log(`input fed at ${RATE} lines/s (bench/pace.mjs), not poured: CPU per line while keeping up`);
+if (WARMUP) console.log(`warm-up: ${WARMUP} lines through each publisher before the measured input (CPU counted after them)`);
 console.log(`publisher -> ${TARGETS.map((t) => (t.builtin ? 'spread-pipe --daemon (fresh per run)' : `${t.label}${process.env.DAEMON_CMD ? ` (${process.env.DAEMON_CMD})` : ''}`)).join(' | ')} -> ${process.env.SINK ? 'SINK' : 'spread-pipe tail > file'}; median [min-max] of ${RUNS} runs; CPU in s per 100k lines`);
 if (process.env.BASE) console.log(`base: = the tree in ${process.env.BASE}`);
 if (process.env.SINK) console.log(`subscriber: ${process.env.SINK} (the "tail CPU" column is its CPU)`);
