@@ -95,6 +95,26 @@ describe('SpoolQueue', () => {
     expect(q.take(1 << 20, 100)).toMatchObject({ id: 3, lines: 2 });
   });
 
+  it('#16: with reuseBlocks(), a message put back keeps its bytes while its memory block is filled again', () => {
+    const { q } = queue(open(tempDir(), { memoryBytes: 64 * 1024 * 1024 }));
+    q.reuseBlocks();
+    const prefix = Buffer.from('web1 ');
+    const long = (i: number): Buffer => Buffer.from(`line ${i} ${'z'.repeat(200)}`);
+    // A block holds about 1230 of these: the first block full, the second begun.
+    for (let i = 0; i < 1400; i++) q.pushLine(prefix, long(i), a);
+    const out = range();
+    expect(q.shiftInto(out)).toBe(true);
+    const first = { ...out };
+    // The rest goes out (the first block is retired), then the first line comes back (its session died first).
+    while (q.shiftInto(range()));
+    q.unshift({ body: first.buf.subarray(first.start, first.end), route: a, lines: 1, size: first.end - first.start, id: first.id! });
+    // The second block fills up: the next one is the first block, filled again.
+    for (let i = 0; i < 1400; i++) q.pushLine(prefix, long(1e6 + i), a);
+    const back = q.shift()!;
+    expect([back.id, back.body.toString()]).toEqual([first.id, `web1 ${long(0).toString()}\n`]);
+    expect(q.shift()!.body.toString()).toBe(`web1 ${long(1e6).toString()}\n`);
+  });
+
   it('#12: shiftInto() fills a range over the whole body, with the id', () => {
     const { q } = queue(open());
     q.push(line(7), a);
