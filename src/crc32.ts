@@ -80,6 +80,8 @@ export interface CrcArena {
    * sealFrameIn).
    */
   readonly seal?: (start: number, len: number) => void;
+  /** seal() of every frame in [start, end), each with its length already written (see sealFramesIn). */
+  readonly sealAll?: (start: number, end: number) => void;
 }
 
 /**
@@ -100,10 +102,12 @@ export function crcArena(bytes: number, engine: 'wasm' | 'js' = 'wasm'): CrcAren
   const exports = new wasm.Instance(wasmModule, { env: { mem } }).exports;
   const wcrc = exports.crc as (p: number, n: number, c: number) => number;
   const wseal = exports.seal as (p: number, n: number) => void;
+  const wsealAll = exports.sealAll as (p: number, end: number) => void;
   const buf = Buffer.from(mem.buffer, TABLE_BYTES, bytes);
   return {
     buf,
     crc: (start, end, crc = 0) => wcrc(TABLE_BYTES + start, end - start, crc) >>> 0,
     seal: (start, len) => wseal(TABLE_BYTES + start, len),
+    sealAll: (start, end) => wsealAll(TABLE_BYTES + start, TABLE_BYTES + end),
   };
 }

@@ -17,6 +17,21 @@
     (i32.store offset=4 (local.get $p)
       (call $crc (i32.add (local.get $p) (i32.const 8)) (local.get $n)
         (call $crc (local.get $p) (i32.const 4) (i32.const 0)))))
+  ;; sealAll(p, end): seal() every frame in [p, end), frames back to back, each
+  ;; with its payload length already at its start: one call per write of the
+  ;; spool's buffer instead of one per record (a call into the module costs
+  ;; about as much as 100 bytes of CRC).
+  (func (export "sealAll") (param $p i32) (param $end i32)
+    (local $n i32)
+    (block $done
+      (loop $frame
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $n (i32.load (local.get $p)))
+        (i32.store offset=4 (local.get $p)
+          (call $crc (i32.add (local.get $p) (i32.const 8)) (local.get $n)
+            (call $crc (local.get $p) (i32.const 4) (i32.const 0))))
+        (local.set $p (i32.add (local.get $p) (i32.add (local.get $n) (i32.const 8))))
+        (br $frame))))
   ;; crc(p, n, c): the CRC-32 of memory [p, p + n), continuing from c (0 to start).
   (func $crc (export "crc") (param $p i32) (param $n i32) (param $c i32) (result i32)
     (local $end i32) (local $a i32) (local $b i32)

@@ -35,6 +35,20 @@ export function sealFrameIn(a: CrcArena, start: number, len: number): void {
 }
 
 /**
+ * Seal every frame in an arena's buffer [start, end): frames back to back,
+ * each with its payload length written at its start and its payload after
+ * it. In one call into the arena's module where it has one.
+ */
+export function sealFramesIn(a: CrcArena, start: number, end: number): void {
+  if (a.sealAll) return a.sealAll(start, end);
+  for (let p = start; p < end; ) {
+    const len = a.buf.readUInt32LE(p);
+    sealFrame(a.buf, p, len);
+    p += FRAME_HEADER + len;
+  }
+}
+
+/**
  * The frame at `off`, looking no further than `limit`: the offset just past
  * it (its payload is [off + FRAME_HEADER, that offset)), FRAME_INCOMPLETE, or
  * FRAME_BAD (a length not in 1..maxLen, or a CRC that does not check).

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { crc32, crcArena } from '../src/crc32.js';
-import { FRAME_HEADER, checkFrame, sealFrame, sealFrameIn } from '../src/record-frame.js';
+import { FRAME_HEADER, checkFrame, sealFrame, sealFrameIn, sealFramesIn } from '../src/record-frame.js';
 
 describe('crc32', () => {
   it('known value', () => {
@@ -50,6 +50,27 @@ describe('crc32', () => {
     sealFrame(plain, 11, 300);
     expect(Buffer.from(a.buf.subarray(11, 11 + FRAME_HEADER + 300))).toEqual(plain.subarray(11, 11 + FRAME_HEADER + 300));
     expect(checkFrame(Buffer.from(a.buf), 11, 4096)).toBe(11 + FRAME_HEADER + 300);
+  });
+
+  it.each(['wasm', 'js'] as const)('#16: frames sealed together in an arena (%s) are the frames sealFrame() makes one by one', (engine) => {
+    const a = crcArena(64 * 1024, engine);
+    const plain = Buffer.alloc(64 * 1024);
+    let p = 0;
+    const ends: number[] = [];
+    for (const len of [1, 7, 8, 9, 300, 4096, 2, 250]) {
+      const payload = crypto.randomBytes(len);
+      payload.copy(a.buf, p + FRAME_HEADER);
+      payload.copy(plain, p + FRAME_HEADER);
+      a.buf.writeUInt32LE(len, p);
+      sealFrame(plain, p, len);
+      p += FRAME_HEADER + len;
+      ends.push(p);
+    }
+    sealFramesIn(a, 0, p);
+    expect(Buffer.from(a.buf.subarray(0, p))).toEqual(plain.subarray(0, p));
+    const got: number[] = [];
+    for (let off = 0; off < p; off = checkFrame(Buffer.from(a.buf), off, p)) got.push(off);
+    expect(got.slice(1)).toEqual(ends.slice(0, -1));
   });
 
   it('#16: src/crc32-wasm.ts holds exactly what src/crc32.wat compiles to', () => {

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import { type CrcArena, crcArena } from '../crc32.js';
-import { FRAME_HEADER, sealFrame, sealFrameIn } from '../record-frame.js';
+import { FRAME_HEADER, sealFrame, sealFramesIn } from '../record-frame.js';
 import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
 import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
@@ -100,11 +100,19 @@ export class SegmentWriter {
     return this.id++;
   }
 
-  /** Length and CRC of the record framed from `start` to the end of the buffer. */
+  /**
+   * The record framed from `start` to the end of the buffer: its length now;
+   * in the arena its CRC at flush(), all the buffer's frames in one call into
+   * the module (nothing reads the buffer before it is written).
+   */
   private seal(start: number): void {
     const len = this.wlen - start - FRAME_HEADER;
-    if (this.wbuf === this.arena.buf) sealFrameIn(this.arena, start, len);
-    else sealFrame(this.wbuf, start, len);
+    const b = this.wbuf;
+    if (b !== this.arena.buf) return sealFrame(b, start, len);
+    b[start] = len & 0xff;
+    b[start + 1] = (len >>> 8) & 0xff;
+    b[start + 2] = (len >>> 16) & 0xff;
+    b[start + 3] = len >>> 24;
   }
 
   /** Where a frame of `frameLen` bytes goes in the buffer (written out first if it would not fit). */
@@ -133,6 +141,7 @@ export class SegmentWriter {
     if (this.wlen === 0 || this.fd < 0) return;
     const seg = this.segments.newest;
     const n = this.wlen;
+    if (this.wbuf === this.arena.buf) sealFramesIn(this.arena, 0, n);
     this.wlen = 0;
     try {
       let off = 0;
