@@ -75,12 +75,10 @@ export interface CrcArena {
   /** crc32(buf, start, end, crc), the same value. */
   crc(start: number, end: number, crc?: number): number;
   /**
-   * sealFrame(buf, start, len) of record-frame.ts, the frame's length and CRC
-   * written in one call into the module (the WebAssembly arena only; see
-   * sealFrameIn).
+   * sealFrame() of record-frame.ts for every frame in [start, end), each with
+   * its length already written, in one call into the module (the WebAssembly
+   * arena only; see sealFramesIn).
    */
-  readonly seal?: (start: number, len: number) => void;
-  /** seal() of every frame in [start, end), each with its length already written (see sealFramesIn). */
   readonly sealAll?: (start: number, end: number) => void;
 }
 
@@ -101,13 +99,11 @@ export function crcArena(bytes: number, engine: 'wasm' | 'js' = 'wasm'): CrcAren
   new Int32Array(mem.buffer, 0, TABLE_BYTES / 4).set(T);
   const exports = new wasm.Instance(wasmModule, { env: { mem } }).exports;
   const wcrc = exports.crc as (p: number, n: number, c: number) => number;
-  const wseal = exports.seal as (p: number, n: number) => void;
   const wsealAll = exports.sealAll as (p: number, end: number) => void;
   const buf = Buffer.from(mem.buffer, TABLE_BYTES, bytes);
   return {
     buf,
     crc: (start, end, crc = 0) => wcrc(TABLE_BYTES + start, end - start, crc) >>> 0,
-    seal: (start, len) => wseal(TABLE_BYTES + start, len),
     sealAll: (start, end) => wsealAll(TABLE_BYTES + start, TABLE_BYTES + end),
   };
 }

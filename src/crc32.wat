@@ -9,18 +9,11 @@
 ;; (test/crc32.test.ts checks that the two agree).
 (module
   (import "env" "mem" (memory 1))
-  ;; seal(p, n): the record frame at p (record-frame.ts) with an n-byte payload
-  ;; at p + 8: its length at p, then the CRC-32 of the length and the payload at
-  ;; p + 4 (both little-endian, as WebAssembly stores). One call per record.
-  (func (export "seal") (param $p i32) (param $n i32)
-    (i32.store (local.get $p) (local.get $n))
-    (i32.store offset=4 (local.get $p)
-      (call $crc (i32.add (local.get $p) (i32.const 8)) (local.get $n)
-        (call $crc (local.get $p) (i32.const 4) (i32.const 0)))))
-  ;; sealAll(p, end): seal() every frame in [p, end), frames back to back, each
-  ;; with its payload length already at its start: one call per write of the
-  ;; spool's buffer instead of one per record (a call into the module costs
-  ;; about as much as 100 bytes of CRC).
+  ;; sealAll(p, end): every record frame (record-frame.ts) in [p, end), frames
+  ;; back to back, each with its payload length n already at its start: its
+  ;; CRC-32 of the length and the payload stored at p + 4 (little-endian, as
+  ;; WebAssembly stores). One call per write of the spool's buffer, not one per
+  ;; record: a call into the module costs about what 100 bytes of CRC do.
   (func (export "sealAll") (param $p i32) (param $end i32)
     (local $n i32)
     (block $done

@@ -28,12 +28,6 @@ export function sealFrame(buf: Buffer, start: number, len: number): void {
   buf.writeUInt32LE(frameCrc(buf, start, len), start + 4);
 }
 
-/** sealFrame() in an arena's buffer (the spool's write buffer): in one call into its module where it has one. */
-export function sealFrameIn(a: CrcArena, start: number, len: number): void {
-  if (a.seal) a.seal(start, len);
-  else sealFrame(a.buf, start, len);
-}
-
 /**
  * Seal every frame in an arena's buffer [start, end): frames back to back,
  * each with its payload length written at its start and its payload after
