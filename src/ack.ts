@@ -181,8 +181,8 @@ const MIN_RING = 1024;
  * Messages sent and not yet acknowledged, in send order, as parallel rings
  * (no object per message: the one-line-per-message path adds nothing to the
  * garbage collector's work). A message is a range of a buffer the queue
- * does not write again while it is held here (a queue block: LineQueue's
- * BlockHolder is oldestBuffer(); a spool record), its route, the id of
+ * does not write again while it is held here (a queue block: the queues'
+ * BlockHolder, outbound.ts, is oldestBuffer(); a spool record), its route, the id of
  * its first line and its line count. A marker acknowledges a prefix
  * (`ackBelow`); the low edge (`lowest`) is what the spool may persist as its
  * cursor.
@@ -227,7 +227,7 @@ export class AckWindow<R> {
     return this.n > 0 ? this.firsts[this.head] : undefined;
   }
 
-  /** The buffer under the oldest message held (LineQueue's BlockHolder: blocks behind it may be filled again). */
+  /** The buffer under the oldest message held (the queues' BlockHolder, outbound.ts: blocks behind it may be filled again). */
   oldestBuffer(): ArrayBufferLike | undefined {
     return this.n > 0 ? this.bufs[this.head]!.buffer : undefined;
   }

@@ -43,6 +43,15 @@ export function wholeRange<R>(out: MessageRange<R>, m: QueuedMessage<R>): Messag
   return out;
 }
 
+/**
+ * Who else may still read a queue block's bytes after its messages left the
+ * queue: the buffer under the OLDEST range it holds, undefined when it holds
+ * none. Ranges are held in the order they were taken (the --ack window keeps
+ * sent messages until acknowledged). Without a holder the session copies what
+ * it sends (SpreadClient.sendRange), so a block is free once shifted out.
+ */
+export type BlockHolder = () => ArrayBufferLike | undefined;
+
 export interface OutboundQueue<R> {
   /** Messages queued. */
   readonly length: number;
@@ -72,11 +81,11 @@ export interface OutboundQueue<R> {
   take(maxBytes: number, maxLines: number, noticesAlone?: boolean): QueuedMessage<R> | undefined;
   /**
    * Fill the memory blocks again once their messages were taken and `holder`
-   * holds none of their bytes (queue.ts, BlockHolder), instead of fresh memory
-   * for each block. The caller must be done with a message's bytes when it
-   * takes the next, or hold them through `holder`.
+   * holds none of their bytes, instead of fresh memory for each block
+   * (queue.ts). The caller must be done with a message's bytes when it takes
+   * the next, or hold them through `holder`.
    */
-  reuseBlocks(holder?: () => ArrayBufferLike | undefined): void;
+  reuseBlocks(holder?: BlockHolder): void;
   /** At exit: forget what is queued; returns the lines lost by it (none for a spool, which keeps them). */
   clear(): number;
 }

@@ -21,7 +21,7 @@
  * storage, rings and the three overflow policies).
  */
 import { choiceOption, intOption } from './options.js';
-import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
+import { type BlockHolder, type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
 
 export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'block';
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-newest', 'drop-oldest', 'block'];
@@ -77,15 +77,6 @@ export const QUEUE_BLOCK_BYTES = 256 * 1024;
  * the line itself (#16).
  */
 export const REUSED_BLOCKS = 16;
-
-/**
- * Who else may still read a block's bytes after its messages left the queue:
- * the buffer under the OLDEST range it holds, undefined when it holds none.
- * Ranges are held in the order they were taken (the --ack window keeps sent
- * messages until acknowledged). Without a holder the session copies what it
- * sends (SpreadClient.sendRange), so a block is free once shifted out.
- */
-export type BlockHolder = () => ArrayBufferLike | undefined;
 
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);

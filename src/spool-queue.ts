@@ -16,8 +16,8 @@
  * carried them were handed to the kernel (FlushTracker): what a crash leaves
  * unacknowledged is sent again by the next spread-pipe on the same spool.
  */
-import { type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
-import { type BlockHolder, LineQueue } from './queue.js';
+import { type BlockHolder, type MessageRange, type OutboundQueue, type QueuedMessage, wholeRange } from './outbound.js';
+import { LineQueue } from './queue.js';
 import { DEFAULT_SPOOL_MEMORY, type Spool } from './spool.js';
 import { type PreparedSend, prepareSend } from './spread/client.js';
 import { readNameFields } from './spread/layout.js';
