@@ -278,7 +278,6 @@ async function startSink(spec, lines) {
 async function throughputSink(kase, inputFile, expected, n, target, tree) {
   const { d: fresh, spec, ext } = await startDaemon(target);
   const d = fresh ?? ext;
-  const warm = warmOut();
   const sink = await startSink(spec, n + 1 + WARMUP);
   const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
   // The warm-up line is counted at the sink's exit only: wait until the publisher is connected and has sent it.
@@ -318,7 +317,7 @@ async function throughputSink(kase, inputFile, expected, n, target, tree) {
     rssMB: last.hwm,
     dmnCpu: ((last.d - cpu0.d) * 1e5) / n,
     tailCpu: ((last.t - cpu0.t) * 1e5) / n,
-    exact: r.status === 'done' && Number(r.lines) === n + 1 + WARMUP && Number(r.bytes) === warm.length + expected.length,
+    exact: r.status === 'done' && Number(r.lines) === n + 1 + WARMUP && Number(r.bytes) === WARM_OUT.length + expected.length,
     // Why not: the sink's own words (a real daemon cuts off a subscriber that falls behind: status=killed).
     sinkStatus: `${r.status ?? 'no result'} lines=${r.lines ?? '?'}`,
   };
@@ -332,13 +331,12 @@ async function throughput(name, inputFile, expected, n, target = TARGETS[0], tre
   const d = fresh ?? ext;
   const out = path.join(work, `out-${name}`);
   const { t, offset } = await startTail(spec, out);
-  const warm = warmOut();
   const size = () => fs.statSync(out).size - offset;
   // A queue that holds the whole input: cat pours faster than any daemon takes, and a drop would spoil the
   // comparison (a libspread publisher blocks instead). The overload rows show the default, bounded queue.
   // Likewise a drain timeout long enough for a slow daemon to take the backlog after EOF.
   const roomy = ['--queue-lines', String(n + 1000), '--queue-bytes', String(2 * expected.length + (1 << 20)), '--drain-timeout', '300000'];
-  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= warm.length, kase.ext ? [] : roomy, tree.cli, WARM_IN);
+  const { p, pour, startupCpu } = await startPublisher(spec, kase, () => size() >= WARM_OUT.length, kase.ext ? [] : roomy, tree.cli, WARM_IN);
   const cpu0 = { p: cpu(p.pid), d: d ? cpu(d.pid) : NaN, t: cpu(t.pid) };
   const w0 = syscw(p.pid);
   // The publisher may exit (at EOF, everything sent) before the subscriber has it all: keep its last figures.
@@ -356,11 +354,11 @@ async function throughput(name, inputFile, expected, n, target = TARGETS[0], tre
   await waitUntil(
     () => {
       sample();
-      if (size() >= warm.length + expected.length) return true;
+      if (size() >= WARM_OUT.length + expected.length) return true;
       // Gone and nothing more arriving for 5 s: lines were lost; say why rather than wait out the timeout.
       if (p.exitCode !== null || p.signalCode !== null) {
         exitedAt ||= Date.now();
-        if (Date.now() - exitedAt > 5000) throw new Error(`${kase.what}: ${size() - warm.length} of ${expected.length} bytes arrived; its stderr: ${p.err.slice(-600)}`);
+        if (Date.now() - exitedAt > 5000) throw new Error(`${kase.what}: ${size() - WARM_OUT.length} of ${expected.length} bytes arrived; its stderr: ${p.err.slice(-600)}`);
       }
       return false;
     },
@@ -374,7 +372,7 @@ async function throughput(name, inputFile, expected, n, target = TARGETS[0], tre
     sample();
     await sleep(2);
   }
-  const got = fs.readFileSync(out).subarray(offset + warm.length);
+  const got = fs.readFileSync(out).subarray(offset + WARM_OUT.length);
   await stop(t, fresh);
   return {
     linesPerSec: n / secs,
@@ -472,9 +470,7 @@ const WARM_IN = (() => {
   return all.subarray(0, end);
 })();
 /** What the subscriber gets of the warm-up. */
-function warmOut() {
-  return Buffer.concat([Buffer.from(`${TAG}warm-up\n`), tagged(WARM_IN)]);
-}
+const WARM_OUT = Buffer.concat([Buffer.from(`${TAG}warm-up\n`), tagged(WARM_IN)]);
 console.log(`spread-pipe pipe-mode bench: ${n} lines, ${(data.length / 1e6).toFixed(1)} MB, mean ${(data.length / n).toFixed(0)} B/line (+ "${TAG}" tag), ${RUNS} runs, node ${process.version}, ${os.cpus().length} CPUs`);
 if (RATE) console.log(`input fed at ${RATE} lines/s (bench/pace.mjs), not poured: CPU per line while keeping up`);
 if (WARMUP) console.log(`warm-up: ${WARMUP} lines through each publisher before the measured input (CPU counted after them)`);
