@@ -8,10 +8,13 @@
  *
  * A writer that frames many records into one buffer of its own (the spool)
  * takes a CrcArena instead: its buffer lives in the memory of a small
- * WebAssembly module (crc32.wat) whose loop is about twice as fast again.
+ * WebAssembly module (crc32.wat) whose loop is about twice as fast again,
+ * and which also computes the XXH32 that the spool's frames carry from
+ * segment format 2 on (xxh32.ts, #16).
  */
 import zlib from 'node:zlib';
 import { CRC32_WASM } from './crc32-wasm.js';
+import { xxh32 } from './xxh32.js';
 
 /** Inputs at least this long go to zlib.crc32. */
 const NATIVE_FROM = 1024;
@@ -68,18 +71,22 @@ declare const WebAssembly: WasmApi | undefined;
 
 let wasmModule: object | undefined;
 
-/** A buffer whose CRC-32s are computed in WebAssembly (crc32.wat); see crcArena(). */
+/** A buffer whose CRC-32s and XXH32s are computed in WebAssembly (crc32.wat); see crcArena(). */
 export interface CrcArena {
   /** `bytes` long, fixed: a view of the module's memory, which never grows. */
   readonly buf: Buffer;
   /** crc32(buf, start, end, crc), the same value. */
   crc(start: number, end: number, crc?: number): number;
+  /** xxh32(buf, start, end, seed), the same value. */
+  xxh32(start: number, end: number, seed: number): number;
   /**
    * sealFrame() of record-frame.ts for every frame in [start, end), each with
    * its length already written, in one call into the module (the WebAssembly
-   * arena only; see sealFramesIn).
+   * arena only; see sealFramesIn): CRC-32 frames, and XXH32 frames salted
+   * with `salt`.
    */
   readonly sealAll?: (start: number, end: number) => void;
+  readonly sealAllXxh32?: (start: number, end: number, salt: number) => void;
 }
 
 /**
@@ -91,7 +98,7 @@ export function crcArena(bytes: number, engine: 'wasm' | 'js' = 'wasm'): CrcAren
   const wasm = engine === 'js' || typeof WebAssembly === 'undefined' ? undefined : WebAssembly;
   if (!wasm) {
     const buf = Buffer.allocUnsafeSlow(bytes);
-    return { buf, crc: (start, end, c = 0) => crc32(buf, start, end, c) };
+    return { buf, crc: (start, end, c = 0) => crc32(buf, start, end, c), xxh32: (start, end, seed) => xxh32(buf, start, end, seed) };
   }
   wasmModule ??= new wasm.Module(CRC32_WASM);
   const pages = Math.ceil((TABLE_BYTES + bytes) / PAGE);
@@ -100,10 +107,14 @@ export function crcArena(bytes: number, engine: 'wasm' | 'js' = 'wasm'): CrcAren
   const exports = new wasm.Instance(wasmModule, { env: { mem } }).exports;
   const wcrc = exports.crc as (p: number, n: number, c: number) => number;
   const wsealAll = exports.sealAll as (p: number, end: number) => void;
+  const wxxh32 = exports.xxh32 as (p: number, n: number, seed: number) => number;
+  const wsealAllXxh32 = exports.sealAllXxh32 as (p: number, end: number, salt: number) => void;
   const buf = Buffer.from(mem.buffer, TABLE_BYTES, bytes);
   return {
     buf,
     crc: (start, end, crc = 0) => wcrc(TABLE_BYTES + start, end - start, crc) >>> 0,
+    xxh32: (start, end, seed) => wxxh32(TABLE_BYTES + start, end - start, seed) >>> 0,
     sealAll: (start, end) => wsealAll(TABLE_BYTES + start, TABLE_BYTES + end),
+    sealAllXxh32: (start, end, salt) => wsealAllXxh32(TABLE_BYTES + start, TABLE_BYTES + end, salt),
   };
 }

@@ -4,9 +4,14 @@
  *
  * Layout of DIR:
  *   NNNNNNNNNNNNNNNN.spool  segments, named by the id of their first record;
- *                           a 16-byte header, then records framed as
- *                           [u32 length][u32 CRC-32 of length and payload][payload]
- *                           (record-frame.ts; the payload: spool/format.ts)
+ *                           a 16-byte header (magic, first id), then records
+ *                           framed as [u32 length][u32 check][payload]
+ *                           (record-frame.ts; the payload: spool/format.ts).
+ *                           Format 2 ("spspool2", written): the check is the
+ *                           XXH32 of the payload seeded with length XOR the
+ *                           first id; format 1 ("spspool1", spread-pipe 0.1.0,
+ *                           read and never appended to): the CRC-32 of length
+ *                           and payload
  *   cursor                  id of the first record not yet acknowledged (24 bytes, with its own CRC; spool/cursor.ts)
  *   meta.json               small state kept for the user of the spool (the --ack stream name)
  *   lock                    "PID BOOT-ID" of the process using the spool
@@ -19,7 +24,7 @@
  * loses at most the records appended in the turn it died in; fdatasync runs
  * when a segment is full (before the next one is used) and every
  * `syncInterval` ms while there are new writes, so a crash of the machine
- * loses at most that interval. A torn or corrupt record (its CRC does not
+ * loses at most that interval. A torn or corrupt record (its check does not
  * match, its length runs past the end) ends what is read of that segment: it
  * is never returned, the tail of the last segment is cut off at open, and
  * the records skipped are counted (spool/writer.ts cuts, spool/reader.ts skips).

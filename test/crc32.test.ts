@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { crc32, crcArena } from '../src/crc32.js';
-import { FRAME_HEADER, checkFrame, sealFrame, sealFramesIn } from '../src/record-frame.js';
+import { FRAME_BAD, FRAME_HEADER, checkFrame, sealFrame, sealFramesIn, xxh32Frames } from '../src/record-frame.js';
 
 describe('crc32', () => {
   it('known value', () => {
@@ -72,6 +72,31 @@ describe('crc32', () => {
     const got: number[] = [];
     for (let off = 0; off < p; off = checkFrame(Buffer.from(a.buf), off, p)) got.push(off);
     expect(got.slice(1)).toEqual(ends.slice(0, -1));
+  });
+
+  it.each(['wasm', 'js'] as const)('#16: XXH32 frames sealed together in an arena (%s) are the frames sealFrame() makes one by one, and check only with their salt', (engine) => {
+    const check = xxh32Frames(0x12345678);
+    const a = crcArena(64 * 1024, engine);
+    const plain = Buffer.alloc(64 * 1024);
+    let p = 0;
+    const ends: number[] = [];
+    for (const len of [1, 7, 15, 16, 17, 31, 32, 300, 4096, 2, 250]) {
+      const payload = crypto.randomBytes(len);
+      payload.copy(a.buf, p + FRAME_HEADER);
+      payload.copy(plain, p + FRAME_HEADER);
+      a.buf.writeUInt32LE(len, p);
+      sealFrame(plain, p, len, check);
+      p += FRAME_HEADER + len;
+      ends.push(p);
+    }
+    sealFramesIn(a, 0, p, check);
+    expect(Buffer.from(a.buf.subarray(0, p))).toEqual(plain.subarray(0, p));
+    const got: number[] = [];
+    for (let off = 0; off < p; off = checkFrame(plain, off, p, undefined, false, check)) got.push(off);
+    expect(got.slice(1)).toEqual(ends.slice(0, -1));
+    // Another salt, or the CRC-32 scope, does not take them.
+    expect(checkFrame(plain, 0, p, undefined, false, xxh32Frames(0x12345679))).toBe(FRAME_BAD);
+    expect(checkFrame(plain, 0, p)).toBe(FRAME_BAD);
   });
 
   it('#16: src/crc32-wasm.ts holds exactly what src/crc32.wat compiles to', () => {

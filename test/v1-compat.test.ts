@@ -9,9 +9,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DuplicateFilter, type SeenRange } from '../src/dedup.js';
-import { FRAME_HEADER, checkFrame } from '../src/record-frame.js';
+import { FRAME_HEADER, checkFrame, sealFrame } from '../src/record-frame.js';
 import { SeenJournal } from '../src/seen-journal.js';
 import { Spool } from '../src/spool.js';
+import { SEG_HEADER, SEG_MAGIC, SEG_RE, segName, segmentCheck } from '../src/spool/format.js';
 import { ROOT, defer, tempDir } from './helpers.js';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/v1');
@@ -55,6 +56,22 @@ function readAll(s: Spool): { id: number; data: Buffer; route: string | undefine
   return out;
 }
 
+/**
+ * A 0.1.0 segment file as this version writes the same records (#16): the
+ * format-2 magic, and every frame's check the XXH32 salted with the
+ * segment's first id instead of the CRC-32; all else byte for byte.
+ */
+function asFormat2(old: Buffer, first: number): Buffer {
+  const b = Buffer.from(old);
+  SEG_MAGIC.copy(b);
+  for (let off = SEG_HEADER; off < b.length; ) {
+    const len = b.readUInt32LE(off);
+    sealFrame(b, off, len, segmentCheck(first));
+    off += FRAME_HEADER + len;
+  }
+  return b;
+}
+
 /** Every stream's window as comparable values, by name. */
 function windows(f: DuplicateFilter): Record<string, { top: number; bits: string }> {
   const out: Record<string, { top: number; bits: string }> = {};
@@ -85,12 +102,17 @@ describe('#12: files written by spread-pipe 0.1.0', () => {
     expect(s.append(Buffer.from('new\n'), 'x')).toBe(N);
     s.commit(100);
     s.close();
+    // #16: 0.1.0's segments are read, never appended to: the new record starts a segment of today's format.
+    const segs = fs.readdirSync(dir).filter((f) => SEG_RE.test(f)).sort();
+    expect(segs).toEqual(['0000000000000081.spool', '0000000000000112.spool', '0000000000000142.spool', segName(N)]);
+    for (const f of segs.slice(0, 3)) expect(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(FIXTURES, 'spool', f))), f).toBe(true);
+    expect(fs.readFileSync(path.join(dir, segName(N))).subarray(0, 8)).toEqual(SEG_MAGIC);
     const again = open(dir);
     expect(again.cursor).toBe(100);
     expect(readAll(again).map((r) => r.id)).toEqual([...Array(N - 99).keys()].map((i) => i + 100));
   });
 
-  it('#12: the same appends, reads and commits today write byte for byte the files 0.1.0 wrote', () => {
+  it('#16: the same appends, reads and commits today write the files 0.1.0 wrote but for the segment format: each magic and frame check', () => {
     const dir = path.join(tempDir(), 'spool');
     const s = Spool.open(dir, { syncInterval: 0, cursorEvery: 1, segmentBytes: 4096 });
     for (let i = 0; i < N; i++) s.append(data(i), route(i));
@@ -100,7 +122,11 @@ describe('#12: files written by spread-pipe 0.1.0', () => {
     s.close();
     const old = fs.readdirSync(path.join(FIXTURES, 'spool')).sort();
     expect(fs.readdirSync(dir).sort()).toEqual(old);
-    for (const f of old) expect(fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(FIXTURES, 'spool', f))), f).toBe(true);
+    for (const f of old) {
+      const was = fs.readFileSync(path.join(FIXTURES, 'spool', f));
+      const m = SEG_RE.exec(f);
+      expect(fs.readFileSync(path.join(dir, f)).equals(m ? asFormat2(was, Number(m[1])) : was), f).toBe(true);
+    }
   });
 
   it('#12: a 0.1.0 .seen journal (a snapshot, then write records) replays to the same windows', () => {

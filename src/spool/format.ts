@@ -3,11 +3,17 @@
  * segment header and file names, and the payload of a record inside its
  * frame (../record-frame.ts).
  */
-import { FRAME_BAD, FRAME_HEADER, FRAME_INCOMPLETE, checkFrame } from '../record-frame.js';
+import { CRC32_FRAMES, FRAME_BAD, FRAME_HEADER, FRAME_INCOMPLETE, type FrameCheck, checkFrame, xxh32Frames } from '../record-frame.js';
 
 /** Largest payload accepted; anything longer in a file is corruption. */
 export const MAX_RECORD = 4 * 1024 * 1024;
-export const SEG_MAGIC = Buffer.from('spspool1', 'latin1');
+/**
+ * The magic of the segments written today: format 2, frames checked by
+ * XXH32 salted with the segment's first id (#16).
+ */
+export const SEG_MAGIC = Buffer.from('spspool2', 'latin1');
+/** Format 1 (spread-pipe 0.1.0): the same layout, frames checked by CRC-32. Read, never written. */
+export const SEG_MAGIC_V1 = Buffer.from('spspool1', 'latin1');
 /** Magic and the first record's id (u64). */
 export const SEG_HEADER = 16;
 export const SEG_RE = /^(\d{16})\.spool$/;
@@ -31,9 +37,21 @@ export function segmentHeader(first: number): Buffer {
   return header;
 }
 
-/** Whether `buf` starts with the header of the segment whose first record is `first`. */
-export function isSegmentHeader(buf: Buffer, first: number): boolean {
-  return buf.length >= SEG_HEADER && buf.subarray(0, 8).equals(SEG_MAGIC) && readU64(buf, 8) === first;
+/** How the frames of the segment whose first record is `first` are checked (format 2). */
+export function segmentCheck(first: number): FrameCheck {
+  return xxh32Frames(first % 0x100000000);
+}
+
+/**
+ * If `buf` starts with the header of the segment whose first record is
+ * `first`, how its frames are checked (by its format); else undefined.
+ */
+export function headerCheck(buf: Buffer, first: number): FrameCheck | undefined {
+  if (buf.length < SEG_HEADER || readU64(buf, 8) !== first) return undefined;
+  const magic = buf.subarray(0, 8);
+  if (magic.equals(SEG_MAGIC)) return segmentCheck(first);
+  if (magic.equals(SEG_MAGIC_V1)) return CRC32_FRAMES;
+  return undefined;
 }
 
 /*
@@ -86,11 +104,12 @@ function writeRoute(b: Buffer, q: number, route: string | undefined): number {
 }
 
 /**
- * Parse one framed record at `off`. Undefined if incomplete before `limit`,
- * 'bad' if corrupt. The data is a view into `buf`.
+ * Parse one framed record at `off`, its frame checked by `check` (the
+ * segment's: headerCheck()). Undefined if incomplete before `limit`, 'bad'
+ * if corrupt. The data is a view into `buf`.
  */
-export function parseRecord(buf: Buffer, off: number, limit: number): { data: Buffer; route: string | undefined; end: number } | 'bad' | undefined {
-  const end = checkFrame(buf, off, limit, MAX_RECORD);
+export function parseRecord(buf: Buffer, off: number, limit: number, check: FrameCheck): { data: Buffer; route: string | undefined; end: number } | 'bad' | undefined {
+  const end = checkFrame(buf, off, limit, MAX_RECORD, false, check);
   if (end === FRAME_INCOMPLETE) return undefined;
   if (end === FRAME_BAD) return 'bad';
   const p = off + FRAME_HEADER;

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import { FRAME_HEADER } from '../record-frame.js';
-import { MAX_RECORD, SEG_HEADER, parseRecord } from './format.js';
+import { type FrameCheck } from '../record-frame.js';
+import { MAX_RECORD, SEG_HEADER, headerCheck, parseRecord } from './format.js';
 import type { Segment, SegmentList } from './segments.js';
 import type { SpoolRecord, SpoolSink } from './types.js';
 
@@ -70,6 +71,13 @@ class RecordCache {
     this.gap = gap;
   }
 }
+
+/** skipTo()'s event reasons (a gap is reported by the failed write itself). */
+const SKIP_REASONS = {
+  end: 'records missing at the end',
+  bad: 'bad record (check or length)',
+  header: 'segment header of an unknown format or of another segment',
+} as const;
 
 export class SegmentReader {
   /** The next record to hand out, and where it is on disk (seg undefined: not looked up since advance()). */
@@ -206,21 +214,29 @@ export class SegmentReader {
    * The one way past records that cannot be read: on to record `to`, at the
    * start of segment `next` (else at the end of this one), counting the
    * records skipped as corrupt. `why`: the end of a segment (an event only if
-   * records are missing there), a bad record (always an event), or the gap a
-   * failed write left (reported when the write failed).
+   * records are missing there), a bad record or an unusable segment header
+   * (always an event), or the gap a failed write left (reported when the
+   * write failed).
    */
-  private skipTo(to: number, next: Segment | undefined, why: 'end' | 'bad' | 'gap'): void {
+  private skipTo(to: number, next: Segment | undefined, why: 'end' | 'bad' | 'header' | 'gap'): void {
     const seg = this.seg!;
     const missing = to - this.id;
     if (missing > 0) this.sink.stats.corrupt += missing;
-    if (why === 'bad' || (why === 'end' && missing > 0)) {
-      this.sink.event({ type: 'corrupt', file: seg.file, records: missing, reason: why === 'bad' ? 'bad record (CRC or length)' : 'records missing at the end' });
+    if (why === 'bad' || why === 'header' || (why === 'end' && missing > 0)) {
+      this.sink.event({ type: 'corrupt', file: seg.file, records: missing, reason: SKIP_REASONS[why] });
     }
     if (next) {
       this.seg = next;
       this.off = SEG_HEADER;
     } else this.off = Math.max(this.off, seg.size);
     this.id = to;
+  }
+
+  /** How the frames of `seg` (open at this.fd) are checked, by its header; undefined if it is unusable. */
+  private readHeader(seg: Segment): FrameCheck | undefined {
+    const h = Buffer.alloc(SEG_HEADER);
+    const n = fs.readSync(this.fd, h, 0, SEG_HEADER, 0);
+    return headerCheck(h.subarray(0, n), seg.first);
   }
 
   /** Read records from disk at the reader, stopping before id `until`. */
@@ -243,6 +259,14 @@ export class SegmentReader {
         if (this.fd >= 0) fs.closeSync(this.fd);
         this.fd = fs.openSync(this.segments.pathOf(seg), 'r');
         this.fdFile = seg.file;
+        if (seg.check === undefined) seg.check = this.readHeader(seg) ?? null;
+      }
+      if (!seg.check) {
+        // Not a segment of a format known here (or not of its name): none of its records can be trusted.
+        const next = this.segments.after(seg);
+        this.skipTo(next ? next.first : this.writer.nextId, next, 'header');
+        if (!next) break;
+        continue;
       }
       // The rest of the chunk read last, when the reader is inside it: parsed on, no system call.
       const inChunk = whole === 0 && this.bufFile === seg.file && this.off >= this.bufStart && this.off < this.bufStart + this.bufLen;
@@ -266,7 +290,7 @@ export class SegmentReader {
       let off = base;
       let progressed = false;
       while (out.length < maxRecords && bytes < maxBytes && this.id < until) {
-        const r = parseRecord(this.buf, off, got);
+        const r = parseRecord(this.buf, off, got, seg.check);
         if (r === undefined) break;
         if (r === 'bad') {
           off = -1;

@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SEG_HEADER, SEG_RE, segName, segmentHeader } from './format.js';
+import type { FrameCheck } from '../record-frame.js';
+import { SEG_HEADER, SEG_RE, segName, segmentCheck, segmentHeader } from './format.js';
 
 export interface Segment {
   /** Id of its first record (also its name). */
@@ -12,6 +13,11 @@ export interface Segment {
   readonly file: string;
   /** Bytes on disk (excluding what is still in the writer's buffer). */
   size: number;
+  /**
+   * How its frames are checked, by its header's format, once the header was
+   * read (a segment of this process's: format 2); null: the header is unusable.
+   */
+  check?: FrameCheck | null;
 }
 
 export class SegmentList {
@@ -79,7 +85,7 @@ export class SegmentList {
     const file = segName(first);
     const fd = fs.openSync(path.join(this.dir, file), 'w', 0o644);
     fs.writeSync(fd, segmentHeader(first));
-    this.list.push({ first, file, size: SEG_HEADER });
+    this.list.push({ first, file, size: SEG_HEADER, check: segmentCheck(first) });
     this.bytes += SEG_HEADER;
     return fd;
   }

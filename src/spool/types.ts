@@ -14,7 +14,7 @@ export interface SpoolStats {
   /** Records deleted to stay under maxBytes after they were read but before they were acknowledged. */
   droppedUnacked: number;
   droppedBytes: number;
-  /** Records skipped as torn or corrupt (CRC, length), or missing after a failed write. */
+  /** Records skipped as torn or corrupt (check, length, segment header), or missing after a failed write. */
   corrupt: number;
   /** Bytes of a torn tail cut off at open. */
   tornBytes: number;

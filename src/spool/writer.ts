@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import { type CrcArena, crcArena } from '../crc32.js';
 import { FRAME_HEADER, sealFrame, sealFramesIn } from '../record-frame.js';
-import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
+import { MAX_RECORD, SEG_HEADER, headerCheck, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
 import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
 
@@ -22,7 +22,7 @@ export const WRITE_CHUNK = 256 * 1024;
 export class SegmentWriter {
   private fd = -1;
   private id = 0;
-  /** The write buffer, where records are framed and their CRCs computed (in WebAssembly, twice the speed of the JavaScript loop). */
+  /** The write buffer, where records are framed and their checks computed (XXH32, in WebAssembly: crc32.wat). */
   private readonly arena: CrcArena = crcArena(WRITE_CHUNK * 2);
   /** The arena's buffer, or for a record too big for it a buffer of its own until the next flush. */
   private wbuf: Buffer = this.arena.buf;
@@ -51,8 +51,12 @@ export class SegmentWriter {
     }
     // All acknowledged and deleted at the last close: the cursor alone keeps the next id.
     this.id = Math.max(this.id, minId);
-    if (segments.length === 0 || segments.newest.size >= segmentBytes) this.fd = segments.create(this.id);
-    else this.fd = fs.openSync(segments.pathOf(segments.newest), 'a');
+    const last = segments.length ? segments.newest : undefined;
+    // A segment of format 1 (0.1.0) is read, never appended to: one file, one check.
+    const appendable = last !== undefined && last.check?.sum === 'xxh32' && last.size < segmentBytes;
+    // One with no record in it goes: the new segment takes its name.
+    if (last && !appendable && last.first === this.id) segments.removeNewest();
+    this.fd = appendable ? fs.openSync(segments.pathOf(last), 'a') : segments.create(this.id);
   }
 
   /** Id the next record gets. */
@@ -102,13 +106,13 @@ export class SegmentWriter {
 
   /**
    * The record framed from `start` to the end of the buffer: its length now;
-   * in the arena its CRC at flush(), all the buffer's frames in one call into
+   * in the arena its check at flush(), all the buffer's frames in one call into
    * the module (nothing reads the buffer before it is written).
    */
   private seal(start: number): void {
     const len = this.wlen - start - FRAME_HEADER;
     const b = this.wbuf;
-    if (b !== this.arena.buf) return sealFrame(b, start, len);
+    if (b !== this.arena.buf) return sealFrame(b, start, len, this.segments.newest.check!);
     // Four stores, not writeUInt32LE: its argument checks measured slower on this, the hot path.
     b[start] = len & 0xff;
     b[start + 1] = (len >>> 8) & 0xff;
@@ -142,7 +146,7 @@ export class SegmentWriter {
     if (this.wlen === 0 || this.fd < 0) return;
     const seg = this.segments.newest;
     const n = this.wlen;
-    if (this.wbuf === this.arena.buf) sealFramesIn(this.arena, 0, n);
+    if (this.wbuf === this.arena.buf) sealFramesIn(this.arena, 0, n, seg.check!);
     this.wlen = 0;
     try {
       let off = 0;
@@ -207,11 +211,13 @@ export class SegmentWriter {
   private recoverTail(seg: Segment): number {
     const file = this.segments.pathOf(seg);
     const buf = fs.readFileSync(file);
-    if (!isSegmentHeader(buf, seg.first)) return -1;
+    const check = headerCheck(buf, seg.first);
+    if (!check) return -1;
+    seg.check = check;
     let off = SEG_HEADER;
     let count = 0;
     for (;;) {
-      const r = parseRecord(buf, off, buf.length);
+      const r = parseRecord(buf, off, buf.length, check);
       if (r === undefined || r === 'bad') break;
       off = r.end;
       count++;

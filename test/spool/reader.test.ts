@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FRAME_HEADER, sealFrame } from '../../src/record-frame.js';
-import { SEG_HEADER, segName, segmentHeader, writePayload } from '../../src/spool/format.js';
+import { CRC32_FRAMES, FRAME_HEADER, sealFrame } from '../../src/record-frame.js';
+import { SEG_HEADER, SEG_MAGIC_V1, segName, segmentCheck, segmentHeader, writePayload } from '../../src/spool/format.js';
 import { SegmentReader, type WriteEnd } from '../../src/spool/reader.js';
 import { SegmentList } from '../../src/spool/segments.js';
 import { type SpoolEvent, type SpoolSink, newStats } from '../../src/spool/types.js';
@@ -24,16 +24,22 @@ const sink = (): TestSink => {
 };
 const rec = (i: number): string => `rec ${i} ${'z'.repeat(i % 40)}\n`;
 
-/** Write a segment by hand: records `first`.. `first + count - 1`; returns the offset where each record starts. */
-function segment(dir: string, first: number, count: number): number[] {
+/**
+ * Write a segment by hand: records `first`.. `first + count - 1`; returns the
+ * offset where each record starts. Format 2 (today's), or 1 (0.1.0's: its
+ * magic, CRC-32 frames).
+ */
+function segment(dir: string, first: number, count: number, format: 1 | 2 = 2): number[] {
   const buf = Buffer.alloc(SEG_HEADER + count * 100);
   segmentHeader(first).copy(buf);
+  if (format === 1) SEG_MAGIC_V1.copy(buf);
+  const check = format === 1 ? CRC32_FRAMES : segmentCheck(first);
   const starts: number[] = [];
   let off = SEG_HEADER;
   for (let i = first; i < first + count; i++) {
     starts.push(off);
     const end = writePayload(buf, off + FRAME_HEADER, Buffer.from(rec(i)), i % 3 ? undefined : 'g');
-    sealFrame(buf, off, end - off - FRAME_HEADER);
+    sealFrame(buf, off, end - off - FRAME_HEADER, check);
     off = end;
   }
   fs.writeFileSync(path.join(dir, segName(first)), buf.subarray(0, off));
@@ -81,6 +87,66 @@ describe('SegmentReader', () => {
     expect(s.events).toEqual([]);
   });
 
+  it('#16: segments of 0.1.0\'s format (CRC-32 frames) and of today\'s (XXH32) are read in order, each by its own check', () => {
+    const dir = tempDir();
+    segment(dir, 0, 10, 1);
+    segment(dir, 10, 10, 1);
+    segment(dir, 20, 10, 2);
+    const { r, s } = reader(dir, ended(30));
+    expect(readAll(r)).toEqual(range(0, 30));
+    expect(s.stats).toMatchObject({ readFromDisk: 30, corrupt: 0 });
+    expect(s.events).toEqual([]);
+    // Each format's records fail the other's check: a magic rewritten by mistake is caught, not trusted.
+    for (const [first, magic] of [[0, Buffer.from('spspool2')], [20, SEG_MAGIC_V1]] as const) {
+      const file = path.join(dir, segName(first));
+      const buf = fs.readFileSync(file);
+      magic.copy(buf);
+      fs.writeFileSync(file, buf);
+    }
+    const again = reader(dir, ended(30));
+    expect(readAll(again.r)).toEqual(range(10, 20));
+    expect(again.s.stats.corrupt).toBe(20);
+    expect(again.s.events.map((e) => e.type === 'corrupt' && [e.file, e.records, e.reason])).toEqual([
+      [segName(0), 10, 'bad record (check or length)'],
+      [segName(20), 10, 'bad record (check or length)'],
+    ]);
+  });
+
+  it('#16: a segment whose header is of no known format, or names another first id, is skipped whole: counted, one event', () => {
+    const dir = tempDir();
+    segment(dir, 0, 10);
+    segment(dir, 10, 10);
+    segment(dir, 20, 10);
+    const unknown = path.join(dir, segName(0));
+    const a = fs.readFileSync(unknown);
+    a.write('spspool9', 0, 'latin1');
+    fs.writeFileSync(unknown, a);
+    // Segment 10's bytes under segment 20's name: its header names 10, and its frames are salted for 10.
+    fs.copyFileSync(path.join(dir, segName(10)), path.join(dir, segName(20)));
+    const { r, s } = reader(dir, ended(30));
+    expect(readAll(r)).toEqual(range(10, 20));
+    expect(s.stats.corrupt).toBe(20);
+    const reason = 'segment header of an unknown format or of another segment';
+    expect(s.events).toEqual([
+      { type: 'corrupt', file: segName(0), records: 10, reason },
+      { type: 'corrupt', file: segName(20), records: 10, reason },
+    ]);
+  });
+
+  it('#16: a format-2 frame checks only in the segment it was written for (its check is salted with the first id)', () => {
+    const dir = tempDir();
+    segment(dir, 0, 10);
+    segment(dir, 10, 10);
+    // Segment 0's records behind segment 10's header: whole frames, lengths right, each check salted for 0.
+    const f0 = fs.readFileSync(path.join(dir, segName(0)));
+    const f10 = path.join(dir, segName(10));
+    fs.writeFileSync(f10, Buffer.concat([fs.readFileSync(f10).subarray(0, SEG_HEADER), f0.subarray(SEG_HEADER)]));
+    const { r, s } = reader(dir, ended(20));
+    expect(readAll(r)).toEqual(range(0, 10));
+    expect(s.stats.corrupt).toBe(10);
+    expect(s.events).toEqual([{ type: 'corrupt', file: segName(10), records: 10, reason: 'bad record (check or length)' }]);
+  });
+
   it('#12: a segment ending short of the next one\'s first id: the records missing are counted once, with one event', () => {
     const dir = tempDir();
     segment(dir, 0, 5);
@@ -102,7 +168,7 @@ describe('SegmentReader', () => {
     const { r, s } = reader(dir, ended(20));
     expect(readAll(r)).toEqual([...range(0, 5), ...range(10, 20)]);
     expect(s.stats.corrupt).toBe(5);
-    expect(s.events).toEqual([{ type: 'corrupt', file: segName(0), records: 5, reason: 'bad record (CRC or length)' }]);
+    expect(s.events).toEqual([{ type: 'corrupt', file: segName(0), records: 5, reason: 'bad record (check or length)' }]);
   });
 
   it('#12: a bad record in the newest segment: counted up to the last id appended; the reader is then at the end', () => {
@@ -116,7 +182,7 @@ describe('SegmentReader', () => {
     expect(readAll(r)).toEqual(range(0, 7));
     expect(r.next).toBe(10);
     expect(s.stats.corrupt).toBe(3);
-    expect(s.events).toEqual([{ type: 'corrupt', file: segName(0), records: 3, reason: 'bad record (CRC or length)' }]);
+    expect(s.events).toEqual([{ type: 'corrupt', file: segName(0), records: 3, reason: 'bad record (check or length)' }]);
   });
 
   it('#12: records that never reached the disk (a failed write) before one kept in memory: counted, no event of their own', () => {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SEG_HEADER, isSegmentHeader, segName } from '../../src/spool/format.js';
+import { SEG_HEADER, headerCheck, segName, segmentCheck } from '../../src/spool/format.js';
 import { SegmentList } from '../../src/spool/segments.js';
 import { tempDir } from '../helpers.js';
 
@@ -22,7 +22,8 @@ describe('SegmentList', () => {
     const l = SegmentList.load(dir);
     for (const first of [0, 10, 25]) fs.closeSync(l.create(first));
     expect(l.bytes).toBe(3 * SEG_HEADER);
-    expect(isSegmentHeader(fs.readFileSync(path.join(dir, segName(10))), 10)).toBe(true);
+    expect(headerCheck(fs.readFileSync(path.join(dir, segName(10))), 10)).toEqual(segmentCheck(10));
+    expect(l.at(1)!.check).toEqual(segmentCheck(10));
     expect([0, 9, 10, 24, 25, 1000].map((id) => l.holding(id).first)).toEqual([0, 0, 10, 10, 25, 25]);
     expect(l.startingAt(10)?.first).toBe(10);
     expect(l.startingAt(11)).toBeUndefined();

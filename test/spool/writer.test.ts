@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import { MAX_RECORD, SEG_HEADER, isSegmentHeader, parseRecord, segName } from '../../src/spool/format.js';
+import { CRC32_FRAMES, FRAME_HEADER, sealFrame } from '../../src/record-frame.js';
+import { MAX_RECORD, SEG_HEADER, SEG_MAGIC, SEG_MAGIC_V1, headerCheck, parseRecord, segName } from '../../src/spool/format.js';
 import { SegmentList } from '../../src/spool/segments.js';
 import { type SpoolEvent, type SpoolSink, newStats } from '../../src/spool/types.js';
 import { SegmentWriter, WRITE_CHUNK } from '../../src/spool/writer.js';
@@ -33,18 +34,32 @@ function append(w: SegmentWriter, data: Buffer, r: string | undefined): number {
   return id;
 }
 
-/** The records of a segment file, checking its header. */
+/** The records of a segment file, checking its header (format 2: what is written today). */
 function recordsOf(file: string): { data: string; route: string | undefined }[] {
   const buf = fs.readFileSync(file);
-  expect(isSegmentHeader(buf, Number(path.basename(file).slice(0, 16)))).toBe(true);
+  const check = headerCheck(buf, Number(path.basename(file).slice(0, 16)));
+  expect(buf.subarray(0, 8)).toEqual(SEG_MAGIC);
+  expect(check?.sum).toBe('xxh32');
   const out = [];
   let off = SEG_HEADER;
-  for (let r = parseRecord(buf, off, buf.length); r && r !== 'bad'; r = parseRecord(buf, off, buf.length)) {
+  for (let r = parseRecord(buf, off, buf.length, check!); r && r !== 'bad'; r = parseRecord(buf, off, buf.length, check!)) {
     out.push({ data: r.data.toString(), route: r.route });
     off = r.end;
   }
   expect(off).toBe(buf.length);
   return out;
+}
+
+/** Rewrite a segment file in 0.1.0's format (its magic, CRC-32 frames), as 0.1.0 left it. */
+function toFormat1(file: string): void {
+  const b = fs.readFileSync(file);
+  SEG_MAGIC_V1.copy(b);
+  for (let off = SEG_HEADER; off < b.length; ) {
+    const len = b.readUInt32LE(off);
+    sealFrame(b, off, len, CRC32_FRAMES);
+    off += FRAME_HEADER + len;
+  }
+  fs.writeFileSync(file, b);
 }
 
 describe('SegmentWriter', () => {
@@ -117,6 +132,37 @@ describe('SegmentWriter', () => {
     append(b.w, rec(10), undefined);
     b.w.flush();
     expect(recordsOf(file)).toHaveLength(11);
+  });
+
+  it('#16: a newest segment of 0.1.0\'s format gets its torn tail cut, and no appends: they start a segment of today\'s', () => {
+    const dir = tempDir();
+    const a = open(dir, 1 << 20);
+    for (let i = 0; i < 10; i++) append(a.w, rec(i), route(i));
+    a.w.close();
+    const file = path.join(dir, segName(0));
+    toFormat1(file);
+    const v1 = fs.readFileSync(file);
+    fs.appendFileSync(file, Buffer.from([20, 0, 0, 0, 1, 2, 3]));
+    const b = open(dir, 1 << 20);
+    expect(b.w.nextId).toBe(10);
+    expect(b.s.stats.tornBytes).toBe(7);
+    append(b.w, rec(10), undefined);
+    b.w.flush();
+    expect(fs.readFileSync(file).equals(v1)).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual([segName(0), segName(10)]);
+    expect(recordsOf(path.join(dir, segName(10)))).toEqual([{ data: rec(10).toString(), route: undefined }]);
+  });
+
+  it('#16: a newest segment of 0.1.0\'s format with no record in it gives its name to the new one', () => {
+    const dir = tempDir();
+    const a = open(dir, 4096, 70);
+    a.w.close();
+    toFormat1(path.join(dir, segName(70)));
+    const b = open(dir, 4096);
+    expect(b.segments.length).toBe(1);
+    expect(append(b.w, rec(0), undefined)).toBe(70);
+    b.w.flush();
+    expect(recordsOf(path.join(dir, segName(70)))).toHaveLength(1);
   });
 
   it('#12: a newest segment with an unusable header is deleted; the one before it is appended to', () => {
