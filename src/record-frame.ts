@@ -32,7 +32,7 @@ export function xxh32Frames(salt: number): FrameCheck {
   return { sum: 'xxh32', salt: salt >>> 0 };
 }
 
-/** Length and CRC before each payload. */
+/** Length and check before each payload. */
 export const FRAME_HEADER = 8;
 /** checkFrame(): the bytes before the limit end inside the frame. */
 export const FRAME_INCOMPLETE = -1;

@@ -6,8 +6,7 @@
  * passed by one routine, skipTo(), that counts the records it skips.
  */
 import fs from 'node:fs';
-import { FRAME_HEADER } from '../record-frame.js';
-import { type FrameCheck } from '../record-frame.js';
+import { FRAME_HEADER, type FrameCheck } from '../record-frame.js';
 import { MAX_RECORD, SEG_HEADER, headerCheck, parseRecord } from './format.js';
 import type { Segment, SegmentList } from './segments.js';
 import type { SpoolRecord, SpoolSink } from './types.js';
