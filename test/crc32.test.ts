@@ -1,4 +1,4 @@
-/** The spool's CRC-32 (issue 7) agrees with zlib's on every length and offset. */
+/** The record frames' checks in the arena (crc32.wat): CRC-32 agrees with zlib's on every length and offset (issue 7); XXH32 frames sealed together equal those sealed one by one (#16). */
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
