@@ -117,6 +117,7 @@ export class Spool extends EventEmitter {
    */
   readonly crashed: boolean;
   private readonly maxBytes: number;
+  private readonly segmentBytes: number;
   private readonly segments: SegmentList;
   private readonly writer: SegmentWriter;
   private readonly reader: SegmentReader;
@@ -140,7 +141,7 @@ export class Spool extends EventEmitter {
     super();
     this.crashed = crashed;
     this.maxBytes = opts.maxBytes;
-    const segmentBytes = opts.segmentBytes;
+    const segmentBytes = (this.segmentBytes = opts.segmentBytes);
     this.meta = readMeta(dir);
     this.cursorFile = new CursorFile(dir, opts.cursorEvery, this.sink);
     this.segments = SegmentList.load(dir);
@@ -257,7 +258,7 @@ export class Spool extends EventEmitter {
   private makeRoomFor(dataLen: number, route: string | undefined): void {
     if (this.closed) throw new SpreadPipeError(ErrorCodes.SPOOL, `spool ${this.dir} is closed`);
     const frameLen = this.writer.reserve(dataLen, route);
-    if (this.bytes + frameLen > this.maxBytes) this.makeRoom(frameLen);
+    if (this.segments.onDisk + frameLen > this.maxBytes) this.makeRoom(frameLen);
   }
 
   private appended(id: number, data: Buffer | undefined, route: string | undefined): number {
@@ -280,7 +281,8 @@ export class Spool extends EventEmitter {
     const c = this.cursorFile;
     if (id <= c.committed) return;
     c.committed = Math.min(id, this.writer.nextId);
-    while (this.segments.length > 1 && this.segments.at(1)!.first <= c.committed) this.removeOldest();
+    // An acknowledged segment's file is kept to be written again while the bound has room for it.
+    while (this.segments.length > 1 && this.segments.at(1)!.first <= c.committed) this.removeOldest(this.segments.onDisk + this.segmentBytes <= this.maxBytes);
     c.writeIfDue();
   }
 
@@ -315,6 +317,8 @@ export class Spool extends EventEmitter {
     const acked = this.cursorFile.committed >= this.writer.nextId;
     this.writer.close(!acked);
     this.reader.close();
+    // A spool at rest holds no spare file: its room is the disk's again.
+    this.segments.dropSpare();
     if (acked) this.segments.removeAll();
     this.cursorFile.write();
     this.cursorFile.close();
@@ -323,7 +327,13 @@ export class Spool extends EventEmitter {
 
   /** Retention: delete oldest segments until `incoming` more bytes fit (the newest segment is kept), counting what is lost. */
   private makeRoom(incoming: number): void {
-    while (this.bytes + incoming > this.maxBytes) {
+    while (this.segments.onDisk + incoming > this.maxBytes) {
+      // Room that holds no record goes first. (The old bytes of a file used again need no such step: it is
+      // kept only with a segment's room to spare, and what it held only shrinks as it is written.)
+      if (this.segments.spareBytes) {
+        this.segments.dropSpare();
+        continue;
+      }
       if (this.segments.length === 1) {
         if (this.segments.oldest.size + this.writer.pending <= SEG_HEADER) return;
         this.writer.roll();
@@ -343,8 +353,8 @@ export class Spool extends EventEmitter {
     }
   }
 
-  private removeOldest(): void {
-    this.reader.removed(this.segments.removeOldest());
+  private removeOldest(keep = false): void {
+    this.reader.removed(this.segments.removeOldest(keep));
   }
 
   /**

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Spool, type SpoolEvent, type SpoolOptions } from '../src/spool.js';
+import { SPARE } from '../src/spool/segments.js';
 import { ErrorCodes } from '../src/errors.js';
 import { ROOT, defer, startProcess, tempDir } from './helpers.js';
 
@@ -288,5 +289,122 @@ describe('Spool', () => {
       expect(g.data).toBe(`rec-${g.id}\n`);
       expect(g.route).toBe(g.id % 3 ? undefined : 'grp');
     }
+  });
+});
+
+describe('#16: an acknowledged segment\'s file written again', () => {
+  const SEG = 2 * 1024 * 1024;
+  const big = (i: number): Buffer => Buffer.from(`line ${i} ${'y'.repeat(200 + (i % 61))}\n`);
+  const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, k) => a + k);
+  const firstOf = (f: string): number => Number(f.slice(0, 16));
+
+  /** Append until `count` segments exist; returns the next id. */
+  function fillTo(s: Spool, dir: string, count: number, n: number): number {
+    while (segments(dir).length < count) s.append(big(n++));
+    s.flush();
+    return n;
+  }
+
+  it('#16: the next segment is written in the file of the one acknowledged; at rest every file holds its records and no more, and no spare is left', () => {
+    const dir = tempDir();
+    const s = Spool.open(dir, { syncInterval: 0, segmentBytes: SEG });
+    let n = fillTo(s, dir, 2, 0);
+    const [a, b] = segments(dir) as [string, string];
+    const inode = fs.statSync(path.join(dir, a)).ino;
+    s.commit(firstOf(b));
+    expect(segments(dir)).toEqual([b]);
+    expect(fs.statSync(path.join(dir, SPARE)).ino).toBe(inode);
+    n = fillTo(s, dir, 2, n);
+    const c = segments(dir)[1]!;
+    expect(fs.statSync(path.join(dir, c)).ino).toBe(inode);
+    expect(fs.readFileSync(path.join(dir, c)).subarray(0, 8).toString('latin1')).toBe('spspoolR');
+    expect(fs.existsSync(path.join(dir, SPARE))).toBe(false);
+    // Closed while the file used again is the newest, a few records in: cut at its last record.
+    for (let i = 0; i < 100; i++) s.append(big(n++));
+    s.flush();
+    expect(fs.statSync(path.join(dir, c)).size).toBeGreaterThan(SEG / 2);
+    s.close();
+    expect(fs.statSync(path.join(dir, c)).size).toBeLessThan(100 * 300);
+    const again = open(dir, { segmentBytes: SEG });
+    const events: SpoolEvent[] = [];
+    again.on('event', (e: SpoolEvent) => events.push(e));
+    const got = readAll(again);
+    expect(got.map((g) => g.id)).toEqual(range(firstOf(b), n));
+    expect(got.every((g) => g.data === big(g.id).toString())).toBe(true);
+    expect(again.stats).toMatchObject({ corrupt: 0, tornBytes: 0 });
+    expect(events).toEqual([]);
+    expect(fs.readdirSync(dir)).not.toContain(SPARE);
+  });
+
+  it('#16: after a crash in a file used again, its old bytes past the last record are cut without a report; every record written is read back', () => {
+    const dir = tempDir();
+    const s = Spool.open(dir, { syncInterval: 0, segmentBytes: SEG });
+    let n = fillTo(s, dir, 2, 0);
+    const b = segments(dir)[1]!;
+    s.commit(firstOf(b));
+    n = fillTo(s, dir, 2, n);
+    for (let i = 0; i < 50; i++) s.append(big(n++));
+    s.flush();
+    // The spool as a SIGKILL leaves it: the files as written so far, the reused one longer than its records.
+    const crashed = tempDir();
+    for (const f of fs.readdirSync(dir)) if (f !== 'lock') fs.copyFileSync(path.join(dir, f), path.join(crashed, f));
+    const reused = segments(crashed)[1]!;
+    const before = fs.statSync(path.join(crashed, reused)).size;
+    s.close();
+    const events: SpoolEvent[] = [];
+    const again = open(crashed, { segmentBytes: SEG });
+    again.on('event', (e: SpoolEvent) => events.push(e));
+    expect(fs.statSync(path.join(crashed, reused)).size).toBeLessThan(before);
+    const got = readAll(again);
+    expect(got.map((g) => g.id)).toEqual(range(firstOf(b), n));
+    expect(got.every((g) => g.data === big(g.id).toString())).toBe(true);
+    expect(again.stats).toMatchObject({ corrupt: 0, tornBytes: 0 });
+    expect(events).toEqual([]);
+    // Appends go on after the last record, in the same file.
+    expect(again.append(big(n))).toBe(n);
+  });
+
+  it('#16: a spare file left by a crash is deleted at open', () => {
+    const dir = tempDir();
+    const s = Spool.open(dir, { syncInterval: 0, segmentBytes: SEG });
+    const n = fillTo(s, dir, 3, 0);
+    s.commit(firstOf(segments(dir)[1]!));
+    const crashed = tempDir();
+    for (const f of fs.readdirSync(dir)) if (f !== 'lock') fs.copyFileSync(path.join(dir, f), path.join(crashed, f));
+    s.close();
+    expect(fs.readdirSync(crashed)).toContain(SPARE);
+    const again = open(crashed, { segmentBytes: SEG });
+    expect(fs.readdirSync(crashed)).not.toContain(SPARE);
+    expect(readAll(again).map((g) => g.id)).toEqual(range(firstOf(segments(crashed)[0]!), n));
+  });
+
+  it('#16: the spare counts against --spool-max: kept only with a segment\'s room to spare, and deleted before any record is dropped', () => {
+    const tight = tempDir();
+    // Four segments (three full) under a bound of four: no room for a fifth besides them.
+    const t = Spool.open(tight, { syncInterval: 0, segmentBytes: SEG, maxBytes: 4 * SEG - 64 * 1024 });
+    fillTo(t, tight, 4, 0);
+    t.commit(firstOf(segments(tight)[1]!));
+    expect(segments(tight)).toHaveLength(3);
+    expect(fs.readdirSync(tight)).not.toContain(SPARE);
+    t.close();
+
+    const dir = tempDir();
+    const max = 5 * SEG;
+    const s = Spool.open(dir, { syncInterval: 0, segmentBytes: SEG, maxBytes: max });
+    let n = fillTo(s, dir, 2, 0);
+    s.commit(firstOf(segments(dir)[1]!));
+    expect(fs.readdirSync(dir)).toContain(SPARE);
+    // Nothing acknowledged from here on: the bound is reached, and the spare goes first.
+    const onDisk = (): number => fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+    while (fs.readdirSync(dir).includes(SPARE) && s.stats.dropped === 0) {
+      s.append(big(n++));
+      s.flush();
+    }
+    expect(s.stats.dropped).toBe(0);
+    for (let i = 0; i < 60_000; i++) s.append(big(n++));
+    s.flush();
+    expect(s.stats.dropped).toBeGreaterThan(0);
+    expect(onDisk() - fs.statSync(path.join(dir, 'cursor')).size - fs.statSync(path.join(dir, 'lock')).size).toBeLessThanOrEqual(max);
+    s.close();
   });
 });

@@ -12,6 +12,12 @@ export const MAX_RECORD = 4 * 1024 * 1024;
  * XXH32 salted with the segment's first id (#16).
  */
 export const SEG_MAGIC = Buffer.from('spspool2', 'latin1');
+/**
+ * Format 2 in a file used again (an acknowledged segment's, renamed): the
+ * same, but past its last whole record lie the file's old bytes, whose
+ * frames are salted for another segment and do not check (#16).
+ */
+export const SEG_MAGIC_REUSED = Buffer.from('spspoolR', 'latin1');
 /** Format 1 (spread-pipe 0.1.0): the same layout, frames checked by CRC-32. Read, never written. */
 export const SEG_MAGIC_V1 = Buffer.from('spspool1', 'latin1');
 /** Magic and the first record's id (u64). */
@@ -29,10 +35,10 @@ export function readU64(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x100000000;
 }
 
-/** A segment's first 16 bytes: magic, then the id of its first record. */
-export function segmentHeader(first: number): Buffer {
+/** A segment's first 16 bytes: magic (SEG_MAGIC_REUSED in a file used again), then the id of its first record. */
+export function segmentHeader(first: number, reused = false): Buffer {
   const header = Buffer.alloc(SEG_HEADER);
-  SEG_MAGIC.copy(header, 0);
+  (reused ? SEG_MAGIC_REUSED : SEG_MAGIC).copy(header, 0);
   writeU64(header, 8, first);
   return header;
 }
@@ -49,9 +55,14 @@ export function segmentCheck(first: number): FrameCheck {
 export function headerCheck(buf: Buffer, first: number): FrameCheck | undefined {
   if (buf.length < SEG_HEADER || readU64(buf, 8) !== first) return undefined;
   const magic = buf.subarray(0, 8);
-  if (magic.equals(SEG_MAGIC)) return segmentCheck(first);
+  if (magic.equals(SEG_MAGIC) || magic.equals(SEG_MAGIC_REUSED)) return segmentCheck(first);
   if (magic.equals(SEG_MAGIC_V1)) return CRC32_FRAMES;
   return undefined;
+}
+
+/** Whether `buf` starts with the magic of a segment written in a file used again. */
+export function isReusedHeader(buf: Buffer): boolean {
+  return buf.length >= 8 && buf.subarray(0, 8).equals(SEG_MAGIC_REUSED);
 }
 
 /*

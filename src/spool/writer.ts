@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { ErrorCodes, SpreadPipeError, errorMessage } from '../errors.js';
 import { type CrcArena, crcArena } from '../crc32.js';
 import { FRAME_HEADER, sealFrame, sealFramesIn } from '../record-frame.js';
-import { MAX_RECORD, SEG_HEADER, headerCheck, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
+import { MAX_RECORD, SEG_HEADER, headerCheck, isReusedHeader, parseRecord, payloadLength, writeLinePayload, writePayload } from './format.js';
 import { type Segment, type SegmentList, syncDirLater } from './segments.js';
 import type { SpoolSink } from './types.js';
 
@@ -170,7 +170,10 @@ export class SegmentWriter {
     const old = this.fd;
     this.fd = -1;
     this.needRoll = false;
-    if (old >= 0) fs.fdatasync(old, () => fs.close(old, () => {}));
+    if (old >= 0) {
+      this.cutReused(old, this.segments.newest);
+      fs.fdatasync(old, () => fs.close(old, () => {}));
+    }
     try {
       this.fd = this.segments.create(this.id);
       this.sink.ok();
@@ -198,6 +201,7 @@ export class SegmentWriter {
   close(sync = true): void {
     this.flush();
     if (this.fd < 0) return;
+    this.cutReused(this.fd, this.segments.newest);
     try {
       if (sync) fs.fdatasyncSync(this.fd);
     } catch {
@@ -205,6 +209,21 @@ export class SegmentWriter {
     }
     fs.closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /**
+   * A segment written in a file used again, left by the writer: cut the
+   * file's old bytes past its end, so that the file holds the segment and no
+   * more (a reader after a restart goes by the file's size).
+   */
+  private cutReused(fd: number, seg: Segment): void {
+    if (!seg.reused) return;
+    try {
+      fs.ftruncateSync(fd, seg.size);
+      delete seg.reused;
+    } catch {
+      // Left as it is: the reader stops at the first frame that does not check, and counts what follows.
+    }
   }
 
   /** Validate the newest segment; cut a torn tail. Returns its record count, or -1 if its header is unusable. */
@@ -223,15 +242,21 @@ export class SegmentWriter {
       count++;
     }
     if (off < buf.length) {
-      this.sink.stats.tornBytes += buf.length - off;
       fs.truncateSync(file, off);
-      this.sink.event({ type: 'corrupt', file: seg.file, records: 0, reason: `cut a torn tail of ${buf.length - off} bytes` });
+      // A file used again holds its old bytes past the records written in it (the process died before it
+      // cut them): not torn, and not worth a report. A torn write there is cut with them.
+      if (!isReusedHeader(buf)) {
+        this.sink.stats.tornBytes += buf.length - off;
+        this.sink.event({ type: 'corrupt', file: seg.file, records: 0, reason: `cut a torn tail of ${buf.length - off} bytes` });
+      }
       this.segments.resize(seg, off);
     }
     return count;
   }
 
   private resyncSize(seg: Segment): void {
+    // A file used again is longer than what was written in it: its size says nothing; the reader goes by seg.size.
+    if (seg.reused) return;
     try {
       this.segments.resize(seg, fs.fstatSync(this.fd).size);
     } catch {
