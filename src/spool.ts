@@ -11,7 +11,11 @@
  *                           XXH32 of the payload seeded with length XOR the
  *                           first id; format 1 ("spspool1", spread-pipe 0.1.0,
  *                           read and never appended to): the CRC-32 of length
- *                           and payload
+ *                           and payload. "spspoolR": format 2 written in the
+ *                           file of an acknowledged segment; past its last
+ *                           record, until cut, that file's old bytes
+ *   spare.reuse             an acknowledged segment's file, to be the next
+ *                           segment (spool/segments.ts); deleted at close and open
  *   cursor                  id of the first record not yet acknowledged (24 bytes, with its own CRC; spool/cursor.ts)
  *   meta.json               small state kept for the user of the spool (the --ack stream name)
  *   lock                    "PID BOOT-ID" of the process using the spool
