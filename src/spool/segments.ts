@@ -131,7 +131,9 @@ export class SegmentList {
         fs.renameSync(path.join(this.dir, SPARE), p);
         fd = fs.openSync(p, 'r+');
       } catch {
+        // A fresh file instead; the spare, if it is still there, goes (nothing counts it any more).
         reused = 0;
+        fs.rmSync(path.join(this.dir, SPARE), { force: true });
       }
     }
     if (fd < 0) fd = fs.openSync(p, 'w', 0o644);
