@@ -86,8 +86,20 @@ export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.P
   let err = '';
   child.stdout!.on('data', (b: Buffer) => out.push(b));
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  // 'exit' can come before the last of the child's stderr has been read from its pipe (seen in CI under
+  // load: a usage error's one line missing, #11's option test): wait for both pipes to end too, but not
+  // for long, since a grandchild (httpd's workers) may hold them open.
+  const ended = (s: NodeJS.ReadableStream): Promise<void> => new Promise((r) => (s as NodeJS.ReadableStream & { readableEnded?: boolean }).readableEnded ? r() : s.once('end', () => r()).once('close', () => r()));
+  const drained = Promise.all([ended(child.stdout!), ended(child.stderr!)]);
   const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
+    child.on('exit', (code, signal) => {
+      const status = code ?? signal ?? -1;
+      const t = setTimeout(() => resolve(status), 500);
+      void drained.then(() => {
+        clearTimeout(t);
+        resolve(status);
+      });
+    });
   });
   defer(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
