@@ -9,3 +9,4 @@ export * from './helpers/random.js';
 export * from './helpers/lines.js';
 export * from './helpers/syslog.js';
 export * from './helpers/apache.js';
+export * from './helpers/spool-files.js';

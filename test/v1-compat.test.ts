@@ -9,11 +9,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DuplicateFilter, type SeenRange } from '../src/dedup.js';
-import { FRAME_HEADER, checkFrame, sealFrame } from '../src/record-frame.js';
+import { FRAME_HEADER, checkFrame } from '../src/record-frame.js';
 import { SeenJournal } from '../src/seen-journal.js';
 import { Spool } from '../src/spool.js';
-import { SEG_HEADER, SEG_MAGIC, SEG_RE, segName, segmentCheck } from '../src/spool/format.js';
-import { ROOT, defer, tempDir } from './helpers.js';
+import { SEG_MAGIC, SEG_RE, segName, segmentCheck } from '../src/spool/format.js';
+import { ROOT, defer, reframed, tempDir } from './helpers.js';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/v1');
 
@@ -62,14 +62,7 @@ function readAll(s: Spool): { id: number; data: Buffer; route: string | undefine
  * segment's first id instead of the CRC-32; all else byte for byte.
  */
 function asFormat2(old: Buffer, first: number): Buffer {
-  const b = Buffer.from(old);
-  SEG_MAGIC.copy(b);
-  for (let off = SEG_HEADER; off < b.length; ) {
-    const len = b.readUInt32LE(off);
-    sealFrame(b, off, len, segmentCheck(first));
-    off += FRAME_HEADER + len;
-  }
-  return b;
+  return reframed(old, SEG_MAGIC, segmentCheck(first));
 }
 
 /** Every stream's window as comparable values, by name. */

@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import { CRC32_FRAMES, FRAME_HEADER, sealFrame } from '../../src/record-frame.js';
+import { CRC32_FRAMES } from '../../src/record-frame.js';
 import { MAX_RECORD, SEG_HEADER, SEG_MAGIC, SEG_MAGIC_V1, headerCheck, parseRecord, segName } from '../../src/spool/format.js';
 import { SegmentList } from '../../src/spool/segments.js';
 import { type SpoolEvent, type SpoolSink, newStats } from '../../src/spool/types.js';
 import { SegmentWriter, WRITE_CHUNK } from '../../src/spool/writer.js';
-import { defer, tempDir } from '../helpers.js';
+import { defer, reframed, tempDir } from '../helpers.js';
 
 type TestSink = SpoolSink & { events: SpoolEvent[] };
 const sink = (): TestSink => {
@@ -50,16 +50,18 @@ function recordsOf(file: string): { data: string; route: string | undefined }[] 
   return out;
 }
 
+/** A segment of ten records, closed; its directory and file. */
+function tenRecords(): { dir: string; file: string } {
+  const dir = tempDir();
+  const a = open(dir, 1 << 20);
+  for (let i = 0; i < 10; i++) append(a.w, rec(i), route(i));
+  a.w.close();
+  return { dir, file: path.join(dir, segName(0)) };
+}
+
 /** Rewrite a segment file in 0.1.0's format (its magic, CRC-32 frames), as 0.1.0 left it. */
 function toFormat1(file: string): void {
-  const b = fs.readFileSync(file);
-  SEG_MAGIC_V1.copy(b);
-  for (let off = SEG_HEADER; off < b.length; ) {
-    const len = b.readUInt32LE(off);
-    sealFrame(b, off, len, CRC32_FRAMES);
-    off += FRAME_HEADER + len;
-  }
-  fs.writeFileSync(file, b);
+  fs.writeFileSync(file, reframed(fs.readFileSync(file), SEG_MAGIC_V1, CRC32_FRAMES));
 }
 
 describe('SegmentWriter', () => {
@@ -116,11 +118,7 @@ describe('SegmentWriter', () => {
   });
 
   it('#12: at open, a torn tail of the newest segment is cut off and counted; appends go on after the last whole record', () => {
-    const dir = tempDir();
-    const a = open(dir, 1 << 20);
-    for (let i = 0; i < 10; i++) append(a.w, rec(i), route(i));
-    a.w.close();
-    const file = path.join(dir, segName(0));
+    const { dir, file } = tenRecords();
     const whole = fs.statSync(file).size;
     fs.appendFileSync(file, Buffer.from([20, 0, 0, 0, 1, 2, 3, 4, 5]));
     const b = open(dir, 1 << 20);
@@ -135,11 +133,7 @@ describe('SegmentWriter', () => {
   });
 
   it('#16: a newest segment of 0.1.0\'s format gets its torn tail cut, and no appends: they start a segment of today\'s', () => {
-    const dir = tempDir();
-    const a = open(dir, 1 << 20);
-    for (let i = 0; i < 10; i++) append(a.w, rec(i), route(i));
-    a.w.close();
-    const file = path.join(dir, segName(0));
+    const { dir, file } = tenRecords();
     toFormat1(file);
     const v1 = fs.readFileSync(file);
     fs.appendFileSync(file, Buffer.from([20, 0, 0, 0, 1, 2, 3]));
