@@ -99,6 +99,31 @@ describe('crc32', () => {
     expect(checkFrame(plain, 0, p)).toBe(FRAME_BAD);
   });
 
+  it('#16: XXH32 frames hashed four side by side (any mix of lengths, short ones between) are sealed as one by one', () => {
+    const check = xxh32Frames(0x9e3779b1);
+    const a = crcArena(512 * 1024);
+    const plain = Buffer.alloc(512 * 1024);
+    // Runs of four or more long frames whose shortest is each one of the four in turn, runs cut short by
+    // a frame under one stripe, and a last run that ends the buffer before four.
+    const lens: number[] = [];
+    for (let i = 0; i < 400; i++) lens.push(i % 9 === 8 ? i % 16 : 16 + ((i * 7919) % 600));
+    lens.push(16, 17, 47);
+    let p = 0;
+    for (const len of lens) {
+      const payload = crypto.randomBytes(len);
+      payload.copy(a.buf, p + FRAME_HEADER);
+      payload.copy(plain, p + FRAME_HEADER);
+      a.buf.writeUInt32LE(len, p);
+      sealFrame(plain, p, len, check);
+      p += FRAME_HEADER + len;
+    }
+    sealFramesIn(a, 0, p, check);
+    for (let off = 0, i = 0; off < p; i++) {
+      expect(a.buf.readUInt32LE(off + 4), `frame ${i} of ${lens[i]} bytes`).toBe(plain.readUInt32LE(off + 4));
+      off += FRAME_HEADER + lens[i]!;
+    }
+  });
+
   it('#16: src/crc32-wasm.ts holds exactly what src/crc32.wat compiles to', () => {
     const script = path.resolve(__dirname, '..', 'scripts', 'crc32-wasm.mjs');
     expect(() => execFileSync(process.execPath, [script, '--check'])).not.toThrow();
