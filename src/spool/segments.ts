@@ -17,12 +17,22 @@ export interface Segment {
    * How its frames are checked, by its header's format, once the header was
    * read (a segment of this process's: format 2); null: the header is unusable.
    */
-  check?: FrameCheck | null;
+  check: FrameCheck | null | undefined;
   /**
    * Written in a file used again (create() in the spare): the bytes that file held. Until
-   * the writer cuts it at `size` (roll, close), its old bytes lie past `size`.
+   * the writer cuts it at `size` (roll, close), its old bytes lie past `size`. 0: a file of its own.
    */
-  reused?: number;
+  reused: number;
+}
+
+/**
+ * A segment with every field set from the start, in one order: segments then
+ * share one hidden class, so the writer's per-record look at the newest one
+ * stays monomorphic (#16: a field added later, or deleted, changed the class
+ * and deoptimised the append path's compiled code).
+ */
+function segment(first: number, file: string, size: number, check: FrameCheck | undefined, reused: number): Segment {
+  return { first, file, size, check, reused };
 }
 
 /**
@@ -56,7 +66,7 @@ export class SegmentList {
       .sort();
     for (const file of files) {
       const size = fs.statSync(path.join(dir, file)).size;
-      l.list.push({ first: Number(SEG_RE.exec(file)![1]), file, size });
+      l.list.push(segment(Number(SEG_RE.exec(file)![1]), file, size, undefined, 0));
       l.bytes += size;
     }
     return l;
@@ -139,7 +149,7 @@ export class SegmentList {
     if (fd < 0) fd = fs.openSync(p, 'w', 0o644);
     // Written at the file's offset, 0 after open: the records follow it there.
     fs.writeSync(fd, segmentHeader(first, reused > 0));
-    this.list.push({ first, file, size: SEG_HEADER, check: segmentCheck(first), ...(reused ? { reused } : {}) });
+    this.list.push(segment(first, file, SEG_HEADER, segmentCheck(first), reused));
     this.bytes += SEG_HEADER;
     return fd;
   }

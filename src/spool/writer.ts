@@ -220,7 +220,7 @@ export class SegmentWriter {
     if (!seg.reused) return;
     try {
       fs.ftruncateSync(fd, seg.size);
-      delete seg.reused;
+      seg.reused = 0;
     } catch {
       // Left as it is: the reader stops at the first frame that does not check, and counts what follows.
     }
