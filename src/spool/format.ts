@@ -106,11 +106,14 @@ function writeRoute(b: Buffer, q: number, route: string | undefined): number {
     lastRouteBytes = Buffer.from(route, 'latin1');
     lastRoute = route;
   }
-  const n = lastRouteBytes.length;
+  // A local, not the module's binding, in the loop: a read of a module-level `let` is a context load
+  // and a check for its temporal dead zone, which the compiler need not hoist out of the loop.
+  const rb = lastRouteBytes;
+  const n = rb.length;
   b[q++] = n & 0xff;
   b[q++] = n >>> 8;
   // A few bytes: copied here rather than by a call into the runtime per record.
-  for (let i = 0; i < n; i++) b[q + i] = lastRouteBytes[i]!;
+  for (let i = 0; i < n; i++) b[q + i] = rb[i]!;
   return q + n;
 }
 
