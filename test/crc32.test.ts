@@ -4,8 +4,27 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { crc32, crcArena } from '../src/crc32.js';
-import { FRAME_BAD, FRAME_HEADER, checkFrame, sealFrame, sealFramesIn, xxh32Frames } from '../src/record-frame.js';
+import { type CrcArena, crc32, crcArena } from '../src/crc32.js';
+import { FRAME_BAD, FRAME_HEADER, type FrameCheck, checkFrame, sealFrame, sealFramesIn, xxh32Frames } from '../src/record-frame.js';
+
+/**
+ * Frames of `lens` bytes of random payload back to back from 0: in the arena with only their lengths
+ * written (for sealFramesIn), in `plain` sealed one by one by sealFrame() with `check`. Returns where each ends.
+ */
+function layFrames(a: CrcArena, plain: Buffer, lens: readonly number[], check?: FrameCheck): number[] {
+  let p = 0;
+  const ends: number[] = [];
+  for (const len of lens) {
+    const payload = crypto.randomBytes(len);
+    payload.copy(a.buf, p + FRAME_HEADER);
+    payload.copy(plain, p + FRAME_HEADER);
+    a.buf.writeUInt32LE(len, p);
+    sealFrame(plain, p, len, check);
+    p += FRAME_HEADER + len;
+    ends.push(p);
+  }
+  return ends;
+}
 
 describe('crc32', () => {
   it('known value', () => {
@@ -56,17 +75,8 @@ describe('crc32', () => {
   it.each(['wasm', 'js'] as const)('#16: frames sealed together in an arena (%s) are the frames sealFrame() makes one by one', (engine) => {
     const a = crcArena(64 * 1024, engine);
     const plain = Buffer.alloc(64 * 1024);
-    let p = 0;
-    const ends: number[] = [];
-    for (const len of [1, 7, 8, 9, 300, 4096, 2, 250]) {
-      const payload = crypto.randomBytes(len);
-      payload.copy(a.buf, p + FRAME_HEADER);
-      payload.copy(plain, p + FRAME_HEADER);
-      a.buf.writeUInt32LE(len, p);
-      sealFrame(plain, p, len);
-      p += FRAME_HEADER + len;
-      ends.push(p);
-    }
+    const ends = layFrames(a, plain, [1, 7, 8, 9, 300, 4096, 2, 250]);
+    const p = ends.at(-1)!;
     sealFramesIn(a, 0, p);
     expect(Buffer.from(a.buf.subarray(0, p))).toEqual(plain.subarray(0, p));
     const got: number[] = [];
@@ -78,17 +88,8 @@ describe('crc32', () => {
     const check = xxh32Frames(0x12345678);
     const a = crcArena(64 * 1024, engine);
     const plain = Buffer.alloc(64 * 1024);
-    let p = 0;
-    const ends: number[] = [];
-    for (const len of [1, 7, 15, 16, 17, 31, 32, 300, 4096, 2, 250]) {
-      const payload = crypto.randomBytes(len);
-      payload.copy(a.buf, p + FRAME_HEADER);
-      payload.copy(plain, p + FRAME_HEADER);
-      a.buf.writeUInt32LE(len, p);
-      sealFrame(plain, p, len, check);
-      p += FRAME_HEADER + len;
-      ends.push(p);
-    }
+    const ends = layFrames(a, plain, [1, 7, 15, 16, 17, 31, 32, 300, 4096, 2, 250], check);
+    const p = ends.at(-1)!;
     sealFramesIn(a, 0, p, check);
     expect(Buffer.from(a.buf.subarray(0, p))).toEqual(plain.subarray(0, p));
     const got: number[] = [];
@@ -108,20 +109,12 @@ describe('crc32', () => {
     const lens: number[] = [];
     for (let i = 0; i < 400; i++) lens.push(i % 9 === 8 ? i % 16 : 16 + ((i * 7919) % 600));
     lens.push(16, 17, 47);
-    let p = 0;
-    for (const len of lens) {
-      const payload = crypto.randomBytes(len);
-      payload.copy(a.buf, p + FRAME_HEADER);
-      payload.copy(plain, p + FRAME_HEADER);
-      a.buf.writeUInt32LE(len, p);
-      sealFrame(plain, p, len, check);
-      p += FRAME_HEADER + len;
-    }
-    sealFramesIn(a, 0, p, check);
-    for (let off = 0, i = 0; off < p; i++) {
+    const ends = layFrames(a, plain, lens, check);
+    sealFramesIn(a, 0, ends.at(-1)!, check);
+    ends.forEach((end, i) => {
+      const off = end - FRAME_HEADER - lens[i]!;
       expect(a.buf.readUInt32LE(off + 4), `frame ${i} of ${lens[i]} bytes`).toBe(plain.readUInt32LE(off + 4));
-      off += FRAME_HEADER + lens[i]!;
-    }
+    });
   });
 
   it('#16: src/crc32-wasm.ts holds exactly what src/crc32.wat compiles to', () => {
