@@ -14,8 +14,9 @@ SEA=dist/spread-pipe
 
 work=$(mktemp -d)
 daemon_pid=
+# Under set -e: the killed daemon's status (143) must not become this script's (as in demo.sh).
 cleanup() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || :; wait "$daemon_pid" 2>/dev/null || :; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -29,6 +30,7 @@ if [ "${CODE_CACHE:-}" = compare ]; then
   bins=("node dist/main.js" "$work/no-cache" "$SEA")
 fi
 
+: > "$work/daemon.err" # before the first look below, which may come before the job opens it
 "$SEA" --daemon --no-unix --listen 127.0.0.1:0 2> "$work/daemon.err" &
 daemon_pid=$!
 port=

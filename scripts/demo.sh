@@ -13,13 +13,17 @@ case "$BIN" in
 esac
 work=$(mktemp -d)
 daemon_pid=
+# Runs under set -e: a daemon killed before its SIGTERM handler (wait says 143) must not
+# replace the status and the message of whatever stopped the demo.
 cleanup() {
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || :; wait "$daemon_pid" 2>/dev/null || :; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 echo "== starting the built-in daemon (spread-pipe --daemon) on 127.0.0.1"
+# Made here: the background job opens it for its stderr, maybe only after the first look below.
+: > "$work/daemon.err"
 $BIN --daemon --name loghost --listen 127.0.0.1:0 --no-unix \
   --write "demo=$work/all.log" --write-split "demo=$work/by-host" 2> "$work/daemon.err" &
 daemon_pid=$!
