@@ -47,6 +47,30 @@ describe('MessageEncoder (#12: send preparation apart from the session)', () => 
   });
 });
 
+describe('MessageEncoder sources (#16: the memory under the last block kept)', () => {
+  it('#16: ranges of blocks that are views into one pool, taken in turn and refilled, are written as they are at the call', () => {
+    const enc = new MessageEncoder(nameField('#me#host'));
+    const p = prepareSend('logs');
+    // Two blocks inside one ArrayBuffer at offsets other than 0, as Buffer's pool hands them out.
+    const pool = Buffer.alloc(2048);
+    const blocks = [pool.subarray(100, 700), pool.subarray(900, 1800)];
+    const out = Buffer.alloc(16384);
+    let off = 0;
+    const want: Buffer[] = [];
+    for (let i = 0; i < 24; i++) {
+      const block = blocks[(i >> 1) % 2]!;
+      // Every third message the block is filled again first: the bytes sent are the new ones.
+      if (i % 3 === 0) block.fill(0x41 + (i % 26));
+      const start = (i * 37) % 300;
+      const len = 20 + ((i * 53) % 200);
+      block.write(`#${i}#`, start, 'latin1');
+      off = enc.encode(out, off, p, block, start, len);
+      want.push(encodeMessage(p.type, '#me#host', ['logs'], Buffer.from(block.subarray(start, start + len)), { hint: p.hint }));
+    }
+    expect(out.subarray(0, off).equals(Buffer.concat(want))).toBe(true);
+  });
+});
+
 describe('generatedName (#12: moved to transport.ts)', () => {
   it('#12: the first try is the pid, later ones a legal name with a suffix', () => {
     expect(generatedName(0)).toBe(`sp${process.pid}`.slice(0, MAX_PRIVATE_NAME));
