@@ -70,6 +70,13 @@ describe('sequence numbers', () => {
     expect(countLines(Buffer.from('a'))).toBe(1);
     expect(countLines(Buffer.from(''))).toBe(1);
     expect(countLines(Buffer.from('\n\n'))).toBe(2);
+    expect(countLines(Buffer.from('\n'))).toBe(1);
+    expect(countLines(Buffer.from('\na'))).toBe(2);
+    // A view: the LF right after it in the same memory is not its own.
+    const mem = Buffer.from('x\nab\ncd\n');
+    expect(countLines(mem.subarray(2, 5))).toBe(1);
+    expect(countLines(mem.subarray(2, 4))).toBe(1);
+    expect(countLines(mem.subarray(2, 7))).toBe(2);
   });
 });
 
