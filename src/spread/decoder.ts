@@ -81,6 +81,14 @@ export class MessageDecoder {
   frames = 0;
   private readonly senders = new NameFieldCache();
   private readonly firstGroups = new NameFieldCache();
+  /**
+   * The memory under the last chunk: a frame's views are made from it, not by
+   * subarray(), which looks up `.buffer` (a call into the runtime) for each.
+   * Holds that one chunk alive until the next.
+   */
+  private chunk: Buffer | undefined;
+  private chunkMem: ArrayBufferLike = new ArrayBuffer(0);
+  private chunkBase = 0;
 
   constructor(
     private readonly onFrame: (f: Frame) => void,
@@ -137,6 +145,11 @@ export class MessageDecoder {
     for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = i === 0 ? this.firstGroups.read(b, g) : readNameField(b, g);
     const h = b.readUInt32LE(off + HDR_HINT);
     const hint = wordValue(h);
+    if (b !== this.chunk) {
+      this.chunk = b;
+      this.chunkMem = b.buffer;
+      this.chunkBase = b.byteOffset;
+    }
     this.frames++;
     this.onFrame({
       type,
@@ -147,8 +160,8 @@ export class MessageDecoder {
       endianMismatch: !isLittleEndian(h),
       bigEndianHeader: !littleEndian,
       oldType,
-      data: b.subarray(g, end),
-      raw: b.subarray(off, end),
+      data: Buffer.from(this.chunkMem, this.chunkBase + g, end - g),
+      raw: Buffer.from(this.chunkMem, this.chunkBase + off, end - off),
     });
   }
 }

@@ -414,6 +414,24 @@ describe('membership layouts follow the daemon version', () => {
   });
 });
 
+describe('#16: frame views made from the chunk\'s memory', () => {
+  it('#16: chunks that are views at other offsets of one pool, taken in turn and refilled, give each frame its own bytes', () => {
+    const frames = Array.from({ length: 6 }, (_, i) => encodeMessage(AGREED_MESS, '#=abcdefghi#d1', ['logs'], Buffer.from(`line ${i} ${'x'.repeat(i * 9)}\n`)));
+    const pool = Buffer.alloc(4096);
+    const chunks = [pool.subarray(100, 1600), pool.subarray(2000, 3500)];
+    const got: { data: string; raw: Buffer }[] = [];
+    const dec = new MessageDecoder((f) => got.push({ data: f.data.toString('latin1'), raw: Buffer.from(f.raw) }), CLIENT_LIMITS);
+    for (let i = 0; i < frames.length; i++) {
+      // A read buffer filled again with the next frame, or the other one: the views follow the chunk given.
+      const c = chunks[i % 3 === 2 ? 1 : 0]!;
+      frames[i]!.copy(c);
+      dec.write(c.subarray(0, frames[i]!.length));
+    }
+    expect(got.map((g) => g.data)).toEqual(frames.map((_, i) => `line ${i} ${'x'.repeat(i * 9)}\n`));
+    expect(got.map((g) => g.raw)).toEqual(frames);
+  });
+});
+
 describe('frames split at every offset', () => {
   it('a REJECT_MESS (52-byte header) and a data frame, cut in two at each position', () => {
     const rej = encodeRejectMess({ oldType: 0x10, sender: '#alice#localhost', groups: ['grp'], hint: 0x80029a80, data: Buffer.from('forbidden payload'), extraBits: SELF_DISCARD });
