@@ -8,6 +8,7 @@
  */
 import { ENDIAN_MARKER, HEADER_SIZE, MAX_GROUP_NAME, MAX_GROUPS_PER_MESSAGE, MAX_MESSAGE_BODY_LEN, REJECT_MESS, isDataType } from './constants.js';
 import { Framer } from './framer.js';
+import { ViewMemory } from './view-memory.js';
 import { HDR_HINT, HDR_NUM_GROUPS, HDR_SENDER, HDR_TYPE, REJECT_EXTRA, VS_SET_COUNT, hintMessType, isLittleEndian, readHeaderInt, readNameField, NameFieldCache, swap32, wordValue } from './layout.js';
 
 export interface Frame {
@@ -81,14 +82,8 @@ export class MessageDecoder {
   frames = 0;
   private readonly senders = new NameFieldCache();
   private readonly firstGroups = new NameFieldCache();
-  /**
-   * The memory under the last chunk: a frame's views are made from it, not by
-   * subarray(), which looks up `.buffer` (a call into the runtime) for each.
-   * Holds that one chunk alive until the next.
-   */
-  private chunk: Buffer | undefined;
-  private chunkMem: ArrayBufferLike = new ArrayBuffer(0);
-  private chunkBase = 0;
+  /** The memory under the last chunk: a frame's views are made from it, not by subarray(), which looks up `.buffer` for each. */
+  private readonly chunk = new ViewMemory();
 
   constructor(
     private readonly onFrame: (f: Frame) => void,
@@ -145,11 +140,8 @@ export class MessageDecoder {
     for (let i = 0; i < numGroups; i++, g += MAX_GROUP_NAME) groups[i] = i === 0 ? this.firstGroups.read(b, g) : readNameField(b, g);
     const h = b.readUInt32LE(off + HDR_HINT);
     const hint = wordValue(h);
-    if (b !== this.chunk) {
-      this.chunk = b;
-      this.chunkMem = b.buffer;
-      this.chunkBase = b.byteOffset;
-    }
+    const m = this.chunk;
+    m.of(b);
     this.frames++;
     this.onFrame({
       type,
@@ -160,8 +152,8 @@ export class MessageDecoder {
       endianMismatch: !isLittleEndian(h),
       bigEndianHeader: !littleEndian,
       oldType,
-      data: Buffer.from(this.chunkMem, this.chunkBase + g, end - g),
-      raw: Buffer.from(this.chunkMem, this.chunkBase + off, end - off),
+      data: Buffer.from(m.mem, m.base + g, end - g),
+      raw: Buffer.from(m.mem, m.base + off, end - off),
     });
   }
 }

@@ -7,6 +7,7 @@
 import { AGREED_MESS, HEADER_SIZE, ILLEGAL_SERVICE, REGULAR_MESS, SELF_DISCARD } from './constants.js';
 import { groupsField, wireHint, writeMessage } from './encode.js';
 import { writeHintAndDataLen } from './layout.js';
+import { ViewMemory } from './view-memory.js';
 import { validateDestination } from './address.js';
 import { ErrorCodes, SpreadPipeError } from '../errors.js';
 
@@ -56,15 +57,8 @@ export class MessageEncoder {
   private head: Buffer = EMPTY;
   private headGroups: Buffer | undefined;
   private headType = -1;
-  /**
-   * The memory under the last source: `src.buffer` is a call into the
-   * runtime (35 ns, as much as making the view), and the source is the same
-   * queue block for hundreds of messages in a row. Holds that one buffer
-   * alive until another is sent.
-   */
-  private src: Uint8Array = EMPTY;
-  private srcMem: ArrayBufferLike = EMPTY.buffer;
-  private srcBase = 0;
+  /** The memory under the last source: the same queue block for hundreds of messages in a row. */
+  private readonly src = new ViewMemory();
 
   /** `sender`: the session's private group as a name field. */
   constructor(private readonly sender: Buffer) {}
@@ -83,12 +77,9 @@ export class MessageEncoder {
     off += head.length;
     if (start === 0 && len === src.length) buf.set(src, off);
     else {
-      if (src !== this.src) {
-        this.src = src;
-        this.srcMem = src.buffer;
-        this.srcBase = src.byteOffset;
-      }
-      buf.set(new Uint8Array(this.srcMem, this.srcBase + start, len), off);
+      const m = this.src;
+      m.of(src);
+      buf.set(new Uint8Array(m.mem, m.base + start, len), off);
     }
     return off + len;
   }
