@@ -72,6 +72,9 @@
           (local.set $v1 (call $lanes (i32.xor (local.get $n1) (local.get $salt))))
           (local.set $v2 (call $lanes (i32.xor (local.get $n2) (local.get $salt))))
           (local.set $v3 (call $lanes (i32.xor (local.get $n3) (local.get $salt))))
+          ;; The round is written out in each chain, and in $rest, rather than called: Node 20's V8
+          ;; (11.3) does not inline wasm calls (--wasm-inlining is off), and a call per stripe and
+          ;; chain would sit between the four chains this loop overlaps.
           (loop $side
             (local.set $v0 (i32x4.add (local.get $v0) (i32x4.mul (v128.load (local.get $q0)) (v128.const i32x4 0x85EBCA77 0x85EBCA77 0x85EBCA77 0x85EBCA77))))
             (local.set $v0 (i32x4.mul
