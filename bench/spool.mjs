@@ -4,11 +4,17 @@
  * alone, in-process, per record.
  *
  *   npm run build && node bench/spool.mjs
+ *   CASES=pipe,memory RUNS=9 node bench/spool.mjs             # some cases only
  *   BASE=/other/checkout/dist/spool.js node bench/spool.mjs   # side by side with another build
  *
  * Cases (records of ~200 bytes with a route, as pipe mode stores lines):
  *   steady   append 512, read 512, commit: a publisher that keeps up (from memory)
  *   backlog  append N, then read and commit them all (from disk, past the memory budget)
+ *   pipe     pipe mode's path with --spool (#16): SpoolQueue.pushLine of host tag + line
+ *            512 times (framed into the spool, copied into memory), shiftInto 512 (the
+ *            spool written, then sent from memory), commit
+ *   memory   the same 512 in and out of a LineQueue, pipe mode's queue without --spool:
+ *            pipe minus memory is what the spool adds to a line
  * Runs alternate between the builds so that ratios are paired on a noisy
  * machine; median [min-max] CPU ns per record (user + system: append, flush,
  * read, commit).
@@ -65,16 +71,74 @@ function backlog(Spool, dir) {
   return ns / N;
 }
 
-const cases = { steady, backlog };
+/** The lines without their tag (pipe mode passes the tag and the line apart), and one route for all. */
+const TAG = Buffer.from('web1 ');
+const bare = lines.map((l) => l.subarray(TAG.length, l.length - 1));
+
+/** Lines `from` to `to` out of `q` as pipe mode's sender takes them (a range each), their lengths checked. */
+function takeAll(q, out, from, to) {
+  for (let i = from; i < to; i++) if (!q.shiftInto(out) || out.end - out.start !== TAG.length + bare[i & 1023].length + 1) throw new Error('lost a line');
+}
+
+function pipe(Spool, dir, m) {
+  const s = Spool.open(dir, { syncInterval: 0 });
+  const q = new m.SpoolQueue(s, () => {
+    throw new Error('spool error');
+  });
+  q.reuseBlocks();
+  const route = m.prepareSend('bench');
+  const out = { route: undefined, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined };
+  const t = process.cpuUsage();
+  for (let n = 0; n < N; n += 512) {
+    const to = Math.min(N, n + 512);
+    for (let i = n; i < to; i++) q.pushLine(TAG, bare[i & 1023], route);
+    takeAll(q, out, n, to);
+    s.commit(out.id + 1);
+  }
+  const ns = cpuNs(t);
+  if (s.stats.readFromDisk !== 0) throw new Error('pipe read from disk');
+  s.close();
+  return ns / N;
+}
+
+function memory(_Spool, _dir, m) {
+  const q = new m.LineQueue(100_000, 32 * 1024 * 1024, 'drop-newest');
+  q.reuseBlocks();
+  const route = m.prepareSend('bench');
+  const out = { route: undefined, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined };
+  const t = process.cpuUsage();
+  for (let n = 0; n < N; n += 512) {
+    const to = Math.min(N, n + 512);
+    for (let i = n; i < to; i++) q.pushLine(TAG, bare[i & 1023], route);
+    takeAll(q, out, n, to);
+  }
+  return cpuNs(t) / N;
+}
+
+const ALL = { steady, backlog, pipe, memory };
+/** CASES=pipe,memory: only those. */
+const wanted = process.env.CASES?.split(',');
+const unknown = wanted?.filter((c) => !(c in ALL)) ?? [];
+if (unknown.length) {
+  console.error(`bench/spool.mjs: unknown CASES ${unknown.join(',')} (cases: ${Object.keys(ALL).join(',')})`);
+  process.exit(2);
+}
+const cases = Object.fromEntries(Object.entries(ALL).filter(([c]) => !wanted || wanted.includes(c)));
 const mods = [];
-for (const [name, file] of builds) mods.push([name, (await import(pathToFileURL(file).href)).Spool]);
+for (const [name, file] of builds) {
+  // pipe and memory take the queues from the same build as the spool.
+  const dist = path.dirname(file);
+  const load = async (f) => import(pathToFileURL(path.join(dist, f)).href);
+  const [{ Spool }, { SpoolQueue }, { LineQueue }, { prepareSend }] = await Promise.all([load('spool.js'), load('spool-queue.js'), load('queue.js'), load('spread/send.js')]);
+  mods.push([name, Spool, { SpoolQueue, LineQueue, prepareSend }]);
+}
 const results = {};
 let k = 0;
 for (let r = 0; r < RUNS + 1; r++) {
   for (const [c, fn] of Object.entries(cases)) {
-    for (const [name, Spool] of mods) {
+    for (const [name, Spool, m] of mods) {
       const dir = path.join(work, `s${k++}`);
-      const ns = fn(Spool, dir);
+      const ns = fn(Spool, dir, m);
       fs.rmSync(dir, { recursive: true, force: true });
       if (r > 0) (results[`${c} ${name}`] ??= []).push(ns); // the first round warms up
     }
