@@ -75,9 +75,23 @@ function backlog(Spool, dir) {
 const TAG = Buffer.from('web1 ');
 const bare = lines.map((l) => l.subarray(TAG.length, l.length - 1));
 
-/** Lines `from` to `to` out of `q` as pipe mode's sender takes them (a range each), their lengths checked. */
-function takeAll(q, out, from, to) {
-  for (let i = from; i < to; i++) if (!q.shiftInto(out) || out.end - out.start !== TAG.length + bare[i & 1023].length + 1) throw new Error('lost a line');
+/**
+ * N lines through `q` as pipe mode moves them: 512 pushed (tag and line apart, one route), then the
+ * 512 taken out as the sender takes them (a range each), their lengths checked; `round(out)` after
+ * each 512, with the last one taken. Returns CPU ns per line.
+ */
+function pour(q, m, round = () => {}) {
+  q.reuseBlocks();
+  const route = m.prepareSend('bench');
+  const out = { route: undefined, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined };
+  const t = process.cpuUsage();
+  for (let n = 0; n < N; n += 512) {
+    const to = Math.min(N, n + 512);
+    for (let i = n; i < to; i++) q.pushLine(TAG, bare[i & 1023], route);
+    for (let i = n; i < to; i++) if (!q.shiftInto(out) || out.end - out.start !== TAG.length + bare[i & 1023].length + 1) throw new Error('lost a line');
+    round(out);
+  }
+  return cpuNs(t) / N;
 }
 
 function pipe(Spool, dir, m) {
@@ -85,34 +99,14 @@ function pipe(Spool, dir, m) {
   const q = new m.SpoolQueue(s, () => {
     throw new Error('spool error');
   });
-  q.reuseBlocks();
-  const route = m.prepareSend('bench');
-  const out = { route: undefined, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined };
-  const t = process.cpuUsage();
-  for (let n = 0; n < N; n += 512) {
-    const to = Math.min(N, n + 512);
-    for (let i = n; i < to; i++) q.pushLine(TAG, bare[i & 1023], route);
-    takeAll(q, out, n, to);
-    s.commit(out.id + 1);
-  }
-  const ns = cpuNs(t);
+  const ns = pour(q, m, (last) => s.commit(last.id + 1));
   if (s.stats.readFromDisk !== 0) throw new Error('pipe read from disk');
   s.close();
-  return ns / N;
+  return ns;
 }
 
 function memory(_Spool, _dir, m) {
-  const q = new m.LineQueue(100_000, 32 * 1024 * 1024, 'drop-newest');
-  q.reuseBlocks();
-  const route = m.prepareSend('bench');
-  const out = { route: undefined, buf: Buffer.alloc(0), start: 0, end: 0, lines: 0, id: undefined };
-  const t = process.cpuUsage();
-  for (let n = 0; n < N; n += 512) {
-    const to = Math.min(N, n + 512);
-    for (let i = n; i < to; i++) q.pushLine(TAG, bare[i & 1023], route);
-    takeAll(q, out, n, to);
-  }
-  return cpuNs(t) / N;
+  return pour(new m.LineQueue(100_000, 32 * 1024 * 1024, 'drop-newest'), m);
 }
 
 const ALL = { steady, backlog, pipe, memory };
