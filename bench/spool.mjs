@@ -15,6 +15,9 @@
  *            spool written, then sent from memory), commit
  *   memory   the same 512 in and out of a LineQueue, pipe mode's queue without --spool:
  *            pipe minus memory is what the spool adds to a line
+ *   delete   the commit() that lets go of three acknowledged, synced 16 MiB segments (two
+ *            deleted, one kept to be written again): the event loop's wall time per segment
+ *            deleted (#16: unlink(2) in the background)
  * Runs alternate between the builds so that ratios are paired on a noisy
  * machine; median [min-max] CPU ns per record (user + system: append, flush,
  * read, commit).
@@ -109,7 +112,37 @@ function memory(_Spool, _dir, m) {
   return pour(new m.LineQueue(100_000, 32 * 1024 * 1024, 'drop-newest'), m);
 }
 
-const ALL = { steady, backlog, pipe, memory };
+/**
+ * The event loop's time in the commit() that deletes acknowledged segments: three of the default 16 MiB,
+ * written and synced (as the spool syncs one once the next starts, and the current one every second), then
+ * one commit past them under a bound of four: two deleted, one kept as the spare (a rename). Wall time
+ * per segment deleted: the event loop waits for the filesystem to free the file's blocks. The spool's own
+ * cache of the records appended (a Spool used alone keeps 8 MiB of them) is let go in the same call.
+ */
+async function del(Spool, dir) {
+  const SEG = 16 * 1024 * 1024;
+  const s = Spool.open(dir, { syncInterval: 0, segmentBytes: SEG, maxBytes: 4 * SEG - 64 * 1024 });
+  const segs = () => fs.readdirSync(dir).filter((f) => f.endsWith('.spool')).sort();
+  for (let n = 0; segs().length < 4; n++) s.append(lines[n & 1023], ROUTE);
+  s.flush();
+  for (const f of segs()) {
+    const fd = fs.openSync(path.join(dir, f), 'r');
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+  }
+  // The writer closes a full segment once its sync is done, in the background: a file still open is only
+  // unlinked by unlink(2), and freed at its last close.
+  await new Promise((r) => setTimeout(r, 300));
+  const t = process.hrtime.bigint();
+  s.commit(Number(segs()[3].slice(0, 16)));
+  const us = Number(process.hrtime.bigint() - t) / 1000;
+  s.close();
+  return us / 2;
+}
+
+const ALL = { steady, backlog, pipe, memory, delete: del };
+/** What a case's figure is, where it is not CPU ns per record. */
+const UNITS = { delete: 'us of event loop per 16 MiB segment deleted' };
 /** CASES=pipe,memory: only those. */
 const wanted = process.env.CASES?.split(',');
 const unknown = wanted?.filter((c) => !(c in ALL)) ?? [];
@@ -132,19 +165,19 @@ for (let r = 0; r < RUNS + 1; r++) {
   for (const [c, fn] of Object.entries(cases)) {
     for (const [name, Spool, m] of mods) {
       const dir = path.join(work, `s${k++}`);
-      const ns = fn(Spool, dir, m);
+      const ns = await fn(Spool, dir, m);
       fs.rmSync(dir, { recursive: true, force: true });
       if (r > 0) (results[`${c} ${name}`] ??= []).push(ns); // the first round warms up
     }
   }
 }
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-console.log(`spool bench: ${N} records of ~${Math.round(lines.reduce((a, b) => a + b.length, 0) / lines.length)} B, ${RUNS} runs, node ${process.version}; CPU ns per record, median [min-max]`);
+console.log(`spool bench: ${N} records of ~${Math.round(lines.reduce((a, b) => a + b.length, 0) / lines.length)} B, ${RUNS} runs, node ${process.version}; CPU ns per record (unless the row says), median [min-max]`);
 for (const c of Object.keys(cases)) {
   const row = mods.map(([name]) => {
     const a = results[`${c} ${name}`];
     return `${name} ${med(a).toFixed(0)} [${Math.min(...a).toFixed(0)}-${Math.max(...a).toFixed(0)}]`;
   });
   const ratio = mods.length === 2 ? `  this/base ${(med(results[`${c} this`]) / med(results[`${c} base`])).toFixed(2)}` : '';
-  console.log(`${c.padEnd(8)} ${row.join('   ')}${ratio}`);
+  console.log(`${c.padEnd(8)} ${row.join('   ')}${ratio}${UNITS[c] ? `  (${UNITS[c]})` : ''}`);
 }

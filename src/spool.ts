@@ -149,6 +149,7 @@ export class Spool extends EventEmitter {
     this.meta = readMeta(dir);
     this.cursorFile = new CursorFile(dir, opts.cursorEvery, this.sink);
     this.segments = SegmentList.load(dir);
+    this.segments.onDeleteError = (message) => this.fail(message);
     this.writer = new SegmentWriter(this.segments, segmentBytes, this.sink, this.cursorFile.stored);
     this.cursorFile.committed = Math.min(Math.max(this.cursorFile.stored, this.segments.oldest.first), this.writer.nextId);
     this.reader = new SegmentReader(this.segments, this.writer, this.sink, opts.memoryBytes);
@@ -286,7 +287,7 @@ export class Spool extends EventEmitter {
     if (id <= c.committed) return;
     c.committed = Math.min(id, this.writer.nextId);
     // An acknowledged segment's file is kept to be written again while the bound has room for it.
-    while (this.segments.length > 1 && this.segments.at(1)!.first <= c.committed) this.removeOldest(this.segments.onDisk + this.segmentBytes <= this.maxBytes);
+    while (this.segments.length > 1 && this.segments.at(1)!.first <= c.committed) this.removeOldest(this.segments.onDisk + this.segmentBytes <= this.maxBytes, true);
     c.writeIfDue();
   }
 
@@ -321,6 +322,7 @@ export class Spool extends EventEmitter {
     const acked = this.cursorFile.committed >= this.writer.nextId;
     this.writer.close(!acked);
     this.reader.close();
+    this.segments.settleDeletes();
     // A spool at rest holds no spare file: its room is the disk's again.
     this.segments.dropSpare();
     if (acked) this.segments.removeAll();
@@ -331,6 +333,8 @@ export class Spool extends EventEmitter {
 
   /** Retention: delete oldest segments until `incoming` more bytes fit (the newest segment is kept), counting what is lost. */
   private makeRoom(incoming: number): void {
+    // Files still being deleted hold their room until they are gone: wait for them rather than drop records.
+    this.segments.settleDeletes();
     while (this.segments.onDisk + incoming > this.maxBytes) {
       // Room that holds no record goes first. (The old bytes of a file used again need no such step: it is
       // kept only with a segment's room to spare, and what it held only shrinks as it is written.)
@@ -357,8 +361,8 @@ export class Spool extends EventEmitter {
     }
   }
 
-  private removeOldest(keep = false): void {
-    this.reader.removed(this.segments.removeOldest(keep));
+  private removeOldest(keep = false, later = false): void {
+    this.reader.removed(this.segments.removeOldest(keep, later));
   }
 
   /**

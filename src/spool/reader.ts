@@ -186,7 +186,8 @@ export class SegmentReader {
   removed(removed: Segment): void {
     const next = this.segments.oldest;
     if (this.fdFile === removed.file) {
-      fs.closeSync(this.fd);
+      // In the background: the last close of a file being deleted is where the filesystem frees its blocks.
+      fs.close(this.fd, () => {});
       this.fd = -1;
       this.fdFile = '';
     }

@@ -52,6 +52,11 @@ export class SegmentList {
   bytes = 0;
   /** Bytes of the spare file; 0: there is none. */
   private spare = 0;
+  /** Files of acknowledged segments being deleted in the background (removeOldest(_, true)), and their bytes. */
+  private readonly deleting = new Map<string, number>();
+  private deletingBytes = 0;
+  /** Told when a background deletion fails (the file stays, deleted at the next open's first commit). */
+  onDeleteError: (message: string) => void = () => {};
 
   private constructor(readonly dir: string) {}
 
@@ -111,13 +116,14 @@ export class SegmentList {
   }
 
   /**
-   * Bytes on disk: the segments', the spare's, and the old bytes past the
-   * newest segment's end in a file used again (the others were cut at their
-   * end when the writer left them). What --spool-max bounds.
+   * Bytes on disk: the segments', the spare's, those of files still being
+   * deleted, and the old bytes past the newest segment's end in a file used
+   * again (the others were cut at their end when the writer left them). What
+   * --spool-max bounds.
    */
   get onDisk(): number {
     const n = this.newest;
-    return this.bytes + this.spare + (n?.reused ? Math.max(0, n.reused - n.size) : 0);
+    return this.bytes + this.spare + this.deletingBytes + (n?.reused ? Math.max(0, n.reused - n.size) : 0);
   }
 
   /** Bytes of the spare file (0: none). */
@@ -163,9 +169,10 @@ export class SegmentList {
   /**
    * Delete the oldest segment; returns it. `keep`: its records are all
    * acknowledged and the bound has room: its file becomes the spare, if
-   * there is none yet, to be written again by the next create().
+   * there is none yet, to be written again by the next create(). `later`:
+   * deleted in the background (its bytes count on disk until it is gone).
    */
-  removeOldest(keep = false): Segment {
+  removeOldest(keep = false, later = false): Segment {
     const seg = this.list.shift()!;
     if (keep && this.spare === 0 && seg.size >= MIN_SPARE) {
       try {
@@ -177,8 +184,21 @@ export class SegmentList {
         // Deleted instead.
       }
     }
-    this.remove(seg);
+    if (later) this.removeLater(seg);
+    else this.remove(seg);
     return seg;
+  }
+
+  /**
+   * Finish the background deletions now: the bound needs their room (what
+   * onDisk counts must be gone before more is deleted for it), or the spool
+   * closes and leaves no file behind.
+   */
+  settleDeletes(): void {
+    for (const p of [...this.deleting.keys()]) {
+      fs.rmSync(p, { force: true });
+      this.deleted(p);
+    }
   }
 
   /** Delete the spare file (the bound needs its room, or the spool closes). */
@@ -194,6 +214,7 @@ export class SegmentList {
   }
 
   removeAll(): void {
+    this.settleDeletes();
     this.dropSpare();
     for (const s of this.list) fs.rmSync(this.pathOf(s), { force: true });
     this.list = [];
@@ -203,6 +224,33 @@ export class SegmentList {
   private remove(seg: Segment): void {
     fs.rmSync(this.pathOf(seg), { force: true });
     this.bytes -= seg.size;
+  }
+
+  /**
+   * unlink(2) in the background: deleting a synced 16 MiB file took 8-36 ms
+   * of wall time on ext4 here (the filesystem frees its blocks; about 1-2 ms
+   * of it CPU), and stalled the event loop, stdin with it, that long once per
+   * segment acknowledged (#16; `CASES=delete node bench/spool.mjs`). A name
+   * is never used again for another segment while it is being deleted:
+   * segments are named by their first id, and ids only grow.
+   */
+  private removeLater(seg: Segment): void {
+    const p = this.pathOf(seg);
+    this.bytes -= seg.size;
+    this.deleting.set(p, seg.size);
+    this.deletingBytes += seg.size;
+    fs.unlink(p, (e) => {
+      this.deleted(p);
+      // The file stays, below the cursor: the next open's first commit deletes it.
+      if (e && e.code !== 'ENOENT') this.onDeleteError(`cannot delete acknowledged spool segment ${p}: ${e.message}`);
+    });
+  }
+
+  private deleted(p: string): void {
+    const n = this.deleting.get(p);
+    if (n === undefined) return;
+    this.deleting.delete(p);
+    this.deletingBytes -= n;
   }
 }
 
