@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, onTestFailed } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'main.js');
@@ -101,8 +101,20 @@ export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.P
       });
     });
   });
+  // A test that fails (or times out) with this process still running says where it was stuck (read at the
+  // clean-up, before the kill, which runs before onTestFailed): once seen in CI, a usage error's process that
+  // did not exit within 30 s, never reproduced here.
+  let stuck = '';
+  try {
+    onTestFailed(() => {
+      if (stuck) console.error(stuck);
+    });
+  } catch {
+    // Started outside a test (a hook): there is no test to report against.
+  }
   defer(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.pid) stuck = stuckReport(child.pid, cmd, args, err);
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 3000);
     await exited;
@@ -118,6 +130,31 @@ export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.P
     waitStderr: (pred, timeoutMs = 10_000) => waitFor(() => (pred(err) ? err : ''), timeoutMs, `stderr of ${cmd}: ${JSON.stringify(err.slice(-300))}`),
     kill: (signal = 'SIGTERM') => void child.kill(signal),
   };
+}
+
+/** Where a process that should have ended is: its state and wait channel per thread, its kernel stack, its stderr's end. */
+function stuckReport(pid: number, cmd: string, args: string[], stderr: string): string {
+  const read = (f: string): string => {
+    try {
+      return fs.readFileSync(f, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  let threads = '?';
+  try {
+    threads = fs
+      .readdirSync(`/proc/${pid}/task`)
+      .map((t) => {
+        const stat = read(`/proc/${pid}/task/${t}/stat`);
+        return `${t}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]}/${read(`/proc/${pid}/task/${t}/wchan`)}`;
+      })
+      .join(' ');
+  } catch {
+    // Gone meanwhile.
+  }
+  const stack = read(`/proc/${pid}/stack`).split('\n').slice(0, 6).join(' | ');
+  return `still running when the test failed: pid ${pid} ${path.basename(cmd)} ${args.join(' ').slice(0, 200)}\n  threads (tid:state/wchan): ${threads}\n  kernel stack: ${stack}\n  stderr (end): ${JSON.stringify(stderr.slice(-300))}`;
 }
 
 /** Start the built CLI (`node dist/main.js ARGS`); `stdin` may be an open file descriptor (`< file`). Run `npm run build` first (npm test does). */
