@@ -229,9 +229,18 @@ export class AckWindow<R> {
     return this.n > 0 ? this.firsts[this.head] : undefined;
   }
 
-  /** The buffer under the oldest message held (the queues' BlockHolder, outbound.ts: blocks behind it may be filled again). */
-  oldestBuffer(): ArrayBufferLike | undefined {
-    return this.n > 0 ? this.bufs[this.head]!.buffer : undefined;
+  /**
+   * The buffer under the oldest message held that `ours` accepts (the queues'
+   * BlockHolder, outbound.ts: blocks behind it may be filled again). Mostly
+   * the first; the scan goes on past copies and records read back, at most
+   * once per queue block filled.
+   */
+  oldestBuffer(ours: (buffer: ArrayBufferLike) => boolean = () => true): ArrayBufferLike | undefined {
+    for (let k = 0; k < this.n; k++) {
+      const b = this.bufs[(this.head + k) & this.mask]!.buffer;
+      if (ours(b)) return b;
+    }
+    return undefined;
   }
 
   /** Id past the last line sent (undefined before the first, and after clear()). */

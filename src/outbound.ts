@@ -45,12 +45,19 @@ export function wholeRange<R>(out: MessageRange<R>, m: QueuedMessage<R>): Messag
 
 /**
  * Who else may still read a queue block's bytes after its messages left the
- * queue: the buffer under the OLDEST range it holds, undefined when it holds
- * none. Ranges are held in the order they were taken (the --ack window keeps
- * sent messages until acknowledged). Without a holder the session copies what
- * it sends (SpreadClient.sendRange), so a block is free once shifted out.
+ * queue: the buffer under the OLDEST range it holds in one of the queue's
+ * blocks (`ours` tells which buffers those are), undefined when it holds none
+ * there. Ranges are held in the order they were taken (the --ack window keeps
+ * sent messages until acknowledged), so that block bounds all the others it
+ * holds. Ranges in other buffers (a message put back is a copy, a record read
+ * back from the spool) hold no block and are passed over: a window whose
+ * oldest message was such a copy made every block look held, and the queue
+ * took fresh memory for every block from then on (#16). A holder may return
+ * a buffer that is not `ours` when it cannot tell: the queue then waits.
+ * Without a holder the session copies what it sends (SpreadClient.sendRange),
+ * so a block is free once shifted out.
  */
-export type BlockHolder = () => ArrayBufferLike | undefined;
+export type BlockHolder = (ours: (buffer: ArrayBufferLike) => boolean) => ArrayBufferLike | undefined;
 
 export interface OutboundQueue<R> {
   /** Messages queued. */

@@ -165,7 +165,7 @@ export class Publisher extends EventEmitter {
     if (opts.ack) this.reliable = this.startReliable({ ackTimeout: opts.stallTimeout, ...(opts.ack === true ? {} : opts.ack) });
     // Messages are copied as they are sent; with --ack the window holds them until acknowledged.
     const window = this.reliable?.window;
-    this.queue.reuseBlocks(window && (() => window.oldestBuffer()));
+    this.queue.reuseBlocks(window && ((ours) => window.oldestBuffer(ours)));
     this.strategy = sendStrategy(this.queue, { reliable: this.reliable, batchBytes: opts.batch ? opts.batchBytes : undefined });
     this.blocks = opts.onFull === 'block';
   }

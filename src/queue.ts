@@ -114,6 +114,7 @@ export class LineQueue<R> implements OutboundQueue<R> {
   /** Fill order of the blocks in use or retired (a block filled again gets a new one). */
   private readonly serials = new Map<ArrayBufferLike, number>();
   private serial = 0;
+  private readonly isBlock = (b: ArrayBufferLike): boolean => this.serials.has(b);
 
   constructor(
     readonly maxLines: number,
@@ -392,13 +393,14 @@ export class LineQueue<R> implements OutboundQueue<R> {
   /**
    * The oldest retired block, if nothing holds it: the holder holds nothing,
    * or its oldest range lies in a block filled later (it took ranges in
-   * order, so it holds none of this one). A range in a buffer that is no
-   * block of ours (a copy, a record read from the spool) says nothing: wait.
+   * order, so it holds none of this one). It is asked for its oldest range
+   * in a block of ours (BlockHolder); an answer that is no block of ours
+   * (a holder that cannot tell) says nothing: wait.
    */
   private reusable(): Buffer | undefined {
     const b = this.retired[0];
     if (!b) return undefined;
-    const held = this.holder?.();
+    const held = this.holder?.(this.isBlock);
     if (held !== undefined && !((this.serials.get(held) ?? -1) > this.serials.get(b.buffer)!)) return undefined;
     this.retired.shift();
     this.serials.set(b.buffer, this.serial++);

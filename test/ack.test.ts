@@ -108,6 +108,22 @@ describe('AckWindow', () => {
     expect(w.ackBelow(2)).toBe(0);
   });
 
+  it('#16: oldestBuffer() passes over messages in buffers the queue does not own (copies), and is undefined when none is left', () => {
+    const w = new AckWindow<string>(100);
+    const [copy, block1, block2] = [Buffer.alloc(10), Buffer.alloc(100), Buffer.alloc(100)];
+    const ours = (b: ArrayBufferLike): boolean => b === block1.buffer || b === block2.buffer;
+    w.add(0, 1, copy, 0, 10, 'r');
+    w.add(1, 1, block1, 0, 10, 'r');
+    w.add(2, 1, block2, 0, 10, 'r');
+    expect(w.oldestBuffer()).toBe(copy.buffer);
+    expect(w.oldestBuffer(ours)).toBe(block1.buffer);
+    w.ackBelow(2);
+    expect(w.oldestBuffer(ours)).toBe(block2.buffer);
+    expect(w.oldestBuffer((b) => b === block1.buffer)).toBeUndefined();
+    w.ackBelow(3);
+    expect(w.oldestBuffer(ours)).toBeUndefined();
+  });
+
   it('#16: the unacknowledged messages are handed out in send order with their ranges, ids and line counts', () => {
     const w = new AckWindow<number>(100);
     const buf = Buffer.from('aaabbbbcc');
