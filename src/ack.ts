@@ -8,8 +8,9 @@
  * - Data messages go to their groups only. Now and then (after
  *   DEFAULT_MARKER_LINES lines or DEFAULT_MARKER_MS ms, whichever comes
  *   first, so one marker per window at full speed and a short wait at low
- *   rates; at once when the window is full, on a new session and when the
- *   publisher drains) the publisher sends one small MARKER to its own private
+ *   rates; one due by time while the last is still on its way back goes when
+ *   that one is back; at once when the window is full, on a new session and
+ *   when the publisher drains) the publisher sends one small MARKER to its own private
  *   group only, on the same session. It says "every line id below END was
  *   sent before me"; when the daemon delivers it back, every data message
  *   sent before it has been taken and ordered by the daemon, and the window

@@ -91,6 +91,28 @@ describe('Reliable', () => {
     expect(r.counters.markers).toBe(4);
   });
 
+  it('#16: a marker due by time while one is on its way back goes when that one is back (one per round trip)', async () => {
+    const d = await startDaemonProcess();
+    const r = new Reliable({ markerLines: 10, markerMs: 30 });
+    const c = await session(d.spec, r);
+    r.attach(c);
+    await waitFor(() => c.connected);
+    for (let i = 0; i < 10; i++) put(r, c, line(i));
+    expect(r.counters.markers).toBe(1);
+    // The daemon is slow to answer (a deep queue): the first marker is not back yet.
+    d.proc.kill('SIGSTOP');
+    defer(() => void d.proc.kill('SIGCONT'));
+    for (let i = 10; i < 13; i++) put(r, c, line(i));
+    await new Promise((res) => setTimeout(res, 200));
+    // Due for 170 ms: sending it now would put a second marker behind the first for nothing.
+    expect(r.counters.markers).toBe(1);
+    d.proc.kill('SIGCONT');
+    // The first is back: the second goes at once, and acknowledges the rest.
+    await waitFor(() => r.counters.markers === 2, 2000);
+    await waitFor(() => r.window.size === 0, 2000);
+    expect(r.counters.acked).toBe(13);
+  });
+
   it('#16: the marker is FIFO (the weakest service that orders one sender\'s messages), SAFE after SAFE data; it goes to our private group alone', async () => {
     const { spec } = await startDaemon();
     const r = new Reliable({ markerLines: 1 });
