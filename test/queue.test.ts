@@ -278,16 +278,17 @@ describe('LineQueue', () => {
       // while. The queue once took it for a block it could not place and from then on filled no block
       // again: every block fresh memory, 233 of 240 in a 260k-line run (10 without --ack).
       const q = new LineQueue<string>(1e7, 1e9, 'drop-newest');
-      // Each round 300 lines come and 300 go, and the window (600) is full with one line left over: put back.
-      const window = new AckWindow<string>(600, 1e9);
+      // Each round 8000 lines come and 8000 go, and the window (16000) is full with one line left over: put
+      // back. What stays unacknowledged (8000 lines of 200 bytes) spans six blocks.
+      const window = new AckWindow<string>(16_000, 1e9);
       q.reuseBlocks((ours) => window.oldestBuffer(ours));
       const out = range();
       const buffers = new Set<ArrayBufferLike>();
       const copies: { buf: Buffer; start: number; end: number; copy: Buffer }[] = [];
       let id = 0;
       let putBack = 0;
-      for (let round = 0; round < 200; round++) {
-        for (let k = round === 0 ? 601 : 300; k > 0; k--) q.push(line(id + q.length, 200), 'r');
+      for (let round = 0; round < 20; round++) {
+        for (let k = round === 0 ? 16_001 : 8000; k > 0; k--) q.push(line(id + q.length, 200), 'r');
         while (q.shiftInto(out)) {
           if (!window.fits(id, 1, out.end - out.start)) {
             q.unshift({ body: out.buf.subarray(out.start, out.end), route: out.route, lines: 1, size: out.end - out.start });
@@ -299,15 +300,16 @@ describe('LineQueue', () => {
           window.add(id++, 1, out.buf, out.start, out.end, out.route);
           copies.push({ buf: out.buf, start: out.start, end: out.end, copy: Buffer.from(out.buf.subarray(out.start, out.end)) });
         }
-        // A marker back: all but the last 300 sent are acknowledged; the oldest left is the copy.
-        window.ackBelow(id - 300);
+        // A marker back: all but the last 8000 sent are acknowledged; the oldest left is the copy.
+        window.ackBelow(id - 8000);
         copies.splice(0, copies.length - window.size);
         for (const c of copies) if (c.buf.compare(c.copy, 0, c.copy.length, c.start, c.end) !== 0) throw new Error('a range held by the window was overwritten');
       }
-      expect(putBack).toBe(200);
-      // 60300 lines of 200 bytes are about 46 blocks' worth; the window spans one or two of them.
-      expect(id).toBe(60_300);
-      expect(buffers.size).toBeLessThanOrEqual(4);
+      expect(putBack).toBe(20);
+      // 168000 lines of 200 bytes are about 128 blocks' worth (the old code took 123). Filled again, a block is
+      // held by the window (what it holds spans six or seven), being filled, or kept to be filled again.
+      expect(id).toBe(168_000);
+      expect(buffers.size).toBeLessThanOrEqual(7 + 1 + REUSED_BLOCKS);
     });
 
     it('a message put back keeps its bytes when its block is filled again', () => {
