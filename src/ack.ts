@@ -236,7 +236,7 @@ export class AckWindow<R> {
    * the first; the scan goes on past copies and records read back, at most
    * once per queue block filled.
    */
-  oldestBuffer(ours: (buffer: ArrayBufferLike) => boolean = () => true): ArrayBufferLike | undefined {
+  oldestBuffer(ours: (buffer: ArrayBufferLike) => boolean): ArrayBufferLike | undefined {
     for (let k = 0; k < this.n; k++) {
       const b = this.bufs[(this.head + k) & this.mask]!.buffer;
       if (ours(b)) return b;

@@ -95,11 +95,8 @@ export class Reliable extends EventEmitter {
   private markerTimer: NodeJS.Timeout | undefined;
   /** When the first line not yet marked was sent. */
   private unmarkedSince = 0;
-  /** The end the last marker on this session carried, and the highest end back: a marker is on its way while they differ. */
+  /** The end the last marker on this session carried: it is on its way back while the window holds lines below it. */
   private markedEnd = -1;
-  private ackedEnd = -1;
-  /** The marker timer came due while a marker was on its way: send one when it is back. */
-  private markerDue = false;
 
   constructor(opts: ReliableOptions = {}) {
     super();
@@ -197,8 +194,7 @@ export class Reliable extends EventEmitter {
     this.markerRoutes = { fifo: { type: FIFO_MESS, hint: 0, groups, numGroups: 1 }, safe: { type: SAFE_MESS, hint: 0, groups, numGroups: 1 } };
     this.unmarked = 0;
     this.unmarkedSafe = false;
-    this.markedEnd = this.ackedEnd = -1;
-    this.markerDue = false;
+    this.markedEnd = -1;
     c.on('message', (ev: SpreadEvent) => {
       // Only our own markers come to a session that joins nothing; anything else is counted, not trusted.
       if (ev.kind !== 'data') return;
@@ -239,7 +235,6 @@ export class Reliable extends EventEmitter {
     const r = this.unmarkedSafe ? this.markerRoutes!.safe : this.markerRoutes!.fifo;
     this.unmarked = 0;
     this.unmarkedSafe = false;
-    this.markerDue = false;
     this.markedEnd = this.end;
     try {
       this.client.sendRange(r, encodeMarker(this.end), 0, MARKER_BYTES, wireHint(seqMessType(this.end)));
@@ -276,10 +271,15 @@ export class Reliable extends EventEmitter {
       if (this.unmarked === 0) return;
       const left = this.unmarkedSince + this.markerMs - Date.now();
       if (left > 0) this.armMarkerTimer(left);
-      else if (this.markedEnd > this.ackedEnd) this.markerDue = true;
-      else this.flush();
+      else if (!this.markerOnItsWay()) this.flush();
     }, ms);
     this.markerTimer.unref();
+  }
+
+  /** The last marker sent is not back yet: the window holds lines it covers (markers come back in order). */
+  private markerOnItsWay(): boolean {
+    const low = this.window.lowest;
+    return low !== undefined && low < this.markedEnd;
   }
 
   /** Close the session when lines wait for acks longer than ackTimeout; the publisher then fails over. */
@@ -301,11 +301,11 @@ export class Reliable extends EventEmitter {
 
   /** A marker came back: every line below `end` was taken and ordered by the daemon. */
   private acked(end: number): void {
-    if (end > this.ackedEnd) this.ackedEnd = end;
-    if (this.markerDue && this.ackedEnd >= this.markedEnd) this.flush();
     const before = this.window.lowest;
     const lines = this.window.ackBelow(end);
     this.progressAt = Date.now();
+    // A marker the timer held back (armMarkerTimer) goes once the one on its way is back.
+    if (this.unmarked > 0 && !this.markerOnItsWay() && this.progressAt - this.unmarkedSince >= this.markerMs) this.flush();
     if (lines === 0) return;
     this.counters.acked += lines;
     const low = this.window.lowest;
