@@ -11,9 +11,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FRAME_HEADER } from '../../src/record-frame.js';
+import { payloadLength } from '../../src/spool/format.js';
 import { counter, expectCountersAddUp, feedLines, feedPaddedLines, lineNumbers, type Proc, startCli, startDaemonProcess, tempDir, waitFor } from '../helpers.js';
 
 const BEFORE = 2000;
+const MAX_BYTES = 256 * 1024;
+// The most outage lines 256K of spool can hold: records of the shortest ("web1 2000 GET /2000 HTTP/1.1\n").
+const MOST_KEPT = Math.floor(MAX_BYTES / (FRAME_HEADER + payloadLength('web1 2000 GET /2000 HTTP/1.1\n'.length, undefined)));
 
 async function until(p: Proc, pred: (err: string) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   try {
@@ -24,7 +29,7 @@ async function until(p: Proc, pred: (err: string) => boolean, what: string, time
 }
 
 describe('the disk spool full during a long outage', () => {
-  // 256K holds about 4000 of these lines; 16k lines in the outage drop fewer ids than receivers allow to skip.
+  // 256K holds at most MOST_KEPT (6898) of these lines; 16k lines in the outage drop fewer ids than receivers allow to skip.
   it.each([
     { outage: 16_000, newStream: false },
     // Regression: a stream rotated inside attach() was never dialed again (the dial loop was still running).
@@ -50,8 +55,9 @@ describe('the disk spool full during a long outage', () => {
     await feedLines(p, BEFORE, BEFORE + outage, 200);
     await until(p, (e) => counter(e, 'read') >= BEFORE + outage, 'the outage lines read');
     const bytes = counter(p.stderr(), 'spool_bytes');
-    expect(bytes).toBeLessThanOrEqual(256 * 1024);
-    expect(counter(p.stderr(), 'spool-full')).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(MAX_BYTES);
+    // Whatever the timing, the spool has by now dropped all but what its bound holds.
+    expect(counter(p.stderr(), 'spool-full')).toBeGreaterThanOrEqual(outage - MOST_KEPT);
     d = await d.restart();
     await feedLines(p, BEFORE + outage, total, 100);
     p.child.stdin!.end();
@@ -64,7 +70,10 @@ describe('the disk spool full during a long outage', () => {
     // The missing lines: one run, the oldest spooled ones, from where the outage began.
     const expected = [...Array(total).keys()].filter((i) => i < BEFORE || i >= BEFORE + dropped);
     expect(got).toEqual(expected);
-    expect(dropped).toBeGreaterThan(outage - 5000);
+    // Not more than that: the 1000 lines after the outage push out one more segment only if they are
+    // spooled before the publisher is back on the daemon, so that is timing (the eleventh stop's CI
+    // run at 54f0718 saw the publisher back first: 10745 dropped, 12110 otherwise).
+    expect(dropped).toBeGreaterThanOrEqual(outage - MOST_KEPT);
     for (const k of ['queue-full', 'lost-in-flight', 'unsent-at-exit', 'spool-error', 'unacked-at-exit']) expect(counter(err, k), k).toBe(0);
     expect(counter(err, 'spool_unacked')).toBe(0);
     expect(/--ack: new stream name/.test(err)).toBe(newStream);
